@@ -1,0 +1,119 @@
+// Package metrics defines careerrelay's Prometheus metrics (SPEC §9) in one
+// place, so every name and label value is listed once and pre-initialised.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Label values known in advance; each is initialised to 0 by Init.
+var (
+	// RejectReasons are the values of careerrelay_smtp_rejected_total{reason}.
+	RejectReasons = []string{
+		"relay_denied",   // client neither authenticated nor in allow_networks
+		"unknown_sender", // sender domain belongs to no tenant
+		"auth_failed",    // wrong user or password
+		"too_large",      // over max_message_bytes
+		"too_many_rcpts", // over max_recipients
+		"bad_address",    // syntactically invalid address
+		"too_many_conns", // connection limit per client or in all
+		"local_error",    // store or pipeline failure, answered 451
+	}
+	// DeliveryResults are the values of careerrelay_delivery_*{result}.
+	DeliveryResults = []string{"delivered", "deferred", "bounced"}
+	// ClickClasses are the values of careerrelay_link_clicks_total{class}.
+	ClickClasses = []string{"human", "bot"}
+	// WebhookResults are the values of careerrelay_agency_webhooks_total{result}.
+	WebhookResults = []string{"ok", "retry", "failed"}
+)
+
+// The metrics of SPEC §9.
+var (
+	MessagesReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "careerrelay_smtp_messages_received_total",
+		Help: "Messages accepted (250) by the inbound SMTP server, by tenant (\"\" for relayed unknown senders).",
+	}, []string{"tenant"})
+	Rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "careerrelay_smtp_rejected_total",
+		Help: "Inbound SMTP commands or messages refused, by reason.",
+	}, []string{"reason"})
+	LinksInjected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "careerrelay_rewrite_links_injected_total",
+		Help: "Links injected into rewritten copies, by tenant.",
+	}, []string{"tenant"})
+	RewriteFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "careerrelay_rewrite_failures_total",
+		Help: "Messages that could not be parsed for rewriting and were delivered as they were, by tenant.",
+	}, []string{"tenant"})
+	DeliveryAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "careerrelay_delivery_attempts_total",
+		Help: "Outbound delivery attempts, by result (delivered, deferred, bounced).",
+	}, []string{"result"})
+	DeliveryDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "careerrelay_delivery_duration_seconds",
+		Help:    "Duration of outbound delivery attempts, by result.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+	}, []string{"result"})
+	QueueMessages = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "careerrelay_queue_messages",
+		Help: "Messages in the durable queue (each per-recipient copy counts).",
+	})
+	LinkClicks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "careerrelay_link_clicks_total",
+		Help: "Personal link clicks, by tenant and class (human, bot).",
+	}, []string{"tenant", "class"})
+	Referrals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "careerrelay_referrals_total",
+		Help: "Referrals recorded (candidate consent), by tenant.",
+	}, []string{"tenant"})
+	CreditsGranted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "careerrelay_credits_granted_total",
+		Help: "Credits granted (one per referrals_per_credit referrals), by tenant.",
+	}, []string{"tenant"})
+	AgencyWebhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "careerrelay_agency_webhooks_total",
+		Help: "Agency webhook deliveries, by result (ok, retry, failed).",
+	}, []string{"result"})
+)
+
+// NewRegistry returns a registry holding every careerrelay metric, the Go
+// runtime and process collectors, with every known label value set to 0.
+// tenants are the configured tenant ids.
+func NewRegistry(tenants []string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		MessagesReceived, Rejected, LinksInjected, RewriteFailures,
+		DeliveryAttempts, DeliveryDuration, QueueMessages,
+		LinkClicks, Referrals, CreditsGranted, AgencyWebhooks,
+	)
+	Init(tenants)
+	return reg
+}
+
+// Init sets every known label combination to 0 so that the series exist
+// before the first event (rate() and alerts need them).
+func Init(tenants []string) {
+	for _, r := range RejectReasons {
+		Rejected.WithLabelValues(r)
+	}
+	for _, r := range DeliveryResults {
+		DeliveryAttempts.WithLabelValues(r)
+		DeliveryDuration.WithLabelValues(r)
+	}
+	for _, r := range WebhookResults {
+		AgencyWebhooks.WithLabelValues(r)
+	}
+	for _, t := range tenants {
+		MessagesReceived.WithLabelValues(t)
+		LinksInjected.WithLabelValues(t)
+		RewriteFailures.WithLabelValues(t)
+		Referrals.WithLabelValues(t)
+		CreditsGranted.WithLabelValues(t)
+		for _, c := range ClickClasses {
+			LinkClicks.WithLabelValues(t, c)
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package store
+
+import "time"
+
+// RcptState is where one recipient of a queued message stands.
+type RcptState int
+
+const (
+	// Pending recipients are still to be delivered.
+	Pending RcptState = iota
+	// Delivered recipients were accepted by the next hop.
+	Delivered
+	// Failed recipients were refused permanently or timed out; a DSN was
+	// (or, for a DSN message itself, could not be) sent.
+	Failed
+)
+
+// Rcpt is one envelope recipient of a queued message.
+type Rcpt struct {
+	Addr      string    `json:"addr"`
+	State     RcptState `json:"state"`
+	LastError string    `json:"last_error,omitempty"` // the last reply or failure, for DSNs and `careerrelay queue`
+}
+
+// Message is one queued copy: the metadata of a body that still has
+// recipients to reach. Its body is stored separately (see Tx.Body).
+type Message struct {
+	ID          string    `json:"id"`                   // queue id, assigned by Tx.Enqueue, sorts by arrival
+	Tenant      string    `json:"tenant,omitempty"`     // tenant id, "" when relayed for an unknown sender
+	From        string    `json:"from"`                 // envelope sender; "" is the null sender (DSNs)
+	Rcpts       []Rcpt    `json:"rcpts"`                //
+	MessageID   string    `json:"message_id,omitempty"` // the Message-ID header, for logs and DSNs
+	Received    time.Time `json:"received"`             // when the inbound session accepted it
+	Size        int64     `json:"size"`                 // body size in octets
+	Attempts    int       `json:"attempts"`             // delivery attempts started so far
+	NextAttempt time.Time `json:"next_attempt"`         // when a worker may next try it
+	LastError   string    `json:"last_error,omitempty"` // the last temporary failure
+	DSN         bool      `json:"dsn,omitempty"`        // a bounce we generated: never bounced itself
+}
+
+// PendingRcpts lists the addresses still to be delivered.
+func (m *Message) PendingRcpts() []string {
+	var out []string
+	for _, r := range m.Rcpts {
+		if r.State == Pending {
+			out = append(out, r.Addr)
+		}
+	}
+	return out
+}

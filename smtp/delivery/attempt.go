@@ -1,0 +1,268 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/careerrelay/careerrelay/metrics"
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// attempt makes one delivery attempt of message id. It returns when the
+// message is next due and whether it is still queued.
+func (e *Engine) attempt(ctx context.Context, id string) (next time.Time, keep bool) {
+	m, body, err := e.begin(ctx, id)
+	if err != nil {
+		// Without the attempt on record we must not try: a crash could
+		// then retry without end. The store failing is temporary.
+		e.log.Error("cannot record the start of a delivery attempt", "queue_id", id, "err", err)
+		return e.now().Add(e.backoff(1)), true
+	}
+	if m == nil {
+		return time.Time{}, false
+	}
+	start := time.Now()
+	rcpts := unique(m.PendingRcpts())
+	results := e.tr.deliver(ctx, m, body, rcpts)
+	rec, err := e.finish(context.WithoutCancel(ctx), m, body, results, ctx.Err() != nil)
+	elapsed := time.Since(start)
+	if err != nil {
+		// Delivered recipients may be delivered again: at least once.
+		e.log.Error("cannot record the outcome of a delivery attempt", "queue_id", m.ID, "attempt", m.Attempts, "err", err)
+		rec = record{result: "deferred", keep: true}
+	}
+	metrics.DeliveryAttempts.WithLabelValues(rec.result).Inc()
+	metrics.DeliveryDuration.WithLabelValues(rec.result).Observe(elapsed.Seconds())
+	e.logAttempt(m, rcpts, results, rec, elapsed)
+	if rec.dsnID != "" {
+		e.Notify(rec.dsnID)
+	}
+	return m.NextAttempt, rec.keep
+}
+
+// begin commits Attempts+1 and NextAttempt = now + backoff before the
+// attempt starts, and returns the message and its body; nil when it is no
+// longer queued or has nothing left to deliver.
+func (e *Engine) begin(ctx context.Context, id string) (*store.Message, []byte, error) {
+	now := e.now()
+	var m *store.Message
+	var body []byte
+	qlen := -1
+	err := e.db.Update(ctx, func(tx *store.Tx) error {
+		m, body, qlen = nil, nil, -1
+		cur, err := tx.Get(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(cur.PendingRcpts()) == 0 {
+			// A crash came between the last delivery and the delete.
+			if err := tx.Delete(id); err != nil {
+				return err
+			}
+			qlen = tx.QueueLen()
+			return nil
+		}
+		b, err := tx.Body(id)
+		if err != nil {
+			return err
+		}
+		cur.Attempts++
+		cur.NextAttempt = now.Add(e.backoff(cur.Attempts))
+		if err := tx.Put(cur); err != nil {
+			return err
+		}
+		m, body = cur, b
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if qlen >= 0 {
+		e.setQueueLen(qlen)
+	}
+	return m, body, nil
+}
+
+// record is what finish did.
+type record struct {
+	result                       string // the attempt's metric label
+	delivered, deferred, bounced int    // recipients by outcome
+	keep                         bool   // still queued
+	dsnID                        string // the DSN enqueued, if any
+	dsnDropped                   bool   // recipients failed, but no DSN may be sent
+	expired                      bool   // the lifetime ran out
+}
+
+// finish records the results in one transaction: delivered recipients,
+// failed ones (with the DSN for them enqueued in the same transaction),
+// deferred ones with their error; a message with nothing left pending is
+// deleted. Past the lifetime a deferral is final. An interrupted attempt
+// (shutdown) never expires a message.
+func (e *Engine) finish(ctx context.Context, m *store.Message, body []byte, results []rcptResult, interrupted bool) (record, error) {
+	now := e.now()
+	byAddr := make(map[string]rcptResult, len(results))
+	for _, r := range results {
+		byAddr[r.addr] = r
+	}
+	expired := !interrupted && !m.Received.IsZero() && !now.Before(m.Received.Add(e.lifetime))
+	var rec record
+	qlen := 0
+	err := e.db.Update(ctx, func(tx *store.Tx) error {
+		rec = record{expired: expired}
+		cur, err := tx.Get(m.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // removed meanwhile (by an operator)
+		}
+		if err != nil {
+			return err
+		}
+		var failed []rcptResult
+		lastErr := ""
+		for i := range cur.Rcpts {
+			rc := &cur.Rcpts[i]
+			r, ok := byAddr[rc.Addr]
+			if rc.State != store.Pending || !ok {
+				continue
+			}
+			rc.LastError = r.text()
+			switch {
+			case r.outcome == delivered:
+				rc.State = store.Delivered
+				rec.delivered++
+			case r.outcome == bounced:
+				rc.State = store.Failed
+				failed = append(failed, r)
+				rec.bounced++
+			case expired:
+				rc.State = store.Failed
+				r.status = "4.4.7" // delivery time expired
+				failed = append(failed, r)
+				rec.bounced++
+			default:
+				lastErr = r.text()
+				rec.deferred++
+			}
+		}
+		cur.LastError = lastErr
+		if len(failed) > 0 {
+			if cur.DSN || cur.From == "" {
+				rec.dsnDropped = true // never a bounce to <>
+			} else if rec.dsnID, err = e.enqueueDSN(tx, cur, body, failed, now); err != nil {
+				return err
+			}
+		}
+		if len(cur.PendingRcpts()) == 0 {
+			if err := tx.Delete(cur.ID); err != nil {
+				return err
+			}
+		} else {
+			if err := tx.Put(cur); err != nil {
+				return err
+			}
+			rec.keep = true
+		}
+		qlen = tx.QueueLen()
+		return nil
+	})
+	if err != nil {
+		return record{}, err
+	}
+	switch {
+	case rec.keep:
+		rec.result = "deferred"
+	case rec.bounced > 0:
+		rec.result = "bounced"
+	default:
+		rec.result = "delivered"
+	}
+	e.setQueueLen(qlen)
+	return rec, nil
+}
+
+// enqueueDSN composes the DSN for the failed recipients of m and queues it
+// from the null sender to m's envelope sender.
+func (e *Engine) enqueueDSN(tx *store.Tx, m *store.Message, body []byte, failed []rcptResult, now time.Time) (string, error) {
+	d := &dsn{reportingMTA: e.hostname, orig: m, origBody: body, failed: failed, now: now, lifetime: e.lifetime}
+	msgID := newMessageID(e.hostname)
+	raw, err := d.compose(msgID)
+	if err != nil {
+		return "", fmt.Errorf("compose DSN: %w", err)
+	}
+	dm := &store.Message{
+		Tenant:      m.Tenant,
+		From:        "",
+		Rcpts:       []store.Rcpt{{Addr: m.From, State: store.Pending}},
+		MessageID:   msgID,
+		Received:    now,
+		NextAttempt: now,
+		DSN:         true,
+	}
+	if err := tx.Enqueue(dm, raw); err != nil {
+		return "", fmt.Errorf("enqueue DSN: %w", err)
+	}
+	return dm.ID, nil
+}
+
+// logAttempt writes one line for the attempt and one per recipient that
+// was not delivered. Addresses appear only as hashes, and SMTP replies
+// (which often quote the address) only as their codes.
+func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []rcptResult, rec record, elapsed time.Duration) {
+	var peers []string
+	seen := map[string]bool{}
+	for _, r := range results {
+		if r.remote != "" && !seen[r.remote] {
+			seen[r.remote] = true
+			peers = append(peers, r.remote)
+		}
+	}
+	attrs := []any{
+		"queue_id", m.ID, "message_id", m.MessageID, "tenant", m.Tenant,
+		"attempt", m.Attempts, "result", rec.result, "peer", peers,
+		"rcpts", len(rcpts), "delivered", rec.delivered, "deferred", rec.deferred, "bounced", rec.bounced,
+		"duration", elapsed.Round(time.Millisecond),
+	}
+	if rec.keep {
+		attrs = append(attrs, "next_attempt", m.NextAttempt)
+	}
+	if rec.dsnID != "" {
+		attrs = append(attrs, "dsn_id", rec.dsnID)
+	}
+	e.log.Info("delivery attempt", attrs...)
+	for _, r := range results {
+		if r.outcome == delivered {
+			continue
+		}
+		a := []any{"queue_id", m.ID, "attempt", m.Attempts, "rcpt_hash", addrHash(r.addr),
+			"outcome", r.outcome.String(), "status", r.status, "peer", r.remote}
+		if c := r.code(); c != 0 {
+			a = append(a, "reply_code", c)
+		} else {
+			a = append(a, "err", r.detail)
+		}
+		e.log.Warn("recipient not delivered", a...)
+	}
+	if rec.expired && rec.bounced > 0 {
+		e.log.Warn("message expired", "queue_id", m.ID, "lifetime", e.lifetime)
+	}
+	if rec.dsnDropped {
+		e.log.Warn("recipients failed; no DSN is sent for a DSN or a message from the null sender", "queue_id", m.ID)
+	}
+}
+
+// unique drops repeated addresses, keeping the first.
+func unique(addrs []string) []string {
+	seen := make(map[string]bool, len(addrs))
+	out := addrs[:0:0]
+	for _, a := range addrs {
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}

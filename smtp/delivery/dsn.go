@@ -1,0 +1,225 @@
+package delivery
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// mailDate is the RFC 5322 date format.
+const mailDate = "Mon, 02 Jan 2006 15:04:05 -0700"
+
+// maxDiagnostic bounds a Diagnostic-Code so that the report's lines stay
+// far below the 998-octet limit whatever the remote server said.
+const maxDiagnostic = 900
+
+// dsn is a delivery status notification to compose (RFC 3464).
+type dsn struct {
+	reportingMTA string         // our host name
+	orig         *store.Message // the message that failed
+	origBody     []byte         // its body, for the headers part
+	failed       []rcptResult   // recipients that failed for good
+	now          time.Time
+	lifetime     time.Duration
+}
+
+// newMessageID makes a Message-ID for a message we compose.
+func newMessageID(host string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "<" + hex.EncodeToString(b[:]) + ".dsn@" + host + ">"
+}
+
+// compose renders the DSN: a multipart/report with a human-readable
+// text/plain part, a message/delivery-status part with one block per
+// failed recipient, and the original headers as text/rfc822-headers.
+// Lines end in CRLF.
+func (d *dsn) compose(messageID string) ([]byte, error) {
+	var parts bytes.Buffer
+	mw := multipart.NewWriter(&parts)
+
+	var h bytes.Buffer
+	hdr := func(k, v string) { fmt.Fprintf(&h, "%s: %s\r\n", k, v) }
+	hdr("From", "Mail Delivery System <MAILER-DAEMON@"+d.reportingMTA+">")
+	hdr("To", "<"+d.orig.From+">")
+	hdr("Subject", "Undelivered Mail Returned to Sender")
+	hdr("Date", d.now.Format(mailDate))
+	hdr("Message-ID", messageID)
+	if id := d.orig.MessageID; id != "" && !strings.ContainsAny(id, "\r\n") {
+		if !strings.HasPrefix(id, "<") {
+			id = "<" + id + ">"
+		}
+		hdr("In-Reply-To", id)
+		hdr("References", id)
+	}
+	hdr("Auto-Submitted", "auto-replied") // RFC 3834: no auto-reply to this
+	hdr("MIME-Version", "1.0")
+	hdr("Content-Type", `multipart/report; report-type=delivery-status; boundary="`+mw.Boundary()+`"`)
+	h.WriteString("\r\n")
+
+	if err := d.writeNotification(mw); err != nil {
+		return nil, err
+	}
+	if err := d.writeStatus(mw); err != nil {
+		return nil, err
+	}
+	if err := d.writeHeaders(mw); err != nil {
+		return nil, err
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	h.Write(parts.Bytes())
+	return h.Bytes(), nil
+}
+
+func (d *dsn) writeNotification(mw *multipart.Writer) error {
+	w, err := mw.CreatePart(textproto.MIMEHeader{
+		"Content-Type":              {"text/plain; charset=utf-8"},
+		"Content-Transfer-Encoding": {"quoted-printable"},
+		"Content-Description":       {"Notification"},
+	})
+	if err != nil {
+		return err
+	}
+	var t strings.Builder
+	fmt.Fprintf(&t, "This is the mail delivery system at %s.\r\n\r\n", d.reportingMTA)
+	t.WriteString("Your message could not be delivered to one or more recipients.\r\n")
+	t.WriteString("It has been returned to you with this notification; the\r\n")
+	t.WriteString("recipients below will not receive it.\r\n\r\n")
+	t.WriteString("メッセージを次の宛先に配信できませんでした。\r\n\r\n")
+	for _, r := range d.failed {
+		fmt.Fprintf(&t, "<%s>: %s\r\n", r.addr, d.reason(r))
+		if r.remote != "" && r.remote != "capture" {
+			fmt.Fprintf(&t, "    (reported by %s)\r\n", r.remote)
+		}
+	}
+	t.WriteString("\r\n")
+	if d.orig.MessageID != "" {
+		fmt.Fprintf(&t, "Original Message-ID: %s\r\n", oneLine(d.orig.MessageID))
+	}
+	fmt.Fprintf(&t, "Received: %s\r\n", d.orig.Received.Format(mailDate))
+	t.WriteString("The headers of the original message are attached.\r\n")
+	qp := quotedprintable.NewWriter(w)
+	if _, err := qp.Write([]byte(t.String())); err != nil {
+		return err
+	}
+	return qp.Close()
+}
+
+// reason is the human-readable failure of one recipient.
+func (d *dsn) reason(r rcptResult) string {
+	what := r.text()
+	if r.status == "4.4.7" {
+		return fmt.Sprintf("could not be delivered within %s; last error: %s", d.lifetime, what)
+	}
+	return what
+}
+
+func (d *dsn) writeStatus(mw *multipart.Writer) error {
+	ctype := "message/delivery-status"
+	utf8 := !isASCII(d.orig.From)
+	for _, r := range d.failed {
+		utf8 = utf8 || !isASCII(r.addr)
+	}
+	if utf8 {
+		ctype = "message/global-delivery-status" // RFC 6533
+	}
+	w, err := mw.CreatePart(textproto.MIMEHeader{
+		"Content-Type":        {ctype},
+		"Content-Description": {"Delivery report"},
+	})
+	if err != nil {
+		return err
+	}
+	var t strings.Builder
+	fmt.Fprintf(&t, "Reporting-MTA: dns; %s\r\n", d.reportingMTA)
+	if !d.orig.Received.IsZero() {
+		fmt.Fprintf(&t, "Arrival-Date: %s\r\n", d.orig.Received.Format(mailDate))
+	}
+	for _, r := range d.failed {
+		t.WriteString("\r\n")
+		addrType := "rfc822"
+		if !isASCII(r.addr) {
+			addrType = "utf-8"
+		}
+		fmt.Fprintf(&t, "Final-Recipient: %s; %s\r\n", addrType, r.addr)
+		t.WriteString("Action: failed\r\n")
+		fmt.Fprintf(&t, "Status: %s\r\n", dsnStatus(r))
+		if r.remote != "" && r.remote != "capture" {
+			fmt.Fprintf(&t, "Remote-MTA: dns; %s\r\n", r.remote)
+		}
+		if r.reply != "" {
+			fmt.Fprintf(&t, "Diagnostic-Code: smtp; %s\r\n", clip(r.reply))
+		} else if r.detail != "" {
+			fmt.Fprintf(&t, "Diagnostic-Code: X-CareerRelay; %s\r\n", clip(r.detail))
+		}
+		fmt.Fprintf(&t, "Last-Attempt-Date: %s\r\n", d.now.Format(mailDate))
+	}
+	_, err = w.Write([]byte(t.String()))
+	return err
+}
+
+// dsnStatus is the Status field: a failure's enhanced code, 4.4.7 for an
+// expired message, and never a 2.x.x.
+func dsnStatus(r rcptResult) string {
+	s := r.status
+	if s == "" || s[0] == '2' {
+		return "5.0.0"
+	}
+	return s
+}
+
+func clip(s string) string {
+	s = oneLine(s)
+	if len(s) > maxDiagnostic {
+		s = s[:maxDiagnostic] + "..."
+	}
+	return s
+}
+
+func (d *dsn) writeHeaders(mw *multipart.Writer) error {
+	hdrs := headerBlock(d.origBody)
+	mh := textproto.MIMEHeader{
+		"Content-Type":        {"text/rfc822-headers"},
+		"Content-Description": {"Undelivered Message Headers"},
+	}
+	if !isASCII(string(hdrs)) {
+		mh.Set("Content-Transfer-Encoding", "8bit")
+	}
+	w, err := mw.CreatePart(mh)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(hdrs)
+	return err
+}
+
+// headerBlock is the header section of a message, without the blank line
+// that ends it, with CRLF line ends.
+func headerBlock(body []byte) []byte {
+	var out bytes.Buffer
+	for len(body) > 0 {
+		line := body
+		rest := []byte(nil)
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, rest = body[:i], body[i+1:]
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break
+		}
+		out.Write(line)
+		out.WriteString("\r\n")
+		body = rest
+	}
+	return out.Bytes()
+}

@@ -1,0 +1,432 @@
+// Package delivery is careerrelay's outbound side: it takes messages from
+// the durable queue and delivers them to an upstream relay, to the
+// recipients' MX hosts, or into a capture folder, retrying with backoff and
+// returning a DSN to the sender when a recipient fails for good.
+package delivery
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/metrics"
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// Defaults for settings left zero in the configuration.
+var (
+	DefaultRetrySchedule = []time.Duration{
+		time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+		time.Hour, 2 * time.Hour, 4 * time.Hour,
+	}
+	DefaultLifetime       = 120 * time.Hour
+	DefaultWorkers        = 16
+	DefaultConnectTimeout = 30 * time.Second
+	DefaultCommandTimeout = 5 * time.Minute
+	DefaultShutdownGrace  = 30 * time.Second
+)
+
+// jitter is the fraction by which a backoff is randomly lengthened or
+// shortened, so that messages deferred together do not retry together.
+const jitter = 0.1
+
+// rescanEvery is how often Run re-reads the whole queue, as a safety net for
+// a message whose Notify was lost (the caller crashed right after commit).
+const rescanEvery = 5 * time.Minute
+
+// Options make the engine's time, randomness and network replaceable, so
+// that tests are deterministic. Zero fields take the real thing.
+type Options struct {
+	// Now is the clock the schedule, backoffs, lifetimes and DSN dates
+	// use. Tests move a fake clock and call RunDue.
+	Now func() time.Time
+	// Random returns a number in [0, 1): backoff jitter and the order of
+	// MX hosts of equal preference. It must be safe for concurrent use.
+	Random func() float64
+	// Resolver answers the DNS questions of mx mode (net.DefaultResolver).
+	Resolver Resolver
+	// Dial opens connections to SMTP peers.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// RootCAs verify the relay's certificate when delivery.relay.ca_file
+	// is not set (nil: the system roots).
+	RootCAs *x509.CertPool
+	// ShutdownGrace bounds how long Run waits for attempts in flight
+	// once its context is done; past it they are interrupted.
+	ShutdownGrace time.Duration
+}
+
+// transport is one way of delivering: relay, mx or capture.
+type transport interface {
+	// deliver tries to deliver m's body to rcpts (pending recipients of
+	// m) and returns one result per address.
+	deliver(ctx context.Context, m *store.Message, body []byte, rcpts []string) []rcptResult
+	name() string
+}
+
+// Engine delivers the queue. Create it with New, then call Run.
+type Engine struct {
+	db       *store.DB
+	log      *slog.Logger
+	tr       transport
+	now      func() time.Time
+	random   func() float64
+	grace    time.Duration
+	retry    []time.Duration
+	lifetime time.Duration
+	hostname string        // Reporting-MTA and MAILER-DAEMON domain of DSNs
+	slots    chan struct{} // one token per busy worker
+	wake     chan struct{} // something changed: look at the schedule again
+	loadOnce sync.Once
+	loadErr  error
+	mu       sync.Mutex
+	sched    *schedule
+	running  map[string]bool
+	notified []string
+}
+
+// New prepares an engine for cfg.Delivery; it checks the mode's settings,
+// and in capture mode creates the capture folder.
+func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Engine, error) {
+	dc := cfg.Delivery
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		db:       db,
+		log:      log.With("component", "delivery"),
+		now:      opts.Now,
+		random:   opts.Random,
+		grace:    opts.ShutdownGrace,
+		retry:    dc.RetrySchedule,
+		lifetime: dc.Lifetime,
+		hostname: cfg.SMTP.Hostname,
+		wake:     make(chan struct{}, 1),
+		sched:    newSchedule(),
+		running:  map[string]bool{},
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.random == nil {
+		e.random = rand.Float64
+	}
+	if e.grace <= 0 {
+		e.grace = DefaultShutdownGrace
+	}
+	if len(e.retry) == 0 {
+		e.retry = DefaultRetrySchedule
+	}
+	if e.lifetime <= 0 {
+		e.lifetime = DefaultLifetime
+	}
+	workers := dc.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	e.slots = make(chan struct{}, workers)
+	helloName := dc.HelloName
+	if helloName == "" {
+		helloName = cfg.SMTP.Hostname
+	}
+	if helloName == "" {
+		helloName, _ = os.Hostname()
+	}
+	if helloName == "" {
+		helloName = "localhost"
+	}
+	if e.hostname == "" {
+		e.hostname = helloName
+	}
+	d := &dialer{
+		dial:           opts.Dial,
+		helloName:      helloName,
+		connectTimeout: dc.ConnectTimeout,
+		commandTimeout: dc.CommandTimeout,
+	}
+	if d.dial == nil {
+		d.dial = (&net.Dialer{}).DialContext
+	}
+	if d.connectTimeout <= 0 {
+		d.connectTimeout = DefaultConnectTimeout
+	}
+	if d.commandTimeout <= 0 {
+		d.commandTimeout = DefaultCommandTimeout
+	}
+	var err error
+	switch dc.Mode {
+	case "relay":
+		e.tr, err = newRelayTransport(d, dc.Relay, opts.RootCAs)
+	case "mx":
+		res := opts.Resolver
+		if res == nil {
+			res = net.DefaultResolver
+		}
+		overrides := map[string]string{}
+		for dom, addr := range dc.MXOverrides {
+			overrides[domainOf("@"+dom)] = addr
+		}
+		e.tr = &mxTransport{d: d, resolver: res, overrides: overrides, random: e.random, log: e.log}
+	case "capture":
+		e.tr, err = newCaptureTransport(dc.CaptureDir)
+	default:
+		err = fmt.Errorf("delivery.mode %q: want relay, mx or capture", dc.Mode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	return e, nil
+}
+
+// Notify tells the engine that the messages ids were just enqueued (or
+// changed). It never blocks on the store or on deliveries.
+func (e *Engine) Notify(ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	e.mu.Lock()
+	e.notified = append(e.notified, ids...)
+	e.mu.Unlock()
+	e.poke()
+}
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run loads the queue and delivers until ctx is done; then it waits for
+// the attempts in flight, at most Options.ShutdownGrace before interrupting
+// them, and returns. An error means the queue could not be loaded.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.load(); err != nil {
+		return err
+	}
+	e.log.Info("delivery started", "transport", e.tr.name(), "workers", cap(e.slots))
+	// Attempts outlive ctx by the grace period: a shutdown lets them end.
+	actx, interrupt := context.WithCancel(context.WithoutCancel(ctx))
+	defer interrupt()
+	var wg sync.WaitGroup
+	rescan := time.NewTicker(rescanEvery)
+	defer rescan.Stop()
+	for {
+		e.startDue(actx, &wg)
+		var timer *time.Timer
+		var fire <-chan time.Time
+		if at, ok := e.nextDue(); ok {
+			d := min(max(at.Sub(e.now()), 0), time.Minute)
+			timer = time.NewTimer(d)
+			fire = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-e.wake:
+		case <-fire:
+		case <-rescan.C:
+			if err := e.scan(); err != nil {
+				e.log.Error("queue rescan failed", "err", err)
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	grace := time.NewTimer(e.grace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		e.log.Warn("interrupting delivery attempts at shutdown", "grace", e.grace)
+		interrupt()
+		<-done
+	}
+	e.log.Info("delivery stopped")
+	return nil
+}
+
+// RunDue attempts every message due at Options.Now and waits for those
+// attempts; it repeats while that made more messages due (a DSN), and
+// returns how many attempts it made. It loads the queue on first use. Run's
+// loop takes the same step without waiting; tests call RunDue after moving
+// a fake clock, instead of running Run.
+func (e *Engine) RunDue(ctx context.Context) (int, error) {
+	if err := e.load(); err != nil {
+		return 0, err
+	}
+	total := 0
+	for {
+		var wg sync.WaitGroup
+		n := e.startDue(ctx, &wg)
+		wg.Wait()
+		if n == 0 {
+			return total, nil
+		}
+		total += n
+	}
+}
+
+// load reads the whole queue into the schedule, once.
+func (e *Engine) load() error {
+	e.loadOnce.Do(func() {
+		if err := e.scan(); err != nil {
+			e.loadErr = fmt.Errorf("delivery: load queue: %w", err)
+		}
+	})
+	return e.loadErr
+}
+
+// scan plans every queued message that is not planned or running already,
+// at its NextAttempt.
+func (e *Engine) scan() error {
+	type entry struct {
+		id string
+		at time.Time
+	}
+	var all []entry
+	n := 0
+	err := e.db.View(func(tx *store.Tx) error {
+		all = all[:0]
+		err := tx.Queued(func(m *store.Message) error {
+			all = append(all, entry{m.ID, m.NextAttempt})
+			return nil
+		})
+		n = tx.QueueLen()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	for _, it := range all {
+		if _, planned := e.sched.byID[it.id]; !planned && !e.running[it.id] {
+			e.sched.set(it.id, it.at)
+		}
+	}
+	e.mu.Unlock()
+	e.setQueueLen(n)
+	return nil
+}
+
+// drainNotified plans the messages Notify named, at their NextAttempt.
+func (e *Engine) drainNotified() {
+	e.mu.Lock()
+	ids := e.notified
+	e.notified = nil
+	e.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	type entry struct {
+		id string
+		at time.Time
+	}
+	var found []entry
+	n := 0
+	err := e.db.View(func(tx *store.Tx) error {
+		found = found[:0]
+		for _, id := range ids {
+			m, err := tx.Get(id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			found = append(found, entry{id, m.NextAttempt})
+		}
+		n = tx.QueueLen()
+		return nil
+	})
+	if err != nil {
+		// The periodic rescan picks them up.
+		e.log.Error("reading notified messages", "err", err, "count", len(ids))
+		return
+	}
+	e.mu.Lock()
+	for _, it := range found {
+		if !e.running[it.id] {
+			e.sched.set(it.id, it.at)
+		}
+	}
+	e.mu.Unlock()
+	e.setQueueLen(n)
+}
+
+func (e *Engine) setQueueLen(n int) {
+	metrics.QueueMessages.Set(float64(n))
+}
+
+// nextDue is when the earliest planned message is due, if a worker is
+// free to take it (else an attempt ending wakes the loop).
+func (e *Engine) nextDue() (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.slots) == cap(e.slots) {
+		return time.Time{}, false
+	}
+	return e.sched.next()
+}
+
+// startDue starts an attempt, on a free worker, for each message due now,
+// and returns how many it started. wg counts the attempts.
+func (e *Engine) startDue(ctx context.Context, wg *sync.WaitGroup) int {
+	e.drainNotified()
+	if ctx.Err() != nil {
+		return 0
+	}
+	now := e.now()
+	started := 0
+	for {
+		select {
+		case e.slots <- struct{}{}:
+		default:
+			return started // every worker is busy
+		}
+		e.mu.Lock()
+		id, ok := e.sched.popDue(now)
+		if ok {
+			e.running[id] = true
+		}
+		e.mu.Unlock()
+		if !ok {
+			<-e.slots
+			return started
+		}
+		started++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next, keep := e.attempt(ctx, id)
+			e.mu.Lock()
+			delete(e.running, id)
+			if keep {
+				e.sched.set(id, next)
+			}
+			e.mu.Unlock()
+			<-e.slots
+			e.poke()
+		}()
+	}
+}
+
+// backoff is the wait after the attempt-th attempt: the retry schedule's
+// entry (the last one repeats), lengthened or shortened by up to ±10%.
+func (e *Engine) backoff(attempt int) time.Duration {
+	i := min(max(attempt-1, 0), len(e.retry)-1)
+	f := 1 + (e.random()*2-1)*jitter
+	return time.Duration(float64(e.retry[i]) * f)
+}

@@ -1,0 +1,222 @@
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// Resolver is the DNS the mx mode needs; *net.Resolver implements it.
+type Resolver interface {
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+}
+
+// maxTargets bounds the addresses tried for one domain in one attempt.
+const maxTargets = 10
+
+// mxTransport delivers to each recipient domain's mail exchangers.
+type mxTransport struct {
+	d         *dialer
+	resolver  Resolver
+	overrides map[string]string // lower-cased domain -> host:port
+	random    func() float64
+	log       *slog.Logger
+}
+
+func (t *mxTransport) name() string { return "mx" }
+
+// mxHost is one mail exchanger to try: a name to resolve, or with addr
+// set, an address to dial as it is (an mx_overrides entry).
+type mxHost struct {
+	name string
+	addr string
+}
+
+func (t *mxTransport) deliver(ctx context.Context, m *store.Message, body []byte, rcpts []string) []rcptResult {
+	var domains []string
+	byDomain := map[string][]string{}
+	for _, a := range rcpts {
+		d := domainOf(a)
+		if _, ok := byDomain[d]; !ok {
+			domains = append(domains, d)
+		}
+		byDomain[d] = append(byDomain[d], a)
+	}
+	var out []rcptResult
+	for _, d := range domains {
+		out = append(out, t.deliverDomain(ctx, m, body, d, byDomain[d])...)
+	}
+	return out
+}
+
+// deliverDomain tries the domain's hosts in order. Recipients a host
+// answers finally (2xx, 5xx) are done; those it defers (connection
+// failure, TLS, 4xx) go on to the next host, and stay deferred with the
+// last host's answer when no host is left.
+func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body []byte, domain string, addrs []string) []rcptResult {
+	hosts, err := t.route(ctx, domain)
+	if err != nil {
+		return resultsFor(addrs, err, "")
+	}
+	var final []rcptResult
+	last := map[string]rcptResult{}
+	pending, tried := addrs, 0
+	for _, h := range hosts {
+		if len(pending) == 0 || tried >= maxTargets || ctx.Err() != nil {
+			break
+		}
+		targets, err := t.targets(ctx, h)
+		if err != nil {
+			for _, r := range resultsFor(pending, err, h.name) {
+				last[r.addr] = r
+			}
+			continue
+		}
+		for _, addr := range targets {
+			if len(pending) == 0 || tried >= maxTargets || ctx.Err() != nil {
+				break
+			}
+			tried++
+			var next []string
+			for _, r := range t.tryTarget(ctx, m, body, h.name, addr, pending) {
+				if r.outcome == deferred {
+					next = append(next, r.addr)
+					last[r.addr] = r
+				} else {
+					final = append(final, r)
+				}
+			}
+			pending = next
+		}
+	}
+	for _, a := range pending {
+		r, ok := last[a]
+		if !ok {
+			r = resultFor(a, errors.New("no mail exchanger could be tried"), "")
+		}
+		final = append(final, r)
+	}
+	return final
+}
+
+// route lists the mail exchangers of domain in the order to try them.
+func (t *mxTransport) route(ctx context.Context, domain string) ([]mxHost, error) {
+	if o, ok := t.overrides[domain]; ok {
+		host, _, err := net.SplitHostPort(o)
+		if err != nil {
+			return nil, fmt.Errorf("mx_overrides[%s] %q: %w", domain, o, err)
+		}
+		return []mxHost{{name: host, addr: o}}, nil
+	}
+	if domain == "" {
+		return nil, &permanentError{status: "5.1.3", msg: "recipient address has no domain"}
+	}
+	mxs, err := t.resolver.LookupMX(ctx, domain)
+	if err != nil && !isNotFound(err) {
+		return nil, fmt.Errorf("MX lookup for %s: %w", domain, err)
+	}
+	var hosts []*net.MX
+	null := false
+	for _, mx := range mxs {
+		if h := strings.TrimSuffix(mx.Host, "."); h == "" {
+			null = true
+		} else {
+			hosts = append(hosts, &net.MX{Host: h, Pref: mx.Pref})
+		}
+	}
+	if null && len(hosts) == 0 {
+		// RFC 7505: the domain declares that it accepts no mail.
+		return nil, &permanentError{status: "5.1.10", msg: fmt.Sprintf("%s does not accept mail (null MX)", domain)}
+	}
+	if len(hosts) == 0 {
+		// RFC 5321 section 5.1: no MX, the domain itself is the host.
+		ips, err := t.resolver.LookupIPAddr(ctx, domain)
+		if err != nil {
+			if isNotFound(err) {
+				return nil, &permanentError{status: "5.1.2", msg: fmt.Sprintf("%s: no such domain (no MX, A or AAAA record)", domain)}
+			}
+			return nil, fmt.Errorf("address lookup for %s: %w", domain, err)
+		}
+		if len(ips) == 0 {
+			return nil, &permanentError{status: "5.1.2", msg: fmt.Sprintf("%s: no MX, A or AAAA record", domain)}
+		}
+		return []mxHost{{name: domain}}, nil
+	}
+	t.shuffle(hosts)
+	sort.SliceStable(hosts, func(i, j int) bool { return hosts[i].Pref < hosts[j].Pref })
+	out := make([]mxHost, len(hosts))
+	for i, h := range hosts {
+		out[i] = mxHost{name: strings.ToLower(h.Host)}
+	}
+	return out, nil
+}
+
+// shuffle puts hosts in random order; the stable sort that follows keeps
+// that order only among hosts of equal preference (RFC 5321 section 5.1).
+func (t *mxTransport) shuffle(hosts []*net.MX) {
+	for i := len(hosts) - 1; i > 0; i-- {
+		j := int(t.random() * float64(i+1))
+		if j > i {
+			j = i
+		}
+		hosts[i], hosts[j] = hosts[j], hosts[i]
+	}
+}
+
+// targets lists the host:port addresses of one mail exchanger.
+func (t *mxTransport) targets(ctx context.Context, h mxHost) ([]string, error) {
+	if h.addr != "" {
+		return []string{h.addr}, nil
+	}
+	ips, err := t.resolver.LookupIPAddr(ctx, h.name)
+	if err != nil {
+		return nil, fmt.Errorf("address lookup for %s: %w", h.name, err)
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("address lookup for %s: no A or AAAA record", h.name)
+	}
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = net.JoinHostPort(ip.String(), "25")
+	}
+	return out, nil
+}
+
+// tryTarget runs one session with one address, with opportunistic
+// STARTTLS: when the handshake fails, it reconnects without TLS.
+func (t *mxTransport) tryTarget(ctx context.Context, m *store.Message, body []byte, name, addr string, rcpts []string) []rcptResult {
+	p := peer{
+		addr:   addr,
+		name:   name,
+		policy: tlsOpportunistic,
+		// Opportunistic TLS protects against passive eavesdropping only;
+		// MX certificates are commonly not valid for the MX name, so
+		// they are not verified (RFC 7435). Refusing would lose mail.
+		tlsConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10},
+	}
+	s, err := t.d.open(ctx, p)
+	var te *tlsError
+	if errors.As(err, &te) && ctx.Err() == nil {
+		t.log.Info("STARTTLS failed, retrying without TLS", "queue_id", m.ID, "peer", name, "addr", addr, "err", te.err.Error())
+		p.policy = tlsNone
+		s, err = t.d.open(ctx, p)
+	}
+	if err != nil {
+		return resultsFor(rcpts, err, name)
+	}
+	defer s.close()
+	return transact(s, m.From, rcpts, body, name)
+}
+
+func isNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
+}

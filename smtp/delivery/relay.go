@@ -1,0 +1,72 @@
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/emersion/go-sasl"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// relayTransport hands every message to one upstream smarthost.
+type relayTransport struct {
+	d        *dialer
+	peer     peer
+	username string
+	password string
+}
+
+func newRelayTransport(d *dialer, rc configs.Relay, roots *x509.CertPool) (*relayTransport, error) {
+	host, _, err := net.SplitHostPort(rc.Address)
+	if err != nil || host == "" {
+		return nil, fmt.Errorf("delivery.relay.address %q: want host:port", rc.Address)
+	}
+	p := peer{addr: rc.Address, name: host}
+	switch strings.ToLower(rc.TLS) {
+	case "", "starttls":
+		p.policy = tlsStartTLS
+	case "tls":
+		p.policy = tlsImplicit
+	case "none":
+		p.policy = tlsNone
+	default:
+		return nil, fmt.Errorf("delivery.relay.tls %q: want starttls, tls or none", rc.TLS)
+	}
+	if rc.CAFile != "" {
+		pem, err := os.ReadFile(rc.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("delivery.relay.ca_file: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("delivery.relay.ca_file %s: no PEM certificate in it", rc.CAFile)
+		}
+	}
+	// Verification against roots (nil: the system's) is never turned off.
+	p.tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, ServerName: host}
+	ip := net.ParseIP(host)
+	p.authPlainOK = host == "localhost" || (ip != nil && ip.IsLoopback())
+	return &relayTransport{d: d, peer: p, username: rc.Username, password: rc.Password}, nil
+}
+
+func (t *relayTransport) name() string { return "relay " + t.peer.addr }
+
+func (t *relayTransport) deliver(ctx context.Context, m *store.Message, body []byte, rcpts []string) []rcptResult {
+	p := t.peer
+	if t.username != "" {
+		p.auth = sasl.NewPlainClient("", t.username, t.password)
+	}
+	s, err := t.d.open(ctx, p)
+	if err != nil {
+		return resultsFor(rcpts, err, p.name)
+	}
+	defer s.close()
+	return transact(s, m.From, rcpts, body, p.name)
+}

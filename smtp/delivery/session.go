@@ -1,0 +1,326 @@
+package delivery
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// tlsPolicy is how a session uses TLS.
+type tlsPolicy int
+
+const (
+	// tlsNone: plain text throughout.
+	tlsNone tlsPolicy = iota
+	// tlsImplicit: TLS from the first byte (port 465 style).
+	tlsImplicit
+	// tlsStartTLS: STARTTLS is required; without it or when the handshake
+	// fails the attempt fails (temporarily).
+	tlsStartTLS
+	// tlsOpportunistic: STARTTLS when offered; a failed handshake is
+	// reported as a *tlsError so that the caller can reconnect in plain.
+	tlsOpportunistic
+)
+
+// peer is one SMTP server to talk to.
+type peer struct {
+	addr        string      // host:port to dial
+	name        string      // host name, for TLS ServerName, logs and Remote-MTA
+	policy      tlsPolicy   //
+	tlsConfig   *tls.Config // verification settings; ServerName is filled in
+	auth        sasl.Client // AUTH after TLS, nil for none
+	authPlainOK bool        // AUTH allowed without TLS (loopback peers)
+}
+
+// tlsError marks a failed TLS negotiation.
+type tlsError struct{ err error }
+
+func (e *tlsError) Error() string { return "TLS: " + e.err.Error() }
+func (e *tlsError) Unwrap() error { return e.err }
+
+// dialer opens SMTP sessions.
+type dialer struct {
+	dial           func(ctx context.Context, network, addr string) (net.Conn, error)
+	helloName      string
+	connectTimeout time.Duration
+	commandTimeout time.Duration
+}
+
+// session is an open SMTP client connection. Canceling the context it was
+// opened with closes the connection, so that a shutdown interrupts it.
+type session struct {
+	c       *gosmtp.Client
+	tls     bool
+	release func() bool
+}
+
+func (s *session) close() {
+	s.release()
+	if err := s.c.Quit(); err != nil {
+		s.c.Close()
+	}
+}
+
+// open connects to p, negotiates TLS as p.policy says, says EHLO and
+// authenticates. Errors from the server are *gosmtp.SMTPError.
+func (d *dialer) open(ctx context.Context, p peer) (*session, error) {
+	dctx, cancel := context.WithTimeout(ctx, d.connectTimeout)
+	conn, err := d.dial(dctx, "tcp", p.addr)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", p.addr, err)
+	}
+	release := context.AfterFunc(ctx, func() { conn.Close() })
+	s, err := d.negotiate(ctx, conn, p)
+	if err != nil {
+		release()
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	s.release = release
+	return s, nil
+}
+
+func (d *dialer) tlsConfig(p peer) *tls.Config {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if p.tlsConfig != nil {
+		cfg = p.tlsConfig.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = p.name
+	}
+	return cfg
+}
+
+func (d *dialer) negotiate(ctx context.Context, conn net.Conn, p peer) (*session, error) {
+	s := &session{}
+	switch p.policy {
+	case tlsImplicit:
+		tc, err := d.handshake(ctx, conn, p)
+		if err != nil {
+			return nil, err
+		}
+		s.c, s.tls = d.client(tc), true
+	case tlsStartTLS, tlsOpportunistic:
+		tc, plain, err := d.startTLS(ctx, conn, p)
+		switch {
+		case err != nil:
+			return nil, err
+		case tc != nil:
+			s.c, s.tls = d.client(greeted(tc, tc)), true
+		default:
+			// Not offered, and allowed: carry on in plain text.
+			s.c = d.client(plain)
+		}
+	default:
+		s.c = d.client(conn)
+	}
+	if err := s.c.Hello(d.helloName); err != nil {
+		s.c.Close()
+		return nil, fmt.Errorf("EHLO: %w", err)
+	}
+	if p.auth != nil {
+		if !s.tls && !p.authPlainOK {
+			s.c.Close()
+			return nil, errors.New("refusing to send the relay password over an unencrypted connection")
+		}
+		if ok, _ := s.c.Extension("AUTH"); !ok {
+			s.c.Close()
+			return nil, errors.New("server does not offer AUTH")
+		}
+		if err := s.c.Auth(p.auth); err != nil {
+			s.c.Close()
+			// An authentication failure is our misconfiguration, not the
+			// message's fault: keep the mail and retry, never bounce.
+			return nil, fmt.Errorf("AUTH: %w", asTemporary(err))
+		}
+	}
+	return s, nil
+}
+
+func (d *dialer) client(conn net.Conn) *gosmtp.Client {
+	c := gosmtp.NewClient(conn)
+	c.CommandTimeout = d.commandTimeout
+	c.SubmissionTimeout = d.commandTimeout
+	return c
+}
+
+func (d *dialer) handshake(ctx context.Context, conn net.Conn, p peer) (*tls.Conn, error) {
+	tc := tls.Client(conn, d.tlsConfig(p))
+	hctx, cancel := context.WithTimeout(ctx, d.commandTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, &tlsError{err}
+	}
+	return tc, nil
+}
+
+// startTLS reads the greeting, says EHLO and, when the server offers
+// STARTTLS, upgrades conn. When STARTTLS is not offered and p.policy is
+// opportunistic, it returns the plain connection to carry on with instead.
+// go-smtp's client cannot say our EHLO name before STARTTLS, so this part
+// of the dialogue is ours.
+func (d *dialer) startTLS(ctx context.Context, conn net.Conn, p peer) (*tls.Conn, net.Conn, error) {
+	conn.SetDeadline(time.Now().Add(d.commandTimeout))
+	defer conn.SetDeadline(time.Time{})
+	br := bufio.NewReader(conn)
+	tp := textproto.NewConn(struct {
+		io.Reader
+		io.WriteCloser
+	}{br, conn})
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		return nil, nil, fmt.Errorf("greeting: %w", smtpError(err))
+	}
+	if err := tp.PrintfLine("EHLO %s", d.helloName); err != nil {
+		return nil, nil, fmt.Errorf("EHLO: %w", err)
+	}
+	_, msg, err := tp.ReadResponse(250)
+	if err != nil {
+		return nil, nil, fmt.Errorf("EHLO: %w", smtpError(err))
+	}
+	offered := false
+	for _, line := range strings.Split(msg, "\n")[1:] {
+		if strings.EqualFold(strings.TrimSpace(line), "STARTTLS") {
+			offered = true
+		}
+	}
+	if !offered {
+		if p.policy == tlsOpportunistic {
+			return nil, greeted(conn, br), nil
+		}
+		return nil, nil, errors.New("server does not offer STARTTLS")
+	}
+	if err := tp.PrintfLine("STARTTLS"); err != nil {
+		return nil, nil, fmt.Errorf("STARTTLS: %w", err)
+	}
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		return nil, nil, fmt.Errorf("STARTTLS: %w", smtpError(err))
+	}
+	if br.Buffered() > 0 {
+		// Plain text sent after the 220 would be read as if it came
+		// through TLS (the STARTTLS injection attack): refuse.
+		return nil, nil, &tlsError{errors.New("server sent data after STARTTLS reply")}
+	}
+	conn.SetDeadline(time.Time{})
+	tc, err := d.handshake(ctx, conn, p)
+	return tc, nil, err
+}
+
+// greeted wraps a connection whose greeting was already read (before
+// STARTTLS) so that go-smtp's client, which always reads one, gets one.
+func greeted(conn net.Conn, r io.Reader) net.Conn {
+	return &prefixConn{Conn: conn, r: io.MultiReader(strings.NewReader("220 TLS established\r\n"), r)}
+}
+
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// smtpError turns a textproto reply error into go-smtp's error type.
+func smtpError(err error) error {
+	var pe *textproto.Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	se := &gosmtp.SMTPError{Code: pe.Code, Message: pe.Msg}
+	if code, msg, ok := strings.Cut(pe.Msg, " "); ok {
+		var ec gosmtp.EnhancedCode
+		if n, _ := fmt.Sscanf(code, "%d.%d.%d", &ec[0], &ec[1], &ec[2]); n == 3 && ec[0] == pe.Code/100 {
+			se.EnhancedCode, se.Message = ec, msg
+		}
+	}
+	return se
+}
+
+// asTemporary downgrades a permanent SMTP reply to a temporary one.
+func asTemporary(err error) error {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) && se.Code >= 500 {
+		return fmt.Errorf("refused: %s", formatReply(se))
+	}
+	return err
+}
+
+// transact runs one mail transaction on s: MAIL, a RCPT per address, DATA.
+// It returns one result per address, honouring each RCPT reply.
+func transact(s *session, from string, rcpts []string, body []byte, remote string) []rcptResult {
+	opts := &gosmtp.MailOptions{Size: int64(len(body))}
+	if !isASCII(from) || !allASCII(rcpts) {
+		opts.UTF8 = true
+	}
+	if err := s.c.Mail(from, opts); err != nil {
+		return resultsFor(rcpts, mailError(err), remote)
+	}
+	results := make([]rcptResult, 0, len(rcpts))
+	var accepted []string
+	for _, a := range rcpts {
+		if err := s.c.Rcpt(a, nil); err != nil {
+			results = append(results, resultFor(a, err, remote))
+			continue
+		}
+		accepted = append(accepted, a)
+	}
+	if len(accepted) == 0 {
+		s.c.Reset()
+		return results
+	}
+	w, err := s.c.Data()
+	if err != nil {
+		return append(results, resultsFor(accepted, err, remote)...)
+	}
+	if _, err := w.Write(body); err != nil {
+		w.Close()
+		return append(results, resultsFor(accepted, fmt.Errorf("DATA: %w", err), remote)...)
+	}
+	resp, err := w.CloseWithResponse()
+	out := resultsFor(accepted, err, remote)
+	if err == nil {
+		for i := range out {
+			out[i].reply = "250 " + oneLine(resp.StatusText)
+		}
+	}
+	return append(results, out...)
+}
+
+// mailError turns go-smtp's local refusal of a UTF-8 envelope into the
+// permanent failure RFC 6531 asks for.
+func mailError(err error) error {
+	if strings.Contains(err.Error(), "SMTPUTF8") {
+		return &permanentError{status: "5.6.7", msg: "the remote server does not support SMTPUTF8 (non-ASCII address)"}
+	}
+	return err
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func allASCII(ss []string) bool {
+	for _, s := range ss {
+		if !isASCII(s) {
+			return false
+		}
+	}
+	return true
+}

@@ -4,7 +4,10 @@ package configs
 
 import (
 	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -58,6 +61,8 @@ type SMTP struct {
 type TLSFiles struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// Certificate is the pair loaded by Load; nil when no files are set.
+	Certificate *tls.Certificate `yaml:"-"`
 }
 
 // User is one SMTP AUTH account; the password is a bcrypt hash.
@@ -92,12 +97,15 @@ type Relay struct {
 	// CAFile is a PEM bundle that verifies the upstream instead of the
 	// system roots (a private CA). Verification is never turned off.
 	CAFile string `yaml:"ca_file"`
+	// RootCAs holds the certificates of CAFile, loaded by Load; nil when
+	// CAFile is empty (use the system roots).
+	RootCAs *x509.CertPool `yaml:"-"`
 }
 
 // Links configures the personal links injected into rejection mails.
 type Links struct {
 	BaseURL   string        `yaml:"base_url"`
-	Keys      []LinkKey     `yaml:"keys"` // the first signs, all verify
+	Keys      []LinkKey     `yaml:"keys"`       // the first signs, all verify
 	TTL       time.Duration `yaml:"ttl"`        // default 4320h
 	BotWindow time.Duration `yaml:"bot_window"` // default 10s
 }
@@ -152,4 +160,38 @@ type DKIMKey struct {
 	Selector string        `yaml:"selector"`
 	KeyFile  string        `yaml:"key_file"`
 	Signer   crypto.Signer `yaml:"-"` // *rsa.PrivateKey or ed25519.PrivateKey
+}
+
+// TenantByDomain returns the tenant that sends from domain, compared
+// without regard to case (a trailing dot is ignored), or nil when no tenant
+// has it. Subdomains do not match: list each sending domain.
+func (c *Config) TenantByDomain(domain string) *Tenant {
+	domain = strings.TrimSuffix(domain, ".")
+	for i := range c.Tenants {
+		for _, d := range c.Tenants[i].Domains {
+			if strings.EqualFold(d, domain) {
+				return &c.Tenants[i]
+			}
+		}
+	}
+	return nil
+}
+
+// TenantByID returns the tenant with id, or nil.
+func (c *Config) TenantByID(id string) *Tenant {
+	for i := range c.Tenants {
+		if c.Tenants[i].ID == id {
+			return &c.Tenants[i]
+		}
+	}
+	return nil
+}
+
+// TenantIDs lists the tenants' ids in the order of the file.
+func (c *Config) TenantIDs() []string {
+	ids := make([]string, len(c.Tenants))
+	for i, t := range c.Tenants {
+		ids[i] = t.ID
+	}
+	return ids
 }

@@ -1,0 +1,441 @@
+package configs
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// validate checks c (defaults applied, paths resolved), fills in the
+// derived fields (networks, secrets, keys, certificates) and records every
+// problem in ps.
+func validate(c *Config, ps *problems) {
+	v := &validator{c: c, ps: ps}
+	v.top()
+	v.smtp()
+	v.delivery()
+	v.links()
+	v.listeners()
+	v.agency()
+	v.tenants()
+}
+
+type validator struct {
+	c  *Config
+	ps *problems
+}
+
+func (v *validator) add(key, msg, hint string) { v.ps.add(key, msg, hint) }
+
+// required records a problem when value is empty.
+func (v *validator) required(key, value, hint string) bool {
+	if value == "" {
+		v.add(key, "required but not set", hint)
+		return false
+	}
+	return true
+}
+
+// positive records a problem when d is not above zero.
+func (v *validator) positive(key string, d time.Duration, hint string) {
+	if d <= 0 {
+		v.add(key, fmt.Sprintf("must be more than 0, is %v", d), hint)
+	}
+}
+
+// atLeast records a problem when n is below min.
+func (v *validator) atLeast(key string, n, min int64, hint string) {
+	if n < min {
+		v.add(key, fmt.Sprintf("must be at least %d, is %d", min, n), hint)
+	}
+}
+
+// secret reads a secret file into *dst.
+func (v *validator) secret(key, path string, dst *[]byte) {
+	if !v.required(key, path, secretHint+", and set "+key+" to its path") {
+		return
+	}
+	s, msg, hint := readSecret(path)
+	if msg != "" {
+		v.add(key, msg, hint)
+		return
+	}
+	*dst = s
+}
+
+func (v *validator) top() {
+	c := v.c
+	v.required("data_dir", c.DataDir, "set data_dir to the folder where the queue and the store live, e.g. /var/lib/careerrelay")
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("log.level", fmt.Sprintf("unknown level %q", c.Log.Level), "use debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		v.add("log.format", fmt.Sprintf("unknown format %q", c.Log.Format), "use text or json")
+	}
+}
+
+func (v *validator) smtp() {
+	s := &v.c.SMTP
+	if v.required("smtp.listen", s.Listen, `set the address the company's MTA connects to, e.g. ":25" or ":587"`) {
+		if msg := checkHostPort(s.Listen, true); msg != "" {
+			v.add("smtp.listen", msg, hostPortHint)
+		}
+	}
+	if s.ListenTLS != "" {
+		if msg := checkHostPort(s.ListenTLS, true); msg != "" {
+			v.add("smtp.listen_tls", msg, hostPortHint)
+		}
+	}
+	if v.required("smtp.hostname", s.Hostname, "set smtp.hostname to the name this relay is known by, e.g. relay.example.jp") &&
+		!validHostName(s.Hostname) {
+		v.add("smtp.hostname", fmt.Sprintf("%q is not a valid host name", s.Hostname),
+			"use the relay's fully qualified DNS name, e.g. relay.example.jp")
+	}
+
+	switch cert, key := s.TLS.CertFile, s.TLS.KeyFile; {
+	case cert == "" && key != "":
+		v.add("smtp.tls.cert_file", "key_file is set but cert_file is not", "set both cert_file and key_file, or neither for no TLS")
+	case cert != "" && key == "":
+		v.add("smtp.tls.key_file", "cert_file is set but key_file is not", "set both cert_file and key_file, or neither for no TLS")
+	case cert != "":
+		tc, msg, hint := loadCertificate(cert, key)
+		if msg != "" {
+			v.add("smtp.tls", msg, hint)
+		}
+		s.TLS.Certificate = tc
+	case s.ListenTLS != "":
+		v.add("smtp.listen_tls", "an implicit-TLS listener needs a certificate, and smtp.tls is not set",
+			"set smtp.tls.cert_file and smtp.tls.key_file, or remove listen_tls")
+	}
+
+	s.Networks = nil
+	for i, n := range s.AllowNetworks {
+		key := index("smtp.allow_networks", i)
+		p, msg := parseNetwork(n)
+		if msg != "" {
+			v.add(key, msg, "write a network in CIDR form such as 10.0.0.0/8 or 2001:db8::/32, or a single address such as 192.0.2.10")
+			continue
+		}
+		if p.Bits() == 0 {
+			v.add(key, fmt.Sprintf("%s allows every address to relay: an open relay", n),
+				"list only the networks of the company's mail servers")
+			continue
+		}
+		s.Networks = append(s.Networks, p)
+	}
+
+	names := map[string]int{}
+	for i, u := range s.Users {
+		p := index("smtp.users", i)
+		if v.required(join(p, "name"), u.Name, "give the user the name the MTA logs in with") {
+			if j, dup := names[u.Name]; dup {
+				v.add(join(p, "name"), fmt.Sprintf("user %q is also smtp.users[%d]", u.Name, j), "give each user a different name")
+			}
+			names[u.Name] = i
+		}
+		if v.required(join(p, "password_hash"), u.PasswordHash, bcryptHint) {
+			if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+				v.add(join(p, "password_hash"), fmt.Sprintf("not a bcrypt hash: %v", strings.TrimPrefix(err.Error(), "crypto/bcrypt: ")), bcryptHint)
+			}
+		}
+	}
+	if len(s.Users) > 0 && s.TLS.CertFile == "" && !s.AllowInsecureAuth {
+		v.add("smtp.users", "users are set, but AUTH is offered only over TLS and smtp.tls is not set",
+			"set smtp.tls.cert_file and key_file, or allow_insecure_auth: true on a trusted network only")
+	}
+	if len(s.Users) == 0 && len(s.AllowNetworks) == 0 {
+		v.add("smtp.allow_networks", "no client may relay: neither smtp.allow_networks nor smtp.users is set",
+			"list the company MTA's networks in smtp.allow_networks, or add smtp.users for AUTH")
+	}
+
+	v.atLeast("smtp.max_message_bytes", s.MaxMessageBytes, 1, "remove the key for the default 26214400 (25 MiB)")
+	v.atLeast("smtp.max_recipients", int64(s.MaxRecipients), 1, "remove the key for the default 100")
+	v.atLeast("smtp.max_line_length", int64(s.MaxLineLength), 1000, "RFC 5321 needs lines of 1000 octets; remove the key for the default 2000")
+	v.atLeast("smtp.max_connections", int64(s.MaxConnections), 1, "remove the key for the default 1000")
+	v.atLeast("smtp.max_connections_per_client", int64(s.MaxConnectionsPerClient), 1, "remove the key for the default 50")
+	v.positive("smtp.read_timeout", s.ReadTimeout, "remove the key for the default 5m")
+	v.positive("smtp.write_timeout", s.WriteTimeout, "remove the key for the default 5m")
+}
+
+const bcryptHint = `store a bcrypt hash, never the password: htpasswd -nbBC 10 "" 'PASSWORD' | tr -d ':\n'`
+
+// parseNetwork parses a CIDR prefix or a single address (as /32 or /128).
+// A prefix with host bits set (10.0.0.1/8) is refused: it is ambiguous.
+func parseNetwork(s string) (netip.Prefix, string) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Sprintf("%q is not an IP address or network", s)
+		}
+		return netip.PrefixFrom(a, a.BitLen()), ""
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Sprintf("%q is not a network in CIDR form", s)
+	}
+	if p != p.Masked() {
+		return netip.Prefix{}, fmt.Sprintf("%q has host bits set: did you mean %s or %s?", s, p.Masked(), p.Addr())
+	}
+	return p, ""
+}
+
+func (v *validator) delivery() {
+	d := &v.c.Delivery
+	switch d.Mode {
+	case "relay":
+		v.relay()
+	case "mx":
+	case "capture":
+		v.required("delivery.capture_dir", d.CaptureDir, "set capture_dir to the folder that receives one .eml file per delivered copy")
+	default:
+		v.add("delivery.mode", fmt.Sprintf("unknown mode %q", d.Mode),
+			"use relay to hand mail to an upstream smarthost, mx to deliver to the recipients' MX, or capture to write .eml files for tests")
+	}
+
+	lower := map[string]string{}
+	for dom, addr := range d.MXOverrides {
+		key := join("delivery.mx_overrides", dom)
+		if msg := checkDomain(dom); msg != "" {
+			v.add(key, msg, domainHint)
+		}
+		if prev, dup := lower[strings.ToLower(dom)]; dup {
+			v.add(key, fmt.Sprintf("%q and %q are the same domain", dom, prev), "keep one of them")
+		}
+		lower[strings.ToLower(dom)] = dom
+		if msg := checkHostPort(addr, false); msg != "" {
+			v.add(key, msg, `map the domain to host:port, e.g. "mx.example.jp:25"`)
+		}
+	}
+	if len(lower) > 0 {
+		m := make(map[string]string, len(lower))
+		for l, dom := range lower {
+			m[l] = d.MXOverrides[dom]
+		}
+		d.MXOverrides = m
+	}
+
+	if len(d.RetrySchedule) == 0 {
+		v.add("delivery.retry_schedule", "empty", "list at least one wait, e.g. [1m, 5m, 15m], or remove the key for the default")
+	}
+	for i, w := range d.RetrySchedule {
+		v.positive(index("delivery.retry_schedule", i), w, "every wait must be a duration above 0, e.g. 5m")
+	}
+	v.positive("delivery.lifetime", d.Lifetime, "remove the key for the default 120h (5 days)")
+	v.atLeast("delivery.workers", int64(d.Workers), 1, "remove the key for the default 16")
+	v.positive("delivery.connect_timeout", d.ConnectTimeout, "remove the key for the default 30s")
+	v.positive("delivery.command_timeout", d.CommandTimeout, "remove the key for the default 5m")
+	// Left out, hello_name is smtp.hostname, whose problems are reported
+	// there.
+	if v.ps.doc.has("delivery.hello_name") &&
+		v.required("delivery.hello_name", d.HelloName, "remove the key to use smtp.hostname") && !validHostName(d.HelloName) {
+		v.add("delivery.hello_name", fmt.Sprintf("%q is not a valid host name", d.HelloName),
+			"use this relay's DNS name (its address should resolve back to it)")
+	}
+}
+
+func (v *validator) relay() {
+	r := &v.c.Delivery.Relay
+	if v.required("delivery.relay.address", r.Address, `set the upstream smarthost as host:port, e.g. "smtp.upstream.example:587", or use mode mx`) {
+		if msg := checkHostPort(r.Address, false); msg != "" {
+			v.add("delivery.relay.address", msg, `write host:port, e.g. "smtp.upstream.example:587"`)
+		}
+	}
+	switch r.TLS {
+	case "starttls", "tls", "none":
+	default:
+		v.add("delivery.relay.tls", fmt.Sprintf("unknown TLS mode %q", r.TLS),
+			"use starttls for ports 587 and 25, tls for implicit TLS on port 465, or none on a trusted local network only")
+	}
+	switch {
+	case r.Username != "" && r.PasswordFile == "":
+		v.add("delivery.relay.password_file", "relay.username is set but password_file is not",
+			"put the upstream password in a file, chmod 600, and set password_file to its path; or remove username")
+	case r.Username == "" && r.PasswordFile != "":
+		v.add("delivery.relay.username", "relay.password_file is set but username is not",
+			"set the upstream user name, or remove password_file")
+	case r.PasswordFile != "":
+		b, err := os.ReadFile(r.PasswordFile)
+		if err != nil {
+			msg, hint := fileProblem("password file", r.PasswordFile, err)
+			v.add("delivery.relay.password_file", msg, hint)
+		} else if p := strings.TrimSpace(string(b)); p == "" {
+			v.add("delivery.relay.password_file", fmt.Sprintf("%s is empty", r.PasswordFile), "write the upstream password into it")
+		} else {
+			r.Password = p
+		}
+	}
+	if r.CAFile != "" {
+		pool, msg, hint := loadCAFile(r.CAFile)
+		if msg != "" {
+			v.add("delivery.relay.ca_file", msg, hint)
+		}
+		r.RootCAs = pool
+	}
+}
+
+func (v *validator) links() {
+	l := &v.c.Links
+	if v.required("links.base_url", l.BaseURL, "set the public URL of the landing pages, e.g. https://careers.example.jp") {
+		u, msg := checkURL(l.BaseURL, "https", "http")
+		switch {
+		case msg != "":
+			v.add("links.base_url", msg, "write the public http(s) URL of the landing pages, e.g. https://careers.example.jp")
+		case u.RawQuery != "" || strings.HasSuffix(l.BaseURL, "?"):
+			v.add("links.base_url", fmt.Sprintf("%q has a ?query", l.BaseURL), "remove the query; links are <base_url>/c/<token>")
+		default:
+			l.BaseURL = strings.TrimRight(l.BaseURL, "/")
+		}
+	}
+	if len(l.Keys) == 0 {
+		v.add("links.keys", "no link key", "add one: keys: [{id: k1, secret_file: link.key}] and "+secretHint)
+	}
+	ids := map[string]int{}
+	for i := range l.Keys {
+		k := &l.Keys[i]
+		p := index("links.keys", i)
+		if v.required(join(p, "id"), k.ID, "give the key a short id such as k1 (it is written in every token)") {
+			if !linkKeyIDRE.MatchString(k.ID) {
+				v.add(join(p, "id"), fmt.Sprintf("%q is not 1 to 16 letters, digits, - or _", k.ID), "use a short id such as k1 or 2026a")
+			} else if j, dup := ids[k.ID]; dup {
+				v.add(join(p, "id"), fmt.Sprintf("id %q is also links.keys[%d]", k.ID, j), "give each key its own id; a new key needs a new id")
+			}
+			ids[k.ID] = i
+		}
+		v.secret(join(p, "secret_file"), k.SecretFile, &k.Secret)
+	}
+	v.positive("links.ttl", l.TTL, "remove the key for the default 4320h (180 days)")
+	if l.BotWindow < 0 {
+		v.add("links.bot_window", fmt.Sprintf("must not be negative, is %v", l.BotWindow), "use 0 to turn the time rule off, or remove the key for the default 10s")
+	}
+}
+
+func (v *validator) listeners() {
+	if h := v.c.HTTP.Listen; h != "" {
+		if msg := checkHostPort(h, true); msg != "" {
+			v.add("http.listen", msg, hostPortHint)
+		}
+	}
+	a := &v.c.Admin
+	if a.Listen == "" {
+		return
+	}
+	if msg := checkHostPort(a.Listen, true); msg != "" {
+		v.add("admin.listen", msg, `write host:port; keep the admin API on loopback, e.g. "127.0.0.1:8025"`)
+	}
+	var tok []byte
+	v.secret("admin.token_file", a.TokenFile, &tok)
+	a.Token = string(tok)
+}
+
+func (v *validator) agency() {
+	a := &v.c.Agency
+	v.required("agency.name", a.Name, "set the partner agency's name; candidates see it on the landing page")
+	if v.required("agency.registration_url", a.RegistrationURL, "set the agency's registration page, e.g. https://agency.example/register") {
+		if _, msg := checkURL(a.RegistrationURL, "https", "http"); msg != "" {
+			v.add("agency.registration_url", msg, "write the agency's absolute https URL, e.g. https://agency.example/register")
+		}
+	}
+	w := &a.Webhook
+	if w.URL == "" {
+		return
+	}
+	if _, msg := checkURL(w.URL, "https", "http"); msg != "" {
+		v.add("agency.webhook.url", msg, "write the agency's absolute https URL, or remove url for no webhook")
+	}
+	v.secret("agency.webhook.secret_file", w.SecretFile, &w.Secret)
+}
+
+func (v *validator) tenants() {
+	ts := v.c.Tenants
+	if len(ts) == 0 {
+		v.add("tenants", "no tenant", "add one company: tenants: [{id: acme, name: 株式会社アクメ, domains: [acme.example]}]")
+	}
+	ids := map[string]int{}
+	domains := map[string]string{} // domain -> key of its first use
+	for i := range ts {
+		t := &ts[i]
+		p := index("tenants", i)
+		if v.required(join(p, "id"), t.ID, "give the tenant a short id such as acme") {
+			if !tenantIDRE.MatchString(t.ID) {
+				v.add(join(p, "id"), fmt.Sprintf("%q is not lower-case letters, digits and -", t.ID),
+					"use 1 to 63 characters a-z, 0-9 and -, not starting with -; it appears in URLs and reports")
+			} else if j, dup := ids[t.ID]; dup {
+				v.add(join(p, "id"), fmt.Sprintf("id %q is also tenants[%d]", t.ID, j), "give each tenant its own id")
+			}
+			ids[t.ID] = i
+		}
+		v.required(join(p, "name"), t.Name, "set the company name candidates see on the landing page")
+		if len(t.Domains) == 0 {
+			v.add(join(p, "domains"), "no domain", "list the domains the company sends from, e.g. [acme.example]")
+		}
+		for j, d := range t.Domains {
+			key := index(join(p, "domains"), j)
+			if msg := checkDomain(d); msg != "" {
+				v.add(key, msg, domainHint)
+				continue
+			}
+			d = strings.ToLower(d)
+			t.Domains[j] = d
+			if prev, dup := domains[d]; dup {
+				v.add(key, fmt.Sprintf("domain %q is also %s", d, prev),
+					"a domain belongs to one tenant: remove it from one of them")
+				continue
+			}
+			domains[d] = key
+		}
+		v.tag(join(p, "tag"), t.Tag)
+		v.atLeast(join(p, "referrals_per_credit"), int64(t.ReferralsPerCredit), 1, "remove the key for the default 10")
+		if t.Color != "" && !colorRE.MatchString(t.Color) {
+			v.add(join(p, "color"), fmt.Sprintf("%q is not a #rrggbb colour", t.Color), `write six hex digits, quoted: "#0055aa"`)
+		}
+		if t.LogoURL != "" {
+			if _, msg := checkURL(t.LogoURL, "https"); msg != "" {
+				v.add(join(p, "logo_url"), msg, "use an absolute https URL of the logo image, or remove logo_url")
+			}
+		}
+		v.dkim(p, t)
+	}
+}
+
+func (v *validator) tag(key, tag string) {
+	switch {
+	case tag == "":
+		v.add(key, "empty", `remove the key for the default "[[career-relay]]", or write the tag HR puts into templates`)
+	case strings.TrimSpace(tag) != tag:
+		v.add(key, fmt.Sprintf("%q has white space at its ends", tag), "remove the spaces; the tag is matched exactly")
+	case strings.ContainsFunc(tag, unicode.IsControl):
+		v.add(key, fmt.Sprintf("%q holds a control character or line break", tag), "write the tag on one line")
+	}
+}
+
+func (v *validator) dkim(p string, t *Tenant) {
+	sels := map[string]int{}
+	for j := range t.DKIM {
+		k := &t.DKIM[j]
+		kp := index(join(p, "dkim"), j)
+		if v.required(join(kp, "selector"), k.Selector, "name the selector the key's TXT record is published under, e.g. cr2026") {
+			if !validHostName(k.Selector) {
+				v.add(join(kp, "selector"), fmt.Sprintf("%q is not a valid DNS label", k.Selector), "use letters, digits and inner hyphens, e.g. cr2026")
+			} else if i, dup := sels[strings.ToLower(k.Selector)]; dup {
+				v.add(join(kp, "selector"), fmt.Sprintf("selector %q is also dkim[%d]", k.Selector, i), "give each key its own selector")
+			}
+			sels[strings.ToLower(k.Selector)] = j
+		}
+		if v.required(join(kp, "key_file"), k.KeyFile, keygenHint) {
+			s, msg, hint := loadDKIMKey(k.KeyFile)
+			if msg != "" {
+				v.add(join(kp, "key_file"), msg, hint)
+			}
+			k.Signer = s
+		}
+	}
+}

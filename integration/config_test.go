@@ -1,0 +1,252 @@
+package integration
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/careerrelay/careerrelay/internal/testlib"
+)
+
+// The config file the harness writes. It mirrors configs.Config's YAML keys
+// with omitempty, so that a key the test leaves zero is left out of the file
+// and gets the binary's default (the loader refuses some explicit zeros).
+
+type Config struct {
+	DataDir  string   `yaml:"data_dir"`
+	Log      Log      `yaml:"log,omitempty"`
+	SMTP     SMTP     `yaml:"smtp"`
+	Delivery Delivery `yaml:"delivery"`
+	Links    Links    `yaml:"links"`
+	HTTP     HTTP     `yaml:"http"`
+	Admin    Admin    `yaml:"admin"`
+	Agency   Agency   `yaml:"agency"`
+	Tenants  []Tenant `yaml:"tenants"`
+}
+
+type Log struct {
+	Level  string `yaml:"level,omitempty"`
+	Format string `yaml:"format,omitempty"`
+}
+
+type SMTP struct {
+	Listen    string   `yaml:"listen"`
+	ListenTLS string   `yaml:"listen_tls,omitempty"`
+	Hostname  string   `yaml:"hostname,omitempty"`
+	TLS       TLSFiles `yaml:"tls,omitempty"`
+	// AllowNetworks is always written: nil is written as [].
+	AllowNetworks           []string `yaml:"allow_networks"`
+	AllowInsecureAuth       bool     `yaml:"allow_insecure_auth,omitempty"`
+	Users                   []User   `yaml:"users,omitempty"`
+	MaxMessageBytes         int64    `yaml:"max_message_bytes,omitempty"`
+	MaxRecipients           int      `yaml:"max_recipients,omitempty"`
+	MaxLineLength           int      `yaml:"max_line_length,omitempty"`
+	MaxConnections          int      `yaml:"max_connections,omitempty"`
+	MaxConnectionsPerClient int      `yaml:"max_connections_per_client,omitempty"`
+	ReadTimeout             string   `yaml:"read_timeout,omitempty"`
+	WriteTimeout            string   `yaml:"write_timeout,omitempty"`
+	RelayUnknownSenders     bool     `yaml:"relay_unknown_senders,omitempty"`
+}
+
+type TLSFiles struct {
+	CertFile string `yaml:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty"`
+}
+
+type User struct {
+	Name         string `yaml:"name"`
+	PasswordHash string `yaml:"password_hash"`
+}
+
+type Delivery struct {
+	Mode           string            `yaml:"mode,omitempty"`
+	Relay          Upstream          `yaml:"relay,omitempty"`
+	MXOverrides    map[string]string `yaml:"mx_overrides,omitempty"`
+	CaptureDir     string            `yaml:"capture_dir,omitempty"`
+	RetrySchedule  []string          `yaml:"retry_schedule,omitempty"` // Go durations
+	Lifetime       string            `yaml:"lifetime,omitempty"`
+	Workers        int               `yaml:"workers,omitempty"`
+	HelloName      string            `yaml:"hello_name,omitempty"`
+	ConnectTimeout string            `yaml:"connect_timeout,omitempty"`
+	CommandTimeout string            `yaml:"command_timeout,omitempty"`
+}
+
+// Upstream is delivery.relay.
+type Upstream struct {
+	Address      string `yaml:"address,omitempty"`
+	TLS          string `yaml:"tls,omitempty"`
+	Username     string `yaml:"username,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"`
+	CAFile       string `yaml:"ca_file,omitempty"`
+}
+
+type Links struct {
+	BaseURL   string    `yaml:"base_url"`
+	Keys      []LinkKey `yaml:"keys"`
+	TTL       string    `yaml:"ttl,omitempty"`
+	BotWindow string    `yaml:"bot_window,omitempty"`
+}
+
+type LinkKey struct {
+	ID         string `yaml:"id"`
+	SecretFile string `yaml:"secret_file"`
+}
+
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+type Admin struct {
+	Listen    string `yaml:"listen"`
+	TokenFile string `yaml:"token_file"`
+}
+
+type Agency struct {
+	Name            string  `yaml:"name"`
+	RegistrationURL string  `yaml:"registration_url"`
+	Webhook         Webhook `yaml:"webhook"`
+}
+
+type Webhook struct {
+	URL        string `yaml:"url"`
+	SecretFile string `yaml:"secret_file"`
+}
+
+type Tenant struct {
+	ID                 string    `yaml:"id"`
+	Name               string    `yaml:"name"`
+	Domains            []string  `yaml:"domains"`
+	Tag                string    `yaml:"tag,omitempty"`
+	ReferralsPerCredit int       `yaml:"referrals_per_credit,omitempty"`
+	DKIM               []DKIMKey `yaml:"dkim,omitempty"`
+}
+
+type DKIMKey struct {
+	Selector string `yaml:"selector"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Test identities shared by the tests.
+const (
+	tenantID     = "acme"
+	tenantDomain = "acme.example"
+	tenantSender = "hr@acme.example"
+	relayHost    = "relay.test"
+	authUser     = "postfix"
+	authPassword = "correct horse battery staple"
+)
+
+var authHash = sync.OnceValues(func() ([]byte, error) {
+	return bcrypt.GenerateFromPassword([]byte(authPassword), bcrypt.DefaultCost)
+})
+
+// baseConfig returns a valid config whose files (secrets, DKIM key) are
+// written into dir, with free ports on 127.0.0.1, one tenant "acme" with
+// domain acme.example, loopback allowed to relay, one AUTH user, and
+// delivery in relay mode to sinkAddr (plain SMTP) retried every 200ms.
+func baseConfig(t *testing.T, dir, sinkAddr string) *Config {
+	t.Helper()
+	hash, err := authHash()
+	if err != nil {
+		t.Fatalf("bcrypt: %v", err)
+	}
+	secret := func(name string) string {
+		b := make([]byte, 32)
+		rand.Read(b)
+		p := filepath.Join(dir, name)
+		writeFile(t, p, []byte(hex.EncodeToString(b)+"\n"))
+		return p
+	}
+	return &Config{
+		DataDir: filepath.Join(dir, "data"),
+		Log:     Log{Level: "debug"},
+		SMTP: SMTP{
+			Listen:        testlib.FreeAddr(t),
+			Hostname:      relayHost,
+			AllowNetworks: []string{"127.0.0.0/8"},
+			Users:         []User{{Name: authUser, PasswordHash: string(hash)}},
+		},
+		Delivery: Delivery{
+			Mode:           "relay",
+			Relay:          Upstream{Address: sinkAddr, TLS: "none"},
+			RetrySchedule:  []string{"200ms"},
+			Workers:        4,
+			ConnectTimeout: "5s",
+			CommandTimeout: "30s",
+		},
+		Links: Links{
+			BaseURL: "https://careers.acme.example",
+			Keys:    []LinkKey{{ID: "k1", SecretFile: secret("link.key")}},
+		},
+		HTTP:  HTTP{Listen: testlib.FreeAddr(t)},
+		Admin: Admin{Listen: testlib.FreeAddr(t), TokenFile: secret("admin.token")},
+		Agency: Agency{
+			Name:            "Example Career Agency",
+			RegistrationURL: "https://agency.example/register",
+			Webhook: Webhook{
+				URL:        "http://" + testlib.FreeAddr(t) + "/hooks/referral",
+				SecretFile: secret("webhook.key"),
+			},
+		},
+		Tenants: []Tenant{{
+			ID:      tenantID,
+			Name:    "株式会社アクメ",
+			Domains: []string{tenantDomain},
+			DKIM:    []DKIMKey{{Selector: "cr2026e", KeyFile: ed25519Key(t, dir)}},
+		}},
+	}
+}
+
+// ed25519Key writes a PKCS#8 Ed25519 DKIM key into dir and returns its path.
+func ed25519Key(t *testing.T, dir string) string {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "acme-ed25519.pem")
+	writeFile(t, p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return p
+}
+
+// withTLS gives the inbound listener a self-signed certificate for
+// relay.test and 127.0.0.1 (STARTTLS), and returns its PEM for the client.
+func withTLS(t *testing.T, dir string, c *Config) (certPEM []byte) {
+	t.Helper()
+	certPEM, keyPEM, _ := testlib.SelfSignedCert(t, relayHost, "127.0.0.1", "localhost")
+	c.SMTP.TLS.CertFile = filepath.Join(dir, "smtp.crt")
+	c.SMTP.TLS.KeyFile = filepath.Join(dir, "smtp.key")
+	writeFile(t, c.SMTP.TLS.CertFile, certPEM)
+	writeFile(t, c.SMTP.TLS.KeyFile, keyPEM)
+	return certPEM
+}
+
+// writeConfig writes c as YAML to path.
+func writeConfig(t *testing.T, path string, c *Config) {
+	t.Helper()
+	data, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatalf("marshalling config: %v", err)
+	}
+	writeFile(t, path, data)
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

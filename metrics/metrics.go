@@ -15,6 +15,7 @@ var (
 		"unknown_sender", // sender domain belongs to no tenant
 		"auth_failed",    // wrong user or password
 		"too_large",      // over max_message_bytes
+		"line_too_long",  // a line over max_line_length
 		"too_many_rcpts", // over max_recipients
 		"bad_address",    // syntactically invalid address
 		"too_many_conns", // connection limit per client or in all

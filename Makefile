@@ -1,0 +1,37 @@
+# careerrelay — targets a newcomer can guess.
+GO      ?= go
+BIN     := bin/careerrelay
+DEVCONF := configs/dev.yaml
+# How long each fuzz target runs in `make fuzz`.
+FUZZTIME ?= 1m
+
+.PHONY: build run test bench fuzz lint clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/careerrelay
+
+# The relay on the dev config: SMTP 127.0.0.1:2525, pages and /metrics on
+# 127.0.0.1:8080, delivered mail captured into var/dev/mail.
+run: build
+	$(BIN) serve -config $(DEVCONF)
+
+# Everything CI runs: formatting, vet, every unit and integration test.
+test: lint
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin var

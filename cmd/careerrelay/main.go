@@ -1,0 +1,40 @@
+// Command careerrelay is the Career Relay SMTP relay: it rewrites rejection
+// mails to carry a personal career-support link, signs and delivers them,
+// and serves the link. This file only parses the command line; the work is
+// in the packages.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `careerrelay: the Career Relay SMTP relay
+
+Usage:
+  careerrelay serve -config FILE          run the relay
+  careerrelay check-config -config FILE   check a configuration, print "config OK" or every problem
+
+Run "careerrelay COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var code int
+	switch cmd {
+	case "serve":
+		code = runServe(args)
+	case "check-config":
+		code = runCheckConfig(args)
+	case "help", "-h", "-help", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "careerrelay: unknown command %q\n\n%s", cmd, usage)
+		code = 2
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,103 @@
+// Package pipeline turns one accepted message into the copies that are
+// queued: it is the single place between the inbound SMTP session and the
+// durable queue where a message is transformed per recipient and signed.
+//
+// The order of the stages is fixed and documented here, as maddy does for its
+// modifiers:
+//
+//  1. split: one copy per recipient that will carry a personal link, one
+//     copy for everything else (rewrite package, tag detection);
+//  2. rewrite: the tenant's tag becomes the recipient's link (rewrite
+//     package), with its send record written in the same commit;
+//  3. sign: DKIM signatures of the tenant's keys, last, over the final bytes.
+//
+// Then every copy (and its records) is enqueued in one durable commit, and
+// only when that commit is on disk does Accept return.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// Envelope is what the inbound session knows of an accepted message.
+type Envelope struct {
+	From      string          // envelope sender, "" for the null sender
+	Rcpts     []string        // envelope recipients, in RCPT order
+	Tenant    *configs.Tenant // nil: an unknown sender relayed untouched (relay_unknown_senders)
+	SessionID string          // the inbound session's id, for logs
+	MessageID string          // the Message-ID header
+	Received  time.Time
+}
+
+// Copy is one message to be queued: a body and the recipients it goes to.
+type Copy struct {
+	Rcpts []string
+	Body  []byte
+}
+
+// Pipeline prepares and enqueues accepted messages.
+type Pipeline struct {
+	db     *store.DB
+	notify func(ids ...string)
+	log    *slog.Logger
+}
+
+// New returns a pipeline that enqueues into db and then calls notify with
+// the new queue ids (the delivery engine's Notify).
+func New(db *store.DB, notify func(ids ...string), log *slog.Logger) *Pipeline {
+	return &Pipeline{db: db, notify: notify, log: log}
+}
+
+// Accept prepares msg (already normalised to CRLF, with its Received:
+// header) for every recipient of env and enqueues every copy in one durable
+// commit. It returns the queue ids, the first of which names the message in
+// the 250 reply. On error nothing is queued.
+func (p *Pipeline) Accept(ctx context.Context, env Envelope, msg []byte) ([]string, error) {
+	copies, err := p.prepare(env, msg)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	err = p.db.Update(ctx, func(tx *store.Tx) error {
+		ids = ids[:0] // Update may run this more than once
+		for _, c := range copies {
+			m := &store.Message{
+				From:        env.From,
+				MessageID:   env.MessageID,
+				Received:    env.Received,
+				NextAttempt: env.Received,
+			}
+			if env.Tenant != nil {
+				m.Tenant = env.Tenant.ID
+			}
+			for _, r := range c.Rcpts {
+				m.Rcpts = append(m.Rcpts, store.Rcpt{Addr: r})
+			}
+			if err := tx.Enqueue(m, c.Body); err != nil {
+				return err
+			}
+			ids = append(ids, m.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	if p.notify != nil {
+		p.notify(ids...)
+	}
+	return ids, nil
+}
+
+// prepare runs the stages of the package comment. Mail of unknown senders
+// is relayed untouched and unsigned. Rewriting and signing are added by
+// their own issues; until then every recipient shares one unchanged copy.
+func (p *Pipeline) prepare(env Envelope, msg []byte) ([]Copy, error) {
+	return []Copy{{Rcpts: env.Rcpts, Body: msg}}, nil
+}

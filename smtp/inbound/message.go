@@ -1,0 +1,143 @@
+package inbound
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/mail"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// normalizeLineEndings turns every bare LF and bare CR into CRLF, so that
+// what is signed and relayed has only canonical line endings (and a bare-LF
+// "." line can never end a message downstream). It returns msg itself when
+// it is already canonical.
+func normalizeLineEndings(msg []byte) []byte {
+	clean := true
+	for i, c := range msg {
+		if c == '\n' && (i == 0 || msg[i-1] != '\r') || c == '\r' && (i+1 == len(msg) || msg[i+1] != '\n') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return msg
+	}
+	out := make([]byte, 0, len(msg)+len(msg)/32)
+	for i := 0; i < len(msg); i++ {
+		switch c := msg[i]; {
+		case c == '\r' && i+1 < len(msg) && msg[i+1] == '\n':
+			out = append(out, '\r', '\n')
+			i++
+		case c == '\r' || c == '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// headerEnd returns the length of the header section including the blank
+// line that ends it (len(msg) when there is no body).
+func headerEnd(msg []byte) int {
+	if bytes.HasPrefix(msg, []byte("\r\n")) {
+		return 2
+	}
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	return len(msg)
+}
+
+// headerValue returns the unfolded value of the first header field named
+// name (case-insensitively) and whether there is one.
+func headerValue(header []byte, name string) (string, bool) {
+	lines := strings.Split(string(header), "\r\n")
+	for i := 0; i < len(lines); i++ {
+		k, v, ok := strings.Cut(lines[i], ":")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), name) || strings.ContainsAny(k[:1], " \t") {
+			continue
+		}
+		for i+1 < len(lines) && len(lines[i+1]) > 0 && (lines[i+1][0] == ' ' || lines[i+1][0] == '\t') {
+			i++
+			v += lines[i]
+		}
+		return strings.TrimSpace(v), true
+	}
+	return "", false
+}
+
+// fromHeaderDomain is the domain of the first address of the From header,
+// lower-cased, or "".
+func fromHeaderDomain(header []byte) string {
+	v, ok := headerValue(header, "From")
+	if !ok {
+		return ""
+	}
+	addrs, err := mail.ParseAddressList(v)
+	if err != nil || len(addrs) == 0 {
+		return ""
+	}
+	return domainOf(addrs[0].Address)
+}
+
+// domainOf is the lower-cased domain of an address, "" when there is none.
+func domainOf(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return ""
+	}
+	return strings.ToLower(addr[i+1:])
+}
+
+// validAddress accepts local@domain with a non-empty local part and a
+// domain of at least one dot-free label; the null sender is handled apart.
+func validAddress(addr string) bool {
+	i := strings.LastIndexByte(addr, '@')
+	if i <= 0 || i == len(addr)-1 || len(addr) > 254 {
+		return false
+	}
+	return !strings.ContainsAny(addr, " \t\r\n<>") && !strings.Contains(addr[i+1:], "..")
+}
+
+// newMessageID makes a Message-ID for messages that come without one.
+func newMessageID(hostname string) string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "<" + hex.EncodeToString(b[:]) + "@" + hostname + ">"
+}
+
+// receivedHeader is the trace field prepended to every accepted message
+// (RFC 5321 §4.4, protocol names of RFC 3848).
+func receivedHeader(helo string, ip netip.Addr, by, id string, tls, auth bool, at time.Time) string {
+	proto := "ESMTP"
+	if tls {
+		proto += "S"
+	}
+	if auth {
+		proto += "A"
+	}
+	return fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s (careerrelay) with %s id %s;\r\n\t%s\r\n",
+		sanitizeHelo(helo), ip, by, proto, id, at.Format(time.RFC1123Z))
+}
+
+// sanitizeHelo keeps a client's HELO argument from breaking the header.
+func sanitizeHelo(h string) string {
+	h = strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == '(' || r == ')' {
+			return -1
+		}
+		return r
+	}, h)
+	if h == "" {
+		return "unknown"
+	}
+	if len(h) > 255 {
+		h = h[:255]
+	}
+	return h
+}

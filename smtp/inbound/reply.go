@@ -1,0 +1,41 @@
+package inbound
+
+import (
+	"errors"
+
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// Replies this package sends; each names its reason for the metrics.
+var (
+	errRelayDenied = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+		Message: "Relaying denied: authenticate or connect from an allowed network"}
+	errUnknownSender = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+		Message: "Sender domain is not served by this relay"}
+	errTooManyRcpts = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3},
+		Message: "Too many recipients"}
+	errBadAddress = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3},
+		Message: "Bad address syntax"}
+	errLineTooLong = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
+		Message: "Message has a line longer than the limit (smtp.max_line_length)"}
+	errLocal = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
+		Message: "Local error, message not accepted, try again later"}
+)
+
+// Reply maps any error met while handling a command to the SMTP reply the
+// client gets. An *SMTPError is sent as it is; anything else is local
+// trouble: a temporary 451 4.3.0 that never carries the internal error text
+// (the caller logs it). This is the only place such errors become replies.
+func Reply(err error) *gosmtp.SMTPError {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return se
+	}
+	return errLocal
+}
+
+// queued is the success reply of DATA. go-smtp sends an *SMTPError returned
+// by Session.Data as it is, which is how the reply carries the queue id.
+func queued(id string) *gosmtp.SMTPError {
+	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "queued as " + id}
+}

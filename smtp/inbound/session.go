@@ -1,0 +1,164 @@
+package inbound
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/metrics"
+	"github.com/careerrelay/careerrelay/pipeline"
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// session is one SMTP connection (go-smtp makes a new one after STARTTLS).
+type session struct {
+	srv  *Server
+	conn *gosmtp.Conn
+	id   string
+	ip   netip.Addr
+	log  *slog.Logger
+
+	tls     bool
+	allowed bool   // client address in smtp.allow_networks
+	user    string // authenticated user, "" when none
+	seq     int    // transactions so far, for ids
+
+	// the transaction in progress
+	from     string
+	fromSeen bool
+	rcpts    []string
+}
+
+func newSessionID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	check := func(user, pass string) error {
+		if err := s.srv.users.check(user, pass); err != nil {
+			metrics.Rejected.WithLabelValues("auth_failed").Inc()
+			s.log.Warn("auth failed", "user", user)
+			return err
+		}
+		s.user = user
+		s.log.Info("authenticated", "user", user)
+		return nil
+	}
+	switch mech {
+	case sasl.Plain:
+		return plainServer(check), nil
+	case sasl.Login:
+		return &loginServer{check: check}, nil
+	}
+	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+func (s *session) reject(reason string, err *gosmtp.SMTPError) error {
+	metrics.Rejected.WithLabelValues(reason).Inc()
+	s.log.Info("refused", "reason", reason, "code", err.Code)
+	return err
+}
+
+func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
+	if s.user == "" && !s.allowed {
+		return s.reject("relay_denied", errRelayDenied)
+	}
+	if from != "" && !validAddress(from) {
+		return s.reject("bad_address", errBadAddress)
+	}
+	if opts != nil && opts.Size > s.srv.cfg.SMTP.MaxMessageBytes {
+		return s.reject("too_large", gosmtp.ErrDataTooLarge)
+	}
+	s.from, s.fromSeen, s.rcpts = from, true, nil
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if !validAddress(to) {
+		return s.reject("bad_address", errBadAddress)
+	}
+	if max := s.srv.cfg.SMTP.MaxRecipients; max > 0 && len(s.rcpts) >= max {
+		return s.reject("too_many_rcpts", errTooManyRcpts)
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	s.seq++
+	txID := s.id + "-" + strconv.Itoa(s.seq)
+	log := s.log.With("tx", txID)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		if errors.Is(err, gosmtp.ErrDataTooLarge) {
+			return s.reject("too_large", gosmtp.ErrDataTooLarge)
+		}
+		if errors.Is(err, gosmtp.ErrTooLongLine) {
+			return s.reject("line_too_long", errLineTooLong)
+		}
+		log.Warn("reading DATA failed", "err", err)
+		return Reply(err)
+	}
+	now := s.srv.now()
+	msg := normalizeLineEndings(raw)
+	header := msg[:headerEnd(msg)]
+
+	tenant := s.srv.cfg.TenantByDomain(domainOf(s.from))
+	if tenant == nil {
+		tenant = s.srv.cfg.TenantByDomain(fromHeaderDomain(header))
+	}
+	if tenant == nil && !s.srv.cfg.SMTP.RelayUnknownSenders {
+		return s.reject("unknown_sender", errUnknownSender)
+	}
+
+	var add strings.Builder
+	add.WriteString(receivedHeader(s.conn.Hostname(), s.ip, s.srv.cfg.SMTP.Hostname, txID, s.tls, s.user != "", now))
+	msgID, ok := headerValue(header, "Message-ID")
+	if !ok {
+		msgID = newMessageID(s.srv.cfg.SMTP.Hostname)
+		add.WriteString("Message-ID: " + msgID + "\r\n")
+	}
+	full := make([]byte, 0, add.Len()+len(msg))
+	full = append(append(full, add.String()...), msg...)
+
+	env := pipeline.Envelope{
+		From: s.from, Rcpts: s.rcpts, Tenant: tenant,
+		SessionID: txID, MessageID: msgID, Received: now,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.SMTP.WriteTimeout)
+	defer cancel()
+	ids, err := s.srv.accept.Accept(ctx, env, full)
+	if err != nil {
+		metrics.Rejected.WithLabelValues("local_error").Inc()
+		log.Error("message not accepted", "err", err)
+		return Reply(err)
+	}
+	metrics.MessagesReceived.WithLabelValues(tenantID(tenant)).Inc()
+	log.Info("queued", "ids", ids, "tenant", tenantID(tenant), "rcpts", len(s.rcpts), "size", len(full))
+	return queued(ids[0])
+}
+
+func (s *session) Reset() {
+	s.from, s.fromSeen, s.rcpts = "", false, nil
+}
+
+func (s *session) Logout() error { return nil }
+
+func tenantID(t *configs.Tenant) string {
+	if t == nil {
+		return ""
+	}
+	return t.ID
+}

@@ -159,7 +159,7 @@ func TestExpiredMessageBounces(t *testing.T) {
 		t.Fatal("gone before its lifetime")
 	}
 	e.clock.Advance(40 * time.Minute) // 80 minutes after arrival
-	e.runDue(2)                        // the last try, then the DSN
+	e.runDue(2)                       // the last try, then the DSN
 	if m := e.get(id); m != nil {
 		t.Fatalf("expired message still queued: %+v", m)
 	}

@@ -114,4 +114,3 @@ func TestConnectionRefusedDefers(t *testing.T) {
 		t.Fatalf("message = %+v, want pending with an error", m)
 	}
 }
-

@@ -1,0 +1,213 @@
+package delivery
+
+import (
+	"crypto/tls"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// mxEnv is an env in mx mode on a fake DNS and network.
+func mxEnv(t *testing.T, dns *fakeDNS, n *fakeNet, overrides map[string]string) *env {
+	return newEnv(t, func(c *configs.Config, o *Options) {
+		c.Delivery.Mode = "mx"
+		c.Delivery.MXOverrides = overrides
+		o.Resolver = dns
+		o.Dial = n.Dial
+	})
+}
+
+// Hosts are tried by preference, lowest first; a host that answers 421,
+// defers the recipient or refuses the connection passes the message on to
+// the next one.
+func TestMXPreferenceAndFallback(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		first func(t *testing.T) string // the address behind mx1, "" for connection refused
+	}{
+		{"421 greeting", func(t *testing.T) string { return greeter(t, "421 4.3.2 mx1 busy") }},
+		{"450 to RCPT", func(t *testing.T) string {
+			s := newSink(t, sinkOptions{})
+			s.setHooks(sinkHooks{Rcpt: func(string) error { return reply(450, "4.2.1", "try later") }})
+			return s.Addr
+		}},
+		{"connection refused", func(t *testing.T) string { return "" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			good := newSink(t, sinkOptions{})
+			n := &fakeNet{routes: map[string]string{"192.0.2.3:25": good.Addr}}
+			if a := tc.first(t); a != "" {
+				n.routes["192.0.2.1:25"] = a
+			}
+			dns := &fakeDNS{
+				mx: map[string][]*net.MX{"example.jp": {
+					{Host: "mx3.example.jp.", Pref: 30},
+					{Host: "mx1.example.jp.", Pref: 10},
+					{Host: "mx2.example.jp.", Pref: 20},
+				}},
+				ip: map[string][]string{
+					"mx1.example.jp": {"192.0.2.1"},
+					"mx2.example.jp": {"192.0.2.2"}, // nothing listens
+					"mx3.example.jp": {"192.0.2.3"},
+				},
+			}
+			e := mxEnv(t, dns, n, nil)
+			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+			e.runDue(1)
+			if want := []string{"192.0.2.1:25", "192.0.2.2:25", "192.0.2.3:25"}; !slices.Equal(n.calls(), want) {
+				t.Errorf("dialed %v, want %v", n.calls(), want)
+			}
+			if msgs := good.messages(); len(msgs) != 1 || msgs[0].Helo != "out.relay.test" {
+				t.Fatalf("mx3 got %+v, want the message", msgs)
+			}
+			if m := e.get(id); m != nil {
+				t.Errorf("still queued: %+v", m)
+			}
+		})
+	}
+}
+
+// When every host defers, the recipient stays pending with the last answer.
+func TestMXAllHostsDefer(t *testing.T) {
+	n := &fakeNet{routes: map[string]string{"192.0.2.1:25": greeter(t, "421 4.3.2 busy")}}
+	dns := &fakeDNS{
+		mx: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp", Pref: 10}, {Host: "mx2.example.jp", Pref: 20}}},
+		ip: map[string][]string{"mx1.example.jp": {"192.0.2.1"}, "mx2.example.jp": {"192.0.2.2"}},
+	}
+	e := mxEnv(t, dns, n, nil)
+	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+	e.runDue(1)
+	m := e.get(id)
+	if m == nil || m.Rcpts[0].State != store.Pending || !strings.Contains(m.LastError, "192.0.2.2:25") {
+		t.Fatalf("message = %+v, want pending with mx2's connection error", m)
+	}
+}
+
+// Without MX records the domain's own address is the mail exchanger.
+func TestMXImplicitAddressFallback(t *testing.T) {
+	s := newSink(t, sinkOptions{})
+	n := &fakeNet{routes: map[string]string{"192.0.2.9:25": s.Addr}}
+	dns := &fakeDNS{ip: map[string][]string{"example.jp": {"192.0.2.9"}}}
+	e := mxEnv(t, dns, n, nil)
+	e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+	e.runDue(1)
+	if len(s.messages()) != 1 {
+		t.Fatalf("sink got %d messages", len(s.messages()))
+	}
+	if want := []string{"192.0.2.9:25"}; !slices.Equal(n.calls(), want) {
+		t.Errorf("dialed %v, want %v", n.calls(), want)
+	}
+}
+
+// A null MX (RFC 7505) or a domain that does not exist fails the recipient
+// at once, without any connection; the DSN goes to the sender's MX.
+func TestMXPermanentDNSFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mx     []*net.MX
+		status string
+	}{
+		{"null MX", []*net.MX{{Host: ".", Pref: 0}}, "5.1.10"},
+		{"no such domain", nil, "5.1.2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			senderMX := newSink(t, sinkOptions{})
+			n := &fakeNet{routes: map[string]string{"192.0.2.5:25": senderMX.Addr}}
+			dns := &fakeDNS{
+				mx: map[string][]*net.MX{"acme.example": {{Host: "mx.acme.example", Pref: 10}}},
+				ip: map[string][]string{"mx.acme.example": {"192.0.2.5"}},
+			}
+			if tc.mx != nil {
+				dns.mx["example.jp"] = tc.mx
+			}
+			e := mxEnv(t, dns, n, nil)
+			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+			e.runDue(2) // the message, then its DSN
+			if m := e.get(id); m != nil {
+				t.Fatalf("still queued: %+v", m)
+			}
+			if want := []string{"192.0.2.5:25"}; !slices.Equal(n.calls(), want) {
+				t.Errorf("dialed %v, want only the sender's MX %v", n.calls(), want)
+			}
+			msgs := senderMX.messages()
+			if len(msgs) != 1 || msgs[0].From != "" {
+				t.Fatalf("sender's MX got %+v, want one DSN", msgs)
+			}
+			d := parseDSN(t, msgs[0].Data)
+			wantContains(t, "delivery-status", d.status, "Final-Recipient: rfc822; taro@example.jp\r\n", "Status: "+tc.status+"\r\n")
+		})
+	}
+}
+
+// mx_overrides wins over DNS.
+func TestMXOverride(t *testing.T) {
+	viaDNS := newSink(t, sinkOptions{})
+	override := newSink(t, sinkOptions{})
+	n := &fakeNet{routes: map[string]string{"192.0.2.1:25": viaDNS.Addr}}
+	dns := &fakeDNS{
+		mx: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp", Pref: 10}}},
+		ip: map[string][]string{"mx1.example.jp": {"192.0.2.1"}},
+	}
+	e := mxEnv(t, dns, n, map[string]string{"Example.JP": override.Addr})
+	e.enqueue("hr@acme.example", []string{"taro@EXAMPLE.jp"}, testBody)
+	e.runDue(1)
+	if len(override.messages()) != 1 || len(viaDNS.messages()) != 0 {
+		t.Fatalf("override got %d, DNS host got %d; want 1 and 0", len(override.messages()), len(viaDNS.messages()))
+	}
+	if len(dns.asked()) != 0 {
+		t.Errorf("DNS asked %v for an overridden domain", dns.asked())
+	}
+}
+
+// STARTTLS is used when offered, without verifying the certificate; when
+// the handshake fails, the message goes in plain text on a new connection.
+func TestMXOpportunisticTLS(t *testing.T) {
+	cert, _ := selfSigned(t)
+	for _, tc := range []struct {
+		name    string
+		tls     *tls.Config
+		wantTLS bool
+		dials   int
+	}{
+		{"self-signed certificate", &tls.Config{Certificates: []tls.Certificate{cert}}, true, 1},
+		{"broken handshake", &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return nil, net.ErrClosed
+		}}, false, 2},
+		{"no STARTTLS", nil, false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSink(t, sinkOptions{TLS: tc.tls})
+			n := &fakeNet{}
+			e := mxEnv(t, &fakeDNS{}, n, map[string]string{"example.jp": s.Addr})
+			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+			e.runDue(1)
+			msgs := s.messages()
+			if len(msgs) != 1 || msgs[0].TLS != tc.wantTLS {
+				t.Fatalf("sink got %+v, want one message with TLS=%v (%+v)", msgs, tc.wantTLS, e.get(id))
+			}
+			if len(n.calls()) != tc.dials {
+				t.Errorf("dialed %v, want %d connections", n.calls(), tc.dials)
+			}
+		})
+	}
+}
+
+// Recipients are routed per domain within one attempt.
+func TestMXSeveralDomains(t *testing.T) {
+	a, b := newSink(t, sinkOptions{}), newSink(t, sinkOptions{})
+	b.setHooks(sinkHooks{Rcpt: func(string) error { return reply(452, "4.2.2", "full") }})
+	e := mxEnv(t, &fakeDNS{}, &fakeNet{}, map[string]string{"a.example": a.Addr, "b.example": b.Addr})
+	id := e.enqueue("hr@acme.example", []string{"x@a.example", "y@b.example", "z@a.example"}, testBody)
+	e.runDue(1)
+	if msgs := a.messages(); len(msgs) != 1 || strings.Join(msgs[0].To, ",") != "x@a.example,z@a.example" {
+		t.Fatalf("a.example got %+v", msgs)
+	}
+	m := e.get(id)
+	if m == nil || m.PendingRcpts()[0] != "y@b.example" || len(m.PendingRcpts()) != 1 {
+		t.Fatalf("message = %+v, want y@b.example pending", m)
+	}
+}

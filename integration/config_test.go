@@ -151,14 +151,10 @@ var authHash = sync.OnceValues(func() ([]byte, error) {
 
 // baseConfig returns a valid config whose files (secrets, DKIM key) are
 // written into dir, with free ports on 127.0.0.1, one tenant "acme" with
-// domain acme.example, loopback allowed to relay, one AUTH user, and
-// delivery in relay mode to sinkAddr (plain SMTP) retried every 200ms.
+// domain acme.example, loopback allowed to relay, no AUTH (see
+// withTLSAuth), and delivery in relay mode to sinkAddr (plain SMTP) retried every 200ms.
 func baseConfig(t *testing.T, dir, sinkAddr string) *Config {
 	t.Helper()
-	hash, err := authHash()
-	if err != nil {
-		t.Fatalf("bcrypt: %v", err)
-	}
 	secret := func(name string) string {
 		b := make([]byte, 32)
 		rand.Read(b)
@@ -173,7 +169,6 @@ func baseConfig(t *testing.T, dir, sinkAddr string) *Config {
 			Listen:        testlib.FreeAddr(t),
 			Hostname:      relayHost,
 			AllowNetworks: []string{"127.0.0.0/8"},
-			Users:         []User{{Name: authUser, PasswordHash: string(hash)}},
 		},
 		Delivery: Delivery{
 			Mode:           "relay",
@@ -222,15 +217,21 @@ func ed25519Key(t *testing.T, dir string) string {
 	return p
 }
 
-// withTLS gives the inbound listener a self-signed certificate for
-// relay.test and 127.0.0.1 (STARTTLS), and returns its PEM for the client.
-func withTLS(t *testing.T, dir string, c *Config) (certPEM []byte) {
+// withTLSAuth gives the inbound listener a self-signed certificate for
+// relay.test and 127.0.0.1 (STARTTLS) and one AUTH user (authUser,
+// authPassword), and returns the certificate's PEM for the client.
+func withTLSAuth(t *testing.T, dir string, c *Config) (certPEM []byte) {
 	t.Helper()
 	certPEM, keyPEM, _ := testlib.SelfSignedCert(t, relayHost, "127.0.0.1", "localhost")
 	c.SMTP.TLS.CertFile = filepath.Join(dir, "smtp.crt")
 	c.SMTP.TLS.KeyFile = filepath.Join(dir, "smtp.key")
 	writeFile(t, c.SMTP.TLS.CertFile, certPEM)
 	writeFile(t, c.SMTP.TLS.KeyFile, keyPEM)
+	hash, err := authHash()
+	if err != nil {
+		t.Fatalf("bcrypt: %v", err)
+	}
+	c.SMTP.Users = []User{{Name: authUser, PasswordHash: string(hash)}}
 	return certPEM
 }
 

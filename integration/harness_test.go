@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -54,11 +55,12 @@ type Relay struct {
 	bin  string
 	runs int
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the current process has exited
-	waitErr error
-	killing bool // the current process is being stopped or killed on purpose
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the current process has exited
+	waitErr  error
+	killing  bool // the current process is being stopped or killed on purpose
+	logShown bool // a failure already printed the log
 }
 
 // NewRelay writes the config (baseConfig delivering to sinkAddr, changed by
@@ -242,7 +244,11 @@ func (r *Relay) current(stopping bool) (*exec.Cmd, chan struct{}) {
 
 func (r *Relay) cleanup() {
 	r.Stop()
-	if r.t.Failed() {
+	// A binary built with -race (see testlib.BinaryEnv) reports here.
+	if strings.Contains(r.Log(), "WARNING: DATA RACE") {
+		r.t.Errorf("relay: the race detector reported a data race")
+	}
+	if r.t.Failed() && !r.logShown {
 		r.t.Logf("relay: log %s (last part):\n%s", r.LogPath, r.LogTail(16000))
 	}
 }
@@ -255,6 +261,7 @@ func (r *Relay) Log() string {
 
 // LogTail returns the last n bytes of the log, starting at a line.
 func (r *Relay) LogTail(n int) string {
+	r.logShown = true
 	data, _ := os.ReadFile(r.LogPath)
 	if len(data) > n {
 		data = data[len(data)-n:]

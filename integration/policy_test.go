@@ -55,7 +55,10 @@ func TestPolicyRelayDeniedWithoutAuth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			sink := testlib.NewSink(t, nil)
-			r := StartRelay(t, sink.Addr, func(_ string, c *Config) { c.SMTP.AllowNetworks = tc.networks })
+			r := StartRelay(t, sink.Addr, func(dir string, c *Config) {
+				c.SMTP.AllowNetworks = tc.networks
+				withTLSAuth(t, dir, c) // AUTH is offered, but this client does not use it
+			})
 			data, _ := newMessage(tenantSender, candidate, "denied", "hello")
 			_, err := sendMail(r.SMTPAddr, SendOptions{}, tenantSender, []string{candidate}, data)
 			rep := wantReply(t, err, 550, relayDenied, "mail", "rcpt")
@@ -71,7 +74,7 @@ func TestPolicyRelayDeniedWithoutAuth(t *testing.T) {
 func TestPolicyAuthOverPlainTextRefused(t *testing.T) {
 	t.Parallel()
 	sink := testlib.NewSink(t, nil)
-	r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { withTLS(t, dir, c) })
+	r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { withTLSAuth(t, dir, c) })
 
 	cl, err := Dial(r.SMTPAddr, SendOptions{})
 	if err != nil {
@@ -106,7 +109,7 @@ func TestPolicyAuthPlainOverStartTLS(t *testing.T) {
 	t.Parallel()
 	sink := testlib.NewSink(t, nil)
 	var certPEM []byte
-	r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { certPEM = withTLS(t, dir, c) })
+	r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { certPEM = withTLSAuth(t, dir, c) })
 	tlsConf := &tls.Config{RootCAs: testlib.CertPool(t, certPEM), ServerName: relayHost}
 
 	cl, err := Dial(r.SMTPAddr, SendOptions{StartTLS: tlsConf, User: authUser, Password: authPassword})
@@ -130,7 +133,7 @@ func TestPolicyWrongPassword(t *testing.T) {
 	t.Parallel()
 	sink := testlib.NewSink(t, nil)
 	var certPEM []byte
-	r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { certPEM = withTLS(t, dir, c) })
+	r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { certPEM = withTLSAuth(t, dir, c) })
 	tlsConf := &tls.Config{RootCAs: testlib.CertPool(t, certPEM), ServerName: relayHost}
 
 	_, err := Dial(r.SMTPAddr, SendOptions{StartTLS: tlsConf, User: authUser, Password: "not the password"})

@@ -123,6 +123,7 @@ func TestSmugglingEndOfData(t *testing.T) {
 			continue
 		}
 		body := string(m.Data)
+		t.Logf("%s: delivered:\n%q", v, body[strings.Index(body, "\r\n\r\n")+4:])
 		for _, want := range []string{"MAIL FROM:<x@example.jp>", "Subject: smuggled", "smuggled body " + v} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s: delivered body lacks the smuggled text %q:\n%s", v, want, body)

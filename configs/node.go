@@ -14,6 +14,7 @@ import (
 // sets, so that defaults apply only to keys that are absent.
 type doc struct {
 	root *yaml.Node // the top-level mapping; nil for an empty file
+	all  []entry    // entries(), once computed
 }
 
 // seg is one step of a key path: a mapping key or a sequence index.
@@ -177,6 +178,9 @@ type entry struct {
 // are not followed (their targets are listed where they are defined), so
 // this is linear in the size of the file.
 func (d *doc) entries() []entry {
+	if d == nil || d.all != nil {
+		return d.all
+	}
 	var out []entry
 	var walk func(path string, n *yaml.Node)
 	walk = func(path string, n *yaml.Node) {
@@ -196,9 +200,10 @@ func (d *doc) entries() []entry {
 			}
 		}
 	}
-	if d != nil && d.root != nil {
+	if d.root != nil {
 		walk("", d.root)
 	}
+	d.all = out
 	return out
 }
 
@@ -249,7 +254,7 @@ func keysOf(t reflect.Type) []string {
 
 func fieldsOf(t reflect.Type) func(func(reflect.StructField) bool) {
 	return func(yield func(reflect.StructField) bool) {
-		if t.Kind() != reflect.Struct {
+		if t == nil || t.Kind() != reflect.Struct {
 			return
 		}
 		for i := range t.NumField() {

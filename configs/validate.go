@@ -2,8 +2,10 @@ package configs
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -95,7 +97,10 @@ func (v *validator) smtp() {
 			v.add("smtp.listen_tls", msg, hostPortHint)
 		}
 	}
-	if v.required("smtp.hostname", s.Hostname, "set smtp.hostname to the name this relay is known by, e.g. relay.example.jp") &&
+	// Left out and unknown to the system, the hostname was reported by
+	// applyDefaults.
+	if (s.Hostname != "" || v.ps.doc.has("smtp.hostname")) &&
+		v.required("smtp.hostname", s.Hostname, "set smtp.hostname to the name this relay is known by, e.g. relay.example.jp") &&
 		!validHostName(s.Hostname) {
 		v.add("smtp.hostname", fmt.Sprintf("%q is not a valid host name", s.Hostname),
 			"use the relay's fully qualified DNS name, e.g. relay.example.jp")
@@ -202,7 +207,8 @@ func (v *validator) delivery() {
 	}
 
 	lower := map[string]string{}
-	for dom, addr := range d.MXOverrides {
+	for _, dom := range slices.Sorted(maps.Keys(d.MXOverrides)) {
+		addr := d.MXOverrides[dom]
 		key := join("delivery.mx_overrides", dom)
 		if msg := checkDomain(dom); msg != "" {
 			v.add(key, msg, domainHint)

@@ -26,6 +26,13 @@ func (e *Engine) attempt(ctx context.Context, id string) (next time.Time, keep b
 	start := time.Now()
 	rcpts := unique(m.PendingRcpts())
 	results := e.tr.deliver(ctx, m, body, rcpts)
+	if ctx.Err() != nil {
+		for i := range results {
+			if results[i].outcome == deferred && results[i].reply == "" {
+				results[i].detail = "attempt interrupted at shutdown"
+			}
+		}
+	}
 	rec, err := e.finish(context.WithoutCancel(ctx), m, body, results, ctx.Err() != nil)
 	elapsed := time.Since(start)
 	if err != nil {

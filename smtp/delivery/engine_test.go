@@ -1,0 +1,188 @@
+package delivery
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// runEngine runs e.eng.Run until the test ends (or stop is called) and
+// returns stop, which waits for Run to return and checks its error.
+func runEngine(t *testing.T, eng *Engine) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after its context ended")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// What was queued before a restart (or a crash mid-attempt) is delivered
+// by the next Run; a message not yet due waits; Notify brings new ones.
+func TestRunDeliversQueueAfterRestart(t *testing.T) {
+	s := newSink(t, sinkOptions{})
+	path := filepath.Join(t.TempDir(), "careerrelay.db")
+	now := time.Now()
+
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []*store.Message{
+		{From: "hr@acme.example", Rcpts: []store.Rcpt{{Addr: "a@example.jp"}}, Received: now, NextAttempt: now},
+		// Crashed in the middle of its first attempt.
+		{From: "hr@acme.example", Rcpts: []store.Rcpt{{Addr: "b@example.jp"}}, Received: now.Add(-2 * time.Minute), Attempts: 1, NextAttempt: now.Add(-time.Minute)},
+		// Received, never looked at (NextAttempt zero).
+		{From: "hr@acme.example", Rcpts: []store.Rcpt{{Addr: "c@example.jp"}}, Received: now},
+		// Deferred until later: stays.
+		{From: "hr@acme.example", Rcpts: []store.Rcpt{{Addr: "later@example.jp"}}, Received: now, Attempts: 3, NextAttempt: now.Add(time.Hour)},
+	}
+	err = db.Update(context.Background(), func(tx *store.Tx) error {
+		for _, m := range msgs {
+			if err := tx.Enqueue(m, []byte(testBody)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := &configs.Config{
+		SMTP:     configs.SMTP{Hostname: "relay.test"},
+		Delivery: configs.Delivery{Mode: "relay", Relay: configs.Relay{Address: s.Addr, TLS: "none"}, Workers: 2},
+	}
+	eng, err := New(cfg, db, testLogger(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runEngine(t, eng)
+
+	got := map[string]bool{}
+	for range 3 {
+		got[s.wait().To[0]] = true
+	}
+	for _, want := range []string{"a@example.jp", "b@example.jp", "c@example.jp"} {
+		if !got[want] {
+			t.Errorf("%s not delivered after the restart (got %v)", want, got)
+		}
+	}
+	queueLen := func() int {
+		n := 0
+		db.View(func(tx *store.Tx) error { n = tx.QueueLen(); return nil })
+		return n
+	}
+	waitFor(t, "the delivered messages to leave the queue", func() bool { return queueLen() == 1 && gauge() == 1 })
+
+	// A message enqueued while running is delivered on Notify.
+	m := &store.Message{From: "hr@acme.example", Rcpts: []store.Rcpt{{Addr: "d@example.jp"}}, Received: time.Now(), NextAttempt: time.Now()}
+	if err := db.Update(context.Background(), func(tx *store.Tx) error { return tx.Enqueue(m, []byte(testBody)) }); err != nil {
+		t.Fatal(err)
+	}
+	eng.Notify(m.ID)
+	if to := s.wait().To[0]; to != "d@example.jp" {
+		t.Errorf("delivered %s, want d@example.jp", to)
+	}
+	stop()
+	if n := queueLen(); n != 1 {
+		t.Errorf("queue holds %d messages after stop, want 1 (the deferred one)", n)
+	}
+}
+
+// A message is never attempted twice at once: while an attempt runs,
+// Notify and RunDue leave it alone.
+func TestNoConcurrentAttemptsOfOneMessage(t *testing.T) {
+	s := newSink(t, sinkOptions{})
+	entered, release := make(chan struct{}, 10), make(chan struct{})
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	s.setHooks(sinkHooks{Rcpt: func(string) error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	}})
+	e := newEnv(t, func(c *configs.Config, _ *Options) {
+		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
+	})
+	runEngine(t, e.eng)
+	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+	<-entered
+	e.eng.Notify(id, id)
+	if n, err := e.eng.RunDue(context.Background()); err != nil || n != 0 {
+		t.Fatalf("RunDue during the attempt made %d attempts (%v), want 0", n, err)
+	}
+	close(release)
+	s.wait()
+	waitFor(t, "the message to leave the queue", func() bool { return e.get(id) == nil })
+	if n := s.sessionCount(); n != 1 {
+		t.Errorf("sink saw %d sessions, want 1", n)
+	}
+}
+
+// At shutdown Run waits for attempts in flight up to the grace period, then
+// interrupts them; the interrupted message stays queued, its attempt on
+// record, and is not expired or bounced.
+func TestRunShutdownInterruptsAfterGrace(t *testing.T) {
+	s := newSink(t, sinkOptions{})
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	s.setHooks(sinkHooks{Data: func() error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	}})
+	e := newEnv(t, func(c *configs.Config, o *Options) {
+		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
+		c.Delivery.Lifetime = time.Nanosecond // an expiry must not follow an interruption
+		o.ShutdownGrace = 50 * time.Millisecond
+	})
+	stop := runEngine(t, e.eng)
+	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+	<-entered
+	stop()
+	m := e.get(id)
+	if m == nil || m.Attempts != 1 || m.Rcpts[0].State != store.Pending {
+		t.Fatalf("after shutdown: %+v, want pending with 1 attempt", m)
+	}
+	if m.LastError != "attempt interrupted at shutdown" {
+		t.Errorf("LastError = %q", m.LastError)
+	}
+	if q := e.queued(); len(q) != 1 {
+		t.Errorf("queue holds %d messages, want 1 (no DSN)", len(q))
+	}
+}

@@ -20,8 +20,10 @@ import (
 type SendOptions struct {
 	// StartTLS, when set, makes the client issue STARTTLS with this config.
 	StartTLS *tls.Config
-	// User and Password, when User is set, authenticate with AUTH PLAIN.
+	// User and Password, when User is set, authenticate with AUTH PLAIN,
+	// or LOGIN when Login is set.
 	User, Password string
+	Login          bool
 }
 
 // SendError is a failed step of a client session: Stage is one of connect,
@@ -124,7 +126,11 @@ func Dial(addr string, opts SendOptions) (*Client, error) {
 		return nil, &SendError{"ehlo", err}
 	}
 	if opts.User != "" {
-		if err := c.Auth(sasl.NewPlainClient("", opts.User, opts.Password)); err != nil {
+		mech := sasl.NewPlainClient("", opts.User, opts.Password)
+		if opts.Login {
+			mech = sasl.NewLoginClient(opts.User, opts.Password)
+		}
+		if err := c.Auth(mech); err != nil {
 			c.Close()
 			return nil, &SendError{"auth", err}
 		}

@@ -105,27 +105,33 @@ func TestPolicyAuthOverPlainTextRefused(t *testing.T) {
 	t.Logf("refused as expected: %v", rep)
 }
 
-func TestPolicyAuthPlainOverStartTLS(t *testing.T) {
+func TestPolicyAuthOverStartTLS(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
-	var certPEM []byte
-	r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { certPEM = withTLSAuth(t, dir, c) })
-	tlsConf := &tls.Config{RootCAs: testlib.CertPool(t, certPEM), ServerName: relayHost}
+	for _, mech := range []string{"PLAIN", "LOGIN"} {
+		t.Run(mech, func(t *testing.T) {
+			t.Parallel()
+			sink := testlib.NewSink(t, nil)
+			var certPEM []byte
+			r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { certPEM = withTLSAuth(t, dir, c) })
+			tlsConf := &tls.Config{RootCAs: testlib.CertPool(t, certPEM), ServerName: relayHost}
 
-	cl, err := Dial(r.SMTPAddr, SendOptions{StartTLS: tlsConf, User: authUser, Password: authPassword})
-	if err != nil {
-		t.Fatalf("STARTTLS and AUTH PLAIN: %v", err)
-	}
-	defer cl.Close()
-	data, id := newMessage(tenantSender, candidate, "authenticated", "hello over TLS")
-	text, err := cl.Send(tenantSender, []string{candidate}, data)
-	if err != nil {
-		t.Fatalf("send after AUTH: %v", err)
-	}
-	t.Logf("accepted: 250 %s", text)
-	m := wantOnlyDelivery(t, sink, id)
-	if m.From != tenantSender || len(m.Rcpts) != 1 || m.Rcpts[0] != candidate {
-		t.Errorf("sink envelope = %q -> %q, want %q -> [%q]", m.From, m.Rcpts, tenantSender, candidate)
+			opts := SendOptions{StartTLS: tlsConf, User: authUser, Password: authPassword, Login: mech == "LOGIN"}
+			cl, err := Dial(r.SMTPAddr, opts)
+			if err != nil {
+				t.Fatalf("STARTTLS and AUTH %s: %v", mech, err)
+			}
+			defer cl.Close()
+			data, id := newMessage(tenantSender, candidate, "authenticated", "hello over TLS")
+			text, err := cl.Send(tenantSender, []string{candidate}, data)
+			if err != nil {
+				t.Fatalf("send after AUTH %s: %v", mech, err)
+			}
+			t.Logf("accepted: 250 %s", text)
+			m := wantOnlyDelivery(t, sink, id)
+			if m.From != tenantSender || len(m.Rcpts) != 1 || m.Rcpts[0] != candidate {
+				t.Errorf("sink envelope = %q -> %q, want %q -> [%q]", m.From, m.Rcpts, tenantSender, candidate)
+			}
+		})
 	}
 }
 

@@ -122,6 +122,9 @@ func TestHostnameUnknown(t *testing.T) {
 	fakeHostname(t, "", errors.New("no name"))
 	_, err := Load(writeConfig(t, minimal))
 	assertProblems(t, err, "2: smtp.hostname: not set, and the system host name is unknown")
+	fakeHostname(t, "build_box", nil)
+	_, err = Load(writeConfig(t, minimal))
+	assertProblems(t, err, `2: smtp.hostname: not set, and the system host name "build_box" is not a valid host name`)
 	// Setting it explicitly needs no system name.
 	mustLoad(t, writeConfig(t, strings.Replace(minimal, "smtp:\n", "smtp:\n  hostname: relay.example.jp\n", 1)))
 }

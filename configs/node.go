@@ -153,6 +153,21 @@ func (d *doc) find(path string) (*yaml.Node, int) {
 	return cur, line
 }
 
+// commentedOut returns the comment that took the place of the value at
+// path: "color: #0055aa" sets color to null with a comment "#0055aa".
+func (d *doc) commentedOut(path string) string {
+	segs := splitPath(path)
+	if len(segs) == 0 || segs[len(segs)-1].name == "" {
+		return ""
+	}
+	parent, _ := d.find(strings.TrimSuffix(strings.TrimSuffix(path, segs[len(segs)-1].name), "."))
+	k, v := child(parent, segs[len(segs)-1].name, 0)
+	if k == nil || v.Tag != "!!null" || v.Value != "" {
+		return ""
+	}
+	return k.LineComment
+}
+
 // line is the line a problem with path is reported on.
 func (d *doc) line(path string) int {
 	_, l := d.find(path)
@@ -178,7 +193,10 @@ type entry struct {
 // are not followed (their targets are listed where they are defined), so
 // this is linear in the size of the file.
 func (d *doc) entries() []entry {
-	if d == nil || d.all != nil {
+	if d == nil {
+		return nil
+	}
+	if d.all != nil {
 		return d.all
 	}
 	var out []entry

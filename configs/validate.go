@@ -99,9 +99,14 @@ func (v *validator) smtp() {
 	}
 	// Left out and unknown to the system, the hostname was reported by
 	// applyDefaults.
-	if (s.Hostname != "" || v.ps.doc.has("smtp.hostname")) &&
-		v.required("smtp.hostname", s.Hostname, "set smtp.hostname to the name this relay is known by, e.g. relay.example.jp") &&
-		!validHostName(s.Hostname) {
+	switch set := v.ps.doc.has("smtp.hostname"); {
+	case !set && s.Hostname == "":
+		// Unknown to the system too: reported by applyDefaults.
+	case !set && !validHostName(s.Hostname):
+		v.add("smtp.hostname", fmt.Sprintf("not set, and the system host name %q is not a valid host name", s.Hostname),
+			"set smtp.hostname to the relay's fully qualified DNS name, e.g. relay.example.jp")
+	case !v.required("smtp.hostname", s.Hostname, "set smtp.hostname to the name this relay is known by, e.g. relay.example.jp"):
+	case !validHostName(s.Hostname):
 		v.add("smtp.hostname", fmt.Sprintf("%q is not a valid host name", s.Hostname),
 			"use the relay's fully qualified DNS name, e.g. relay.example.jp")
 	}
@@ -400,6 +405,10 @@ func (v *validator) tenants() {
 		}
 		v.tag(join(p, "tag"), t.Tag)
 		v.atLeast(join(p, "referrals_per_credit"), int64(t.ReferralsPerCredit), 1, "remove the key for the default 10")
+		if c := v.ps.doc.commentedOut(join(p, "color")); t.Color == "" && c != "" {
+			v.add(join(p, "color"), fmt.Sprintf("the value is read as the comment %q, so color is empty", c),
+				`quote the colour: color: "#0055aa"`)
+		}
 		if t.Color != "" && !colorRE.MatchString(t.Color) {
 			v.add(join(p, "color"), fmt.Sprintf("%q is not a #rrggbb colour", t.Color), `write six hex digits, quoted: "#0055aa"`)
 		}

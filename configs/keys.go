@@ -31,7 +31,7 @@ const secretHint = "create it with: head -c 32 /dev/urandom | base64 > FILE; chm
 func fileProblem(what, path string, err error) (msg, hint string) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Sprintf("%s %s does not exist", what, path), "create the file, or fix the path (relative paths are relative to the config file's folder)"
+		return fmt.Sprintf("%s %s does not exist", what, path), "create the file, or fix the path; a relative path is relative to the config file's folder"
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Sprintf("%s %s cannot be read: permission denied", what, path), "let the user careerrelay runs as read it: chown it to that user and chmod 600"
 	}
@@ -113,18 +113,13 @@ func loadDKIMKey(path string) (signer crypto.Signer, msg, hint string) {
 	return nil, fmt.Sprintf("%s holds %s; DKIM here signs with RSA or Ed25519 only", path, keyKind(key)), keygenHint
 }
 
-// loadCertificate loads the TLS certificate chain and key.
+// loadCertificate loads the TLS certificate chain and key. Both files
+// must be readable (see fileProblem).
 func loadCertificate(certFile, keyFile string) (*tls.Certificate, string, string) {
-	for _, f := range []string{certFile, keyFile} {
-		if _, err := os.Stat(f); err != nil {
-			msg, hint := fileProblem("TLS file", f, err)
-			return nil, msg, hint
-		}
-	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Sprintf("cannot load the TLS certificate and key: %v", err),
-			"cert_file must be the PEM certificate chain (leaf first) and key_file its PEM private key"
+			"cert_file must be the PEM certificate chain, leaf first, and key_file the PEM private key of that leaf"
 	}
 	return &cert, "", ""
 }

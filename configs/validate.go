@@ -117,6 +117,20 @@ func (v *validator) smtp() {
 	case cert != "" && key == "":
 		v.add("smtp.tls.key_file", "cert_file is set but key_file is not", "set both cert_file and key_file, or neither for no TLS")
 	case cert != "":
+		readable := true
+		for _, f := range []struct{ key, path, what string }{
+			{"smtp.tls.cert_file", cert, "certificate file"},
+			{"smtp.tls.key_file", key, "TLS key file"},
+		} {
+			if _, err := os.ReadFile(f.path); err != nil {
+				msg, hint := fileProblem(f.what, f.path, err)
+				v.add(f.key, msg, hint)
+				readable = false
+			}
+		}
+		if !readable {
+			break
+		}
 		tc, msg, hint := loadCertificate(cert, key)
 		if msg != "" {
 			v.add("smtp.tls", msg, hint)

@@ -56,9 +56,9 @@ func (e *Engine) begin(ctx context.Context, id string) (*store.Message, []byte, 
 	now := e.now()
 	var m *store.Message
 	var body []byte
-	qlen := -1
+	deleted := false
 	err := e.db.Update(ctx, func(tx *store.Tx) error {
-		m, body, qlen = nil, nil, -1
+		m, body, deleted = nil, nil, false
 		cur, err := tx.Get(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -68,11 +68,8 @@ func (e *Engine) begin(ctx context.Context, id string) (*store.Message, []byte, 
 		}
 		if len(cur.PendingRcpts()) == 0 {
 			// A crash came between the last delivery and the delete.
-			if err := tx.Delete(id); err != nil {
-				return err
-			}
-			qlen = tx.QueueLen()
-			return nil
+			deleted = true
+			return tx.Delete(id)
 		}
 		b, err := tx.Body(id)
 		if err != nil {
@@ -89,8 +86,8 @@ func (e *Engine) begin(ctx context.Context, id string) (*store.Message, []byte, 
 	if err != nil {
 		return nil, nil, err
 	}
-	if qlen >= 0 {
-		e.setQueueLen(qlen)
+	if deleted {
+		e.refreshQueueLen()
 	}
 	return m, body, nil
 }
@@ -118,7 +115,6 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body []byte, resu
 	}
 	expired := !interrupted && !m.Received.IsZero() && !now.Before(m.Received.Add(e.lifetime))
 	var rec record
-	qlen := 0
 	err := e.db.Update(ctx, func(tx *store.Tx) error {
 		rec = record{expired: expired}
 		cur, err := tx.Get(m.ID)
@@ -173,7 +169,6 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body []byte, resu
 			}
 			rec.keep = true
 		}
-		qlen = tx.QueueLen()
 		return nil
 	})
 	if err != nil {
@@ -187,7 +182,7 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body []byte, resu
 	default:
 		rec.result = "delivered"
 	}
-	e.setQueueLen(qlen)
+	e.refreshQueueLen()
 	return rec, nil
 }
 

@@ -86,10 +86,12 @@ type Engine struct {
 	wake     chan struct{} // something changed: look at the schedule again
 	loadOnce sync.Once
 	loadErr  error
-	mu       sync.Mutex
+	gaugeMu  sync.Mutex // serializes refreshQueueLen
+
+	mu       sync.Mutex // guards the fields below
 	sched    *schedule
-	running  map[string]bool
-	notified []string
+	running  map[string]bool // ids being attempted
+	notified []string        // ids from Notify, not yet planned
 }
 
 // New prepares an engine for cfg.Delivery; it checks the mode's settings,
@@ -297,15 +299,12 @@ func (e *Engine) scan() error {
 		at time.Time
 	}
 	var all []entry
-	n := 0
 	err := e.db.View(func(tx *store.Tx) error {
 		all = all[:0]
-		err := tx.Queued(func(m *store.Message) error {
+		return tx.Queued(func(m *store.Message) error {
 			all = append(all, entry{m.ID, m.NextAttempt})
 			return nil
 		})
-		n = tx.QueueLen()
-		return err
 	})
 	if err != nil {
 		return err
@@ -317,7 +316,7 @@ func (e *Engine) scan() error {
 		}
 	}
 	e.mu.Unlock()
-	e.setQueueLen(n)
+	e.refreshQueueLen()
 	return nil
 }
 
@@ -335,7 +334,6 @@ func (e *Engine) drainNotified() {
 		at time.Time
 	}
 	var found []entry
-	n := 0
 	err := e.db.View(func(tx *store.Tx) error {
 		found = found[:0]
 		for _, id := range ids {
@@ -348,7 +346,6 @@ func (e *Engine) drainNotified() {
 			}
 			found = append(found, entry{id, m.NextAttempt})
 		}
-		n = tx.QueueLen()
 		return nil
 	})
 	if err != nil {
@@ -363,10 +360,20 @@ func (e *Engine) drainNotified() {
 		}
 	}
 	e.mu.Unlock()
-	e.setQueueLen(n)
+	e.refreshQueueLen()
 }
 
-func (e *Engine) setQueueLen(n int) {
+// refreshQueueLen sets the queue gauge from the store. Refreshes are
+// serialized and each reads after the commit that prompted it, so the
+// last one leaves the gauge equal to the queue length.
+func (e *Engine) refreshQueueLen() {
+	e.gaugeMu.Lock()
+	defer e.gaugeMu.Unlock()
+	n := 0
+	if err := e.db.View(func(tx *store.Tx) error { n = tx.QueueLen(); return nil }); err != nil {
+		e.log.Error("reading the queue length", "err", err)
+		return
+	}
 	metrics.QueueMessages.Set(float64(n))
 }
 

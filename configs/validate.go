@@ -181,7 +181,7 @@ func (v *validator) smtp() {
 			"list the company MTA's networks in smtp.allow_networks, or add smtp.users for AUTH")
 	}
 
-	v.atLeast("smtp.max_message_bytes", s.MaxMessageBytes, 1, "remove the key for the default 26214400 (25 MiB)")
+	v.atLeast("smtp.max_message_bytes", s.MaxMessageBytes, 1, "remove the key for the default 26214400, 25 MiB")
 	v.atLeast("smtp.max_recipients", int64(s.MaxRecipients), 1, "remove the key for the default 100")
 	v.atLeast("smtp.max_line_length", int64(s.MaxLineLength), 1000, "RFC 5321 needs lines of 1000 octets; remove the key for the default 2000")
 	v.atLeast("smtp.max_connections", int64(s.MaxConnections), 1, "remove the key for the default 1000")
@@ -254,7 +254,7 @@ func (v *validator) delivery() {
 	for i, w := range d.RetrySchedule {
 		v.positive(index("delivery.retry_schedule", i), w, "every wait must be a duration above 0, e.g. 5m")
 	}
-	v.positive("delivery.lifetime", d.Lifetime, "remove the key for the default 120h (5 days)")
+	v.positive("delivery.lifetime", d.Lifetime, "remove the key for the default 120h, 5 days")
 	v.atLeast("delivery.workers", int64(d.Workers), 1, "remove the key for the default 16")
 	v.positive("delivery.connect_timeout", d.ConnectTimeout, "remove the key for the default 30s")
 	v.positive("delivery.command_timeout", d.CommandTimeout, "remove the key for the default 5m")
@@ -263,7 +263,7 @@ func (v *validator) delivery() {
 	if v.ps.doc.has("delivery.hello_name") &&
 		v.required("delivery.hello_name", d.HelloName, "remove the key to use smtp.hostname") && !validHostName(d.HelloName) {
 		v.add("delivery.hello_name", fmt.Sprintf("%q is not a valid host name", d.HelloName),
-			"use this relay's DNS name (its address should resolve back to it)")
+			"use this relay's DNS name; its address should resolve back to it")
 	}
 }
 
@@ -327,7 +327,7 @@ func (v *validator) links() {
 	for i := range l.Keys {
 		k := &l.Keys[i]
 		p := index("links.keys", i)
-		if v.required(join(p, "id"), k.ID, "give the key a short id such as k1 (it is written in every token)") {
+		if v.required(join(p, "id"), k.ID, "give the key a short id such as k1; it is written into every token") {
 			if !linkKeyIDRE.MatchString(k.ID) {
 				v.add(join(p, "id"), fmt.Sprintf("%q is not 1 to 16 letters, digits, - or _", k.ID), "use a short id such as k1 or 2026a")
 			} else if j, dup := ids[k.ID]; dup {
@@ -337,7 +337,7 @@ func (v *validator) links() {
 		}
 		v.secret(join(p, "secret_file"), k.SecretFile, &k.Secret)
 	}
-	v.positive("links.ttl", l.TTL, "remove the key for the default 4320h (180 days)")
+	v.positive("links.ttl", l.TTL, "remove the key for the default 4320h, 180 days")
 	if l.BotWindow < 0 {
 		v.add("links.bot_window", fmt.Sprintf("must not be negative, is %v", l.BotWindow), "use 0 to turn the time rule off, or remove the key for the default 10s")
 	}

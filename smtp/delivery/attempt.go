@@ -174,6 +174,8 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body []byte, resu
 	if err != nil {
 		return record{}, err
 	}
+	// One label per attempt: deferred while anything is left to retry,
+	// else bounced when any recipient failed, else delivered.
 	switch {
 	case rec.keep:
 		rec.result = "deferred"

@@ -173,6 +173,9 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*En
 		}
 		overrides := map[string]string{}
 		for dom, addr := range dc.MXOverrides {
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				return nil, fmt.Errorf("delivery: mx_overrides[%s] %q: want host:port", dom, addr)
+			}
 			overrides[domainOf("@"+dom)] = addr
 		}
 		e.tr = &mxTransport{d: d, resolver: res, overrides: overrides, random: e.random, log: e.log}
@@ -431,9 +434,10 @@ func (e *Engine) startDue(ctx context.Context, wg *sync.WaitGroup) int {
 }
 
 // backoff is the wait after the attempt-th attempt: the retry schedule's
-// entry (the last one repeats), lengthened or shortened by up to ±10%.
+// entry (the last one repeats), lengthened or shortened by up to ±10%, and
+// never under a second (no hot loop, whatever the configuration).
 func (e *Engine) backoff(attempt int) time.Duration {
 	i := min(max(attempt-1, 0), len(e.retry)-1)
 	f := 1 + (e.random()*2-1)*jitter
-	return time.Duration(float64(e.retry[i]) * f)
+	return max(time.Duration(float64(e.retry[i])*f), time.Second)
 }

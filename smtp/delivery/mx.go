@@ -205,7 +205,7 @@ func (t *mxTransport) tryTarget(ctx context.Context, m *store.Message, body []by
 	s, err := t.d.open(ctx, p)
 	var te *tlsError
 	if errors.As(err, &te) && ctx.Err() == nil {
-		t.log.Info("STARTTLS failed, retrying without TLS", "queue_id", m.ID, "peer", name, "addr", addr, "err", te.err.Error())
+		t.log.Info("STARTTLS failed, retrying without TLS", "queue_id", m.ID, "peer", name, "peer_addr", addr, "err", te.err.Error())
 		p.policy = tlsNone
 		s, err = t.d.open(ctx, p)
 	}

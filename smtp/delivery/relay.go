@@ -39,7 +39,10 @@ func newRelayTransport(d *dialer, rc configs.Relay, roots *x509.CertPool) (*rela
 	default:
 		return nil, fmt.Errorf("delivery.relay.tls %q: want starttls, tls or none", rc.TLS)
 	}
-	if rc.CAFile != "" {
+	switch {
+	case rc.RootCAs != nil:
+		roots = rc.RootCAs // loaded from ca_file by configs.Load
+	case rc.CAFile != "":
 		pem, err := os.ReadFile(rc.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("delivery.relay.ca_file: %w", err)

@@ -3,12 +3,16 @@ package delivery
 import (
 	"bytes"
 	"crypto/tls"
+	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/store"
 )
 
 func TestRelayStartTLSAuth(t *testing.T) {
@@ -81,7 +85,7 @@ func TestRelayUntrustedCertificateDefers(t *testing.T) {
 	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
 	e.runDue(1)
 	m := e.get(id)
-	if m == nil || m.Rcpts[0].State != 0 {
+	if m == nil || m.Rcpts[0].State != store.Pending {
 		t.Fatalf("message = %+v, want still pending", m)
 	}
 	if !strings.Contains(m.LastError, "certificate") {
@@ -140,4 +144,94 @@ func TestRelayPerRecipientReplies(t *testing.T) {
 	if len(msgs) != 2 || strings.Join(msgs[0].To, ",") != "taro@example.jp" || msgs[1].From != "" {
 		t.Fatalf("sink got %+v, want the message to taro@ and a DSN from <>", msgs)
 	}
+}
+
+// The relay password never crosses an unencrypted connection to a remote
+// host, and a refused password keeps the mail (our configuration is wrong,
+// not the message).
+func TestRelayAuthSafety(t *testing.T) {
+	cert, certPEM := selfSigned(t)
+	for _, tc := range []struct {
+		name, tls, password, want string
+	}{
+		{"plain text to a remote host", "none", "s3cret", "unencrypted"},
+		{"wrong password", "starttls", "wrong", "535 5.7.8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSink(t, sinkOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Users: map[string]string{"postfix": "s3cret"}})
+			n := &fakeNet{routes: map[string]string{"smarthost.example:587": s.Addr}}
+			e := newEnv(t, func(c *configs.Config, o *Options) {
+				c.Delivery.Relay = configs.Relay{Address: "smarthost.example:587", TLS: tc.tls, Username: "postfix", Password: tc.password}
+				o.Dial = n.Dial
+				o.RootCAs = poolOf(t, certPEM)
+			})
+			// The certificate names 127.0.0.1 and localhost, not smarthost.example.
+			e.eng.tr.(*relayTransport).peer.tlsConfig.ServerName = "localhost"
+			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+			e.runDue(1)
+			m := e.get(id)
+			if m == nil || m.Rcpts[0].State != store.Pending || !strings.Contains(m.LastError, tc.want) {
+				t.Fatalf("message = %+v, want pending with %q", m, tc.want)
+			}
+			if len(s.messages()) != 0 {
+				t.Fatal("delivered without authentication")
+			}
+		})
+	}
+}
+
+// A peer that stops reading in the middle of the body does not hold a
+// worker beyond the command timeout.
+func TestRelayStalledBodyTimesOut(t *testing.T) {
+	addr := stallingServer(t)
+	e := newEnv(t, func(c *configs.Config, _ *Options) {
+		c.Delivery.Relay = configs.Relay{Address: addr, TLS: "none"}
+		c.Delivery.CommandTimeout = 300 * time.Millisecond
+	})
+	big := testBody + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 1<<17)
+	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, big)
+	start := time.Now()
+	e.runDue(1)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("attempt took %v", d)
+	}
+	if m := e.get(id); m == nil || !strings.Contains(m.LastError, "timeout") {
+		t.Fatalf("message = %+v, want pending with a timeout", m)
+	}
+}
+
+// stallingServer speaks SMTP up to DATA's 354, then reads nothing more.
+func stallingServer(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tp := textproto.NewConn(c)
+				tp.PrintfLine("220 stall.test ESMTP")
+				for {
+					line, err := tp.ReadLine()
+					if err != nil {
+						return
+					}
+					if strings.HasPrefix(strings.ToUpper(line), "DATA") {
+						tp.PrintfLine("354 go ahead")
+						<-done
+						return
+					}
+					tp.PrintfLine("250 ok")
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

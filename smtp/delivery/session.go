@@ -60,6 +60,8 @@ type dialer struct {
 // opened with closes the connection, so that a shutdown interrupts it.
 type session struct {
 	c       *gosmtp.Client
+	conn    net.Conn // the TCP connection, for deadlines
+	timeout time.Duration
 	tls     bool
 	release func() bool
 }
@@ -90,7 +92,7 @@ func (d *dialer) open(ctx context.Context, p peer) (*session, error) {
 		}
 		return nil, err
 	}
-	s.release = release
+	s.conn, s.timeout, s.release = conn, d.commandTimeout, release
 	return s, nil
 }
 
@@ -187,8 +189,12 @@ func (d *dialer) startTLS(ctx context.Context, conn net.Conn, p peer) (*tls.Conn
 	if err := tp.PrintfLine("EHLO %s", d.helloName); err != nil {
 		return nil, nil, fmt.Errorf("EHLO: %w", err)
 	}
-	_, msg, err := tp.ReadResponse(250)
+	code, msg, err := tp.ReadResponse(250)
 	if err != nil {
+		if p.policy == tlsOpportunistic && (code == 500 || code == 502) {
+			// No ESMTP, so no STARTTLS: go-smtp's client says HELO.
+			return nil, greeted(conn, br), nil
+		}
 		return nil, nil, fmt.Errorf("EHLO: %w", smtpError(err))
 	}
 	offered := false
@@ -207,7 +213,9 @@ func (d *dialer) startTLS(ctx context.Context, conn net.Conn, p peer) (*tls.Conn
 		return nil, nil, fmt.Errorf("STARTTLS: %w", err)
 	}
 	if _, _, err := tp.ReadResponse(220); err != nil {
-		return nil, nil, fmt.Errorf("STARTTLS: %w", smtpError(err))
+		// Offered but refused (454): a TLS failure, so that an
+		// opportunistic caller goes on without TLS.
+		return nil, nil, &tlsError{fmt.Errorf("STARTTLS: %w", smtpError(err))}
 	}
 	if br.Buffered() > 0 {
 		// Plain text sent after the 220 would be read as if it came
@@ -284,7 +292,7 @@ func transact(s *session, from string, rcpts []string, body []byte, remote strin
 	if err != nil {
 		return append(results, resultsFor(accepted, err, remote)...)
 	}
-	if _, err := w.Write(body); err != nil {
+	if err := s.writeBody(w, body); err != nil {
 		w.Close()
 		return append(results, resultsFor(accepted, fmt.Errorf("DATA: %w", err), remote)...)
 	}
@@ -296,6 +304,24 @@ func transact(s *session, from string, rcpts []string, body []byte, remote strin
 		}
 	}
 	return append(results, out...)
+}
+
+// writeBody writes the body in chunks, each under a fresh write deadline:
+// go-smtp bounds commands and replies but not the body, and a peer that
+// stops reading must not hold a worker for ever, while a large body on a
+// slow link that keeps moving is fine.
+func (s *session) writeBody(w io.Writer, body []byte) error {
+	const chunk = 64 << 10
+	defer s.conn.SetWriteDeadline(time.Time{})
+	for len(body) > 0 {
+		n := min(len(body), chunk)
+		s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+		if _, err := w.Write(body[:n]); err != nil {
+			return err
+		}
+		body = body[n:]
+	}
+	return nil
 }
 
 // mailError turns go-smtp's local refusal of a UTF-8 envelope into the

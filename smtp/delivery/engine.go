@@ -21,17 +21,19 @@ import (
 	"github.com/careerrelay/careerrelay/store"
 )
 
-// Defaults for settings left zero in the configuration.
-var (
-	DefaultRetrySchedule = []time.Duration{
-		time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
-		time.Hour, 2 * time.Hour, 4 * time.Hour,
-	}
-	DefaultLifetime       = 120 * time.Hour
-	DefaultWorkers        = 16
-	DefaultConnectTimeout = 30 * time.Second
-	DefaultCommandTimeout = 5 * time.Minute
-	DefaultShutdownGrace  = 30 * time.Second
+// Fallbacks for settings left zero (configs.Load fills in the same
+// defaults; these serve configurations built by hand).
+var defaultRetrySchedule = []time.Duration{
+	time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 4 * time.Hour,
+}
+
+const (
+	defaultLifetime       = 120 * time.Hour
+	defaultWorkers        = 16
+	defaultConnectTimeout = 30 * time.Second
+	defaultCommandTimeout = 5 * time.Minute
+	defaultShutdownGrace  = 30 * time.Second
 )
 
 // jitter is the fraction by which a backoff is randomly lengthened or
@@ -59,7 +61,7 @@ type Options struct {
 	// is not set (nil: the system roots).
 	RootCAs *x509.CertPool
 	// ShutdownGrace bounds how long Run waits for attempts in flight
-	// once its context is done; past it they are interrupted.
+	// once its context is done; past it they are interrupted (30s).
 	ShutdownGrace time.Duration
 }
 
@@ -121,17 +123,17 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*En
 		e.random = rand.Float64
 	}
 	if e.grace <= 0 {
-		e.grace = DefaultShutdownGrace
+		e.grace = defaultShutdownGrace
 	}
 	if len(e.retry) == 0 {
-		e.retry = DefaultRetrySchedule
+		e.retry = defaultRetrySchedule
 	}
 	if e.lifetime <= 0 {
-		e.lifetime = DefaultLifetime
+		e.lifetime = defaultLifetime
 	}
 	workers := dc.Workers
 	if workers <= 0 {
-		workers = DefaultWorkers
+		workers = defaultWorkers
 	}
 	e.slots = make(chan struct{}, workers)
 	helloName := dc.HelloName
@@ -157,10 +159,10 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*En
 		d.dial = (&net.Dialer{}).DialContext
 	}
 	if d.connectTimeout <= 0 {
-		d.connectTimeout = DefaultConnectTimeout
+		d.connectTimeout = defaultConnectTimeout
 	}
 	if d.commandTimeout <= 0 {
-		d.commandTimeout = DefaultCommandTimeout
+		d.commandTimeout = defaultCommandTimeout
 	}
 	var err error
 	switch dc.Mode {

@@ -85,11 +85,12 @@ var tuneBolt func(o *bolt.Options)
 // both fsyncs (NoSync and NoGrowSync stay false): a 250 promises durability.
 // The file never shrinks, so after a backlog drains most of it is free
 // pages: a synced freelist is then rewritten by every commit, which
-// BenchmarkBoltOptions shows halving throughput (20,000 free 10 KB
-// messages: ~2,500 vs ~1,000 msgs/s at one caller, ~9,500 vs ~4,300 at ten).
-// NoFreelistSync costs a scan of the tree on every Open instead (~23 ms for
-// 20,000 queued messages, BenchmarkOpen). The hashmap freelist stays fast
-// however fragmented the file gets (it measured the same as the array here).
+// BenchmarkBoltOptions shows cutting throughput to a third (20,000 free
+// 10 KB messages: ~2,450 vs ~800 msgs/s at one caller, ~9,400 vs ~3,000 at
+// ten). NoFreelistSync costs a scan of the tree on every Open instead
+// (~25 ms vs ~1 ms with 20,000 queued messages, BenchmarkOpen). The hashmap
+// freelist stays fast however fragmented the file gets (it measured the
+// same as the array here).
 func boltOptions(timeout time.Duration) *bolt.Options {
 	o := &bolt.Options{
 		Timeout:         timeout,

@@ -15,9 +15,12 @@ build:
 run: build
 	$(BIN) serve -config $(DEVCONF)
 
-# Everything CI runs: formatting, vet, every unit and integration test.
+# Everything CI runs: formatting, vet, every unit and integration test, all
+# under the race detector; the integration tests drive a race-enabled binary
+# and fail on any race it reports.
 test: lint
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) build -race -o bin/careerrelay-race ./cmd/careerrelay
+	CAREERRELAY_BIN=$(CURDIR)/bin/careerrelay-race $(GO) test -race -count=1 -timeout 8m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

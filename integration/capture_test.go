@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/careerrelay/careerrelay/internal/testlib"
 )
@@ -74,7 +73,11 @@ func TestCaptureWithSwaks(t *testing.T) {
 		files = captured(t, captureDir)
 		return len(files) > 0
 	})
-	time.Sleep(300 * time.Millisecond)
+	// Delivery is over when the queue is empty: no other file can follow.
+	testlib.WaitFor(t, deliveryTimeout, "the queue to empty", func() bool {
+		s, _ := scrape(t, r.HTTPAddr)
+		return s["careerrelay_queue_messages"] == 0
+	})
 	if files = captured(t, captureDir); len(files) != 1 {
 		t.Fatalf("capture_dir holds %d .eml files, want 1: %q", len(files), files)
 	}

@@ -1,0 +1,116 @@
+package integration
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/careerrelay/careerrelay/internal/testlib"
+)
+
+// startDevRelay serves a copy of the shipped configs/dev.yaml (what `make
+// run` serves) with its three fixed loopback addresses swapped for free
+// ports and nothing else changed: relative paths, capture delivery, the
+// TEST-ONLY secrets all work as they do for a newcomer.
+func startDevRelay(t *testing.T) *Relay {
+	t.Helper()
+	dir := testlib.TempDir(t)
+	src, err := os.ReadFile("../configs/dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Relay{
+		t: t, Dir: dir, bin: binary(t),
+		ConfigPath: filepath.Join(dir, "configs", "dev.yaml"),
+		LogPath:    filepath.Join(dir, "careerrelay.log"),
+		SMTPAddr:   testlib.FreeAddr(t),
+		HTTPAddr:   testlib.FreeAddr(t),
+		AdminAddr:  testlib.FreeAddr(t),
+	}
+	conf := string(src)
+	for fixed, free := range map[string]string{
+		"127.0.0.1:2525": r.SMTPAddr, "127.0.0.1:8080": r.HTTPAddr, "127.0.0.1:8025": r.AdminAddr,
+	} {
+		if !strings.Contains(conf, fixed) {
+			t.Fatalf("configs/dev.yaml no longer uses %s (SPEC §7)", fixed)
+		}
+		conf = strings.ReplaceAll(conf, fixed, free)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "configs", "dev"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, r.ConfigPath, []byte(conf))
+	secrets, err := filepath.Glob("../configs/dev/*")
+	if err != nil || len(secrets) == 0 {
+		t.Fatalf("no files in configs/dev/: %v", err)
+	}
+	for _, s := range secrets {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "configs", "dev", filepath.Base(s)), data)
+	}
+	t.Cleanup(r.cleanup)
+	r.Start()
+	return r
+}
+
+// TestDevConfigCapturesSwaksMail is the newcomer's first step (`make run`,
+// then swaks): the relay prints its capture folder at start-up, and a mail
+// sent with swaks lands there as exactly one .eml file.
+func TestDevConfigCapturesSwaksMail(t *testing.T) {
+	t.Parallel()
+	swaks, err := exec.LookPath("swaks")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("swaks is required in CI (Debian package swaks): %v", err)
+		}
+		t.Skipf("swaks not installed (Debian package swaks): %v", err)
+	}
+	r := startDevRelay(t)
+	printed := regexp.MustCompile(`delivered mail is written to (\S+)`).FindStringSubmatch(r.Log())
+	if printed == nil {
+		t.Fatalf("the start-up output does not name the capture folder:\n%s", r.LogTail(4000))
+	}
+	captureDir := printed[1]
+	if want := filepath.Join(r.Dir, "var", "dev", "mail"); captureDir != want {
+		t.Errorf("capture folder %s, want %s (relative to the config file)", captureDir, want)
+	}
+
+	host, port, _ := net.SplitHostPort(r.SMTPAddr)
+	out, err := exec.Command(swaks, "--server", host, "--port", port,
+		"--from", "hr@example.jp", "--to", "candidate@example.com",
+		"--header", "Subject: 選考結果のご連絡",
+		"--body", "ご応募ありがとうございました。",
+		"--timeout", "30").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`(?m)^<-\s+250 2\.0\.0 queued as \S+`).Match(out) {
+		t.Fatalf("swaks did not get 250 queued as <id>:\n%s", out)
+	}
+	// Delivery is over when the queue is empty and one attempt delivered.
+	testlib.WaitFor(t, deliveryTimeout, "the queue to empty after one delivery", func() bool {
+		s, _ := scrape(t, r.HTTPAddr)
+		return s["careerrelay_queue_messages"] == 0 && s[`careerrelay_delivery_attempts_total{result="delivered"}`] == 1
+	})
+	files := captured(t, captureDir)
+	if len(files) != 1 {
+		t.Fatalf("%s holds %d .eml files, want 1", captureDir, len(files))
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Return-Path: <hr@example.jp>\r\n", "Delivered-To: candidate@example.com\r\n", "by relay.dev.localhost (careerrelay)"} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("captured mail lacks %q:\n%s", want, data)
+		}
+	}
+}

@@ -29,11 +29,10 @@ func captured(t *testing.T, dir string) []string {
 	return files
 }
 
-// TestCaptureWithSwaks sends with swaks, a real SMTP client, to a relay in
-// capture mode, and wants one .eml file in capture_dir that starts with the
-// Return-Path: and Delivered-To: a local delivery agent would prepend.
-func TestCaptureWithSwaks(t *testing.T) {
-	t.Parallel()
+// needSwaks returns the path of swaks (Debian package swaks): the test is
+// skipped where it is missing, and fails in CI, which must install it.
+func needSwaks(t *testing.T) string {
+	t.Helper()
 	swaks, err := exec.LookPath("swaks")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -41,6 +40,15 @@ func TestCaptureWithSwaks(t *testing.T) {
 		}
 		t.Skipf("swaks not installed (Debian package swaks): %v", err)
 	}
+	return swaks
+}
+
+// TestCaptureWithSwaks sends with swaks, a real SMTP client, to a relay in
+// capture mode, and wants one .eml file in capture_dir that starts with the
+// Return-Path: and Delivered-To: a local delivery agent would prepend.
+func TestCaptureWithSwaks(t *testing.T) {
+	t.Parallel()
+	swaks := needSwaks(t)
 	var captureDir string
 	r := StartRelay(t, "", func(dir string, c *Config) {
 		captureDir = filepath.Join(dir, "capture")

@@ -66,13 +66,7 @@ func startDevRelay(t *testing.T) *Relay {
 // sent with swaks lands there as exactly one .eml file.
 func TestDevConfigCapturesSwaksMail(t *testing.T) {
 	t.Parallel()
-	swaks, err := exec.LookPath("swaks")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("swaks is required in CI (Debian package swaks): %v", err)
-		}
-		t.Skipf("swaks not installed (Debian package swaks): %v", err)
-	}
+	swaks := needSwaks(t)
 	r := startDevRelay(t)
 	printed := regexp.MustCompile(`delivered mail is written to (\S+)`).FindStringSubmatch(r.Log())
 	if printed == nil {

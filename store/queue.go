@@ -73,8 +73,10 @@ func (db *DB) init(btx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketQueue, err)
 	}
-	if _, err := btx.CreateBucketIfNotExists(bucketBodies); err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucketBodies, err)
+	for _, b := range [][]byte{bucketBodies, bucketSends} {
+		if _, err := btx.CreateBucketIfNotExists(b); err != nil {
+			return fmt.Errorf("create bucket %s: %w", b, err)
+		}
 	}
 	var count uint64
 	c := q.Cursor()

@@ -1,0 +1,63 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+var bucketSends = []byte("sends")
+
+// Send is the record behind one personal link: who was sent it, for which
+// tenant, in which mail. A link token carries only the send id; this record
+// is where the personal data lives.
+type Send struct {
+	ID        string    `json:"-"`                    // send id (hex), the key
+	Tenant    string    `json:"tenant"`               // tenant id
+	Rcpt      string    `json:"rcpt"`                 // the candidate's address, as in RCPT TO
+	Name      string    `json:"name,omitempty"`       // the candidate's display name from To/Cc, decoded
+	MessageID string    `json:"message_id,omitempty"` // the Message-ID header
+	QueueID   string    `json:"queue_id"`             // the queued copy that carries the link
+	Sent      time.Time `json:"sent"`                 // when the mail was accepted
+}
+
+// PutSend stores a send record; the pipeline writes it in the same commit
+// as the copy that carries its link.
+func (tx *Tx) PutSend(s *Send) error {
+	if s.ID == "" {
+		return fmt.Errorf("store: send record without id")
+	}
+	v, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("store: encode send %s: %w", s.ID, err)
+	}
+	if err := tx.tx.Bucket(bucketSends).Put([]byte(s.ID), v); err != nil {
+		return fmt.Errorf("store: put send %s: %w", s.ID, err)
+	}
+	return nil
+}
+
+// GetSend returns the send record id, or ErrNotFound.
+func (tx *Tx) GetSend(id string) (*Send, error) {
+	v := tx.tx.Bucket(bucketSends).Get([]byte(id))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	s := &Send{ID: id}
+	if err := json.Unmarshal(v, s); err != nil {
+		return nil, fmt.Errorf("store: decode send %s: %w", id, err)
+	}
+	return s, nil
+}
+
+// Sends calls fn for every send record in id order (which is random, not
+// time: callers that need a period filter on Sent).
+func (tx *Tx) Sends(fn func(s *Send) error) error {
+	return tx.tx.Bucket(bucketSends).ForEach(func(k, v []byte) error {
+		s := &Send{ID: string(k)}
+		if err := json.Unmarshal(v, s); err != nil {
+			return fmt.Errorf("store: decode send %s: %w", k, err)
+		}
+		return fn(s)
+	})
+}

@@ -73,7 +73,7 @@ func (db *DB) init(btx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketQueue, err)
 	}
-	for _, b := range [][]byte{bucketBodies, bucketSends} {
+	for _, b := range append([][]byte{bucketBodies, bucketSends}, referralBuckets...) {
 		if _, err := btx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}

@@ -1,0 +1,32 @@
+package store
+
+// The buckets of package referral. The store creates them at Open; package
+// referral encodes their values, because its types are the contract of the
+// link pages and the admin API. Each is written through Update only.
+const (
+	// BucketClicks holds one record per link click, keyed by the bucket's
+	// sequence (8 bytes, big-endian), so in the order they were recorded.
+	BucketClicks = "clicks"
+	// BucketReferrals holds referrals keyed by referral id.
+	BucketReferrals = "referrals"
+	// BucketReferralIndex maps a tenant id, a 0 byte and the lower-cased
+	// candidate address to the referral id: one referral per tenant and
+	// candidate.
+	BucketReferralIndex = "referral_index"
+	// BucketLedger is the append-only, hash-chained ledger keyed by entry
+	// sequence number (8 bytes, big-endian, from 1).
+	BucketLedger = "ledger"
+	// BucketBalances holds each tenant's running counts (referrals,
+	// credits granted, redeemed, adjusted), keyed by tenant id, updated in
+	// the commit of the ledger entries that change them.
+	BucketBalances = "balances"
+	// BucketOutbox holds the agency webhooks still to deliver, keyed by the
+	// bucket's sequence (8 bytes, big-endian).
+	BucketOutbox = "webhook_outbox"
+)
+
+// referralBuckets are created by Open next to the queue's.
+var referralBuckets = [][]byte{
+	[]byte(BucketClicks), []byte(BucketReferrals), []byte(BucketReferralIndex),
+	[]byte(BucketLedger), []byte(BucketBalances), []byte(BucketOutbox),
+}

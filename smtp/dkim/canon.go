@@ -1,0 +1,228 @@
+package dkim
+
+import (
+	"bytes"
+	"hash"
+)
+
+// field is one header field of a message: msg[start:end] is the field with
+// its continuation lines and final line break.
+type field struct {
+	start, end int
+	kind       int8 // index of its name among the signed names, or -1
+	isSig      bool // a DKIM-Signature field
+}
+
+// parseHeader appends the header fields of msg to fields and returns them
+// with the offset of the body (after the empty line; len(msg) when there is
+// none). Lines end in LF, with or without a CR before it.
+func parseHeader(msg []byte, fields []field) ([]field, int) {
+	for i := 0; i < len(msg); {
+		next := len(msg)
+		if j := bytes.IndexByte(msg[i:], '\n'); j >= 0 {
+			next = i + j + 1
+		}
+		line := msg[i:next]
+		if isEmptyLine(line) {
+			return fields, next
+		}
+		if (line[0] == ' ' || line[0] == '\t') && len(fields) > 0 {
+			fields[len(fields)-1].end = next
+		} else {
+			name := fieldName(line)
+			fields = append(fields, field{start: i, end: next, kind: nameKind(name), isSig: equalFold(name, "dkim-signature")})
+		}
+		i = next
+	}
+	return fields, len(msg)
+}
+
+// isEmptyLine reports whether line (with its line break) is empty.
+func isEmptyLine(line []byte) bool {
+	switch len(line) {
+	case 1:
+		return line[0] == '\n'
+	case 2:
+		return line[0] == '\r' && line[1] == '\n'
+	}
+	return false
+}
+
+// fieldName returns the name of the field starting with line: the text
+// before the colon without the white space around it.
+func fieldName(line []byte) []byte {
+	if c := bytes.IndexByte(line, ':'); c >= 0 {
+		line = line[:c]
+	}
+	return bytes.Trim(line, " \t\r\n")
+}
+
+// nameKind returns the kind of a field name (see kindName), or -1.
+func nameKind(name []byte) int8 {
+	for k := 0; k < nKinds; k++ {
+		if equalFold(name, kindName(k)) {
+			return int8(k)
+		}
+	}
+	return -1
+}
+
+// equalFold reports whether b equals the lower-case ASCII string s without
+// regard to ASCII case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// isWSP reports whether c is white space for relaxed canonicalisation;
+// CR and LF count because unfolding removes them.
+func isWSP(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// appendRelaxedHeader appends the relaxed canonical form of header field f
+// (RFC 6376 section 3.4.2): the name in lower case, unfolded, runs of white
+// space made one space, none around the colon or at the end, then CRLF.
+func appendRelaxedHeader(b, f []byte) []byte {
+	colon := bytes.IndexByte(f, ':')
+	name, value := f, []byte(nil)
+	if colon >= 0 {
+		name, value = f[:colon], f[colon+1:]
+	}
+	for _, c := range bytes.Trim(name, " \t\r\n") {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	b = append(b, ':')
+	wsp, wrote := false, false
+	for len(value) > 0 {
+		c := value[0]
+		if isWSP(c) {
+			wsp = true
+			value = value[1:]
+			continue
+		}
+		if wsp && wrote {
+			b = append(b, ' ')
+		}
+		wsp, wrote = false, true
+		// Copy the run up to the next white space at once.
+		n := 1
+		for n < len(value) && !isWSP(value[n]) {
+			n++
+		}
+		b = append(b, value[:n]...)
+		value = value[n:]
+	}
+	return append(b, '\r', '\n')
+}
+
+// hashBody writes the relaxed canonical form of body (RFC 6376 section
+// 3.4.4) to h, through buf, and returns buf for reuse: white space at line
+// ends dropped, other runs of it made one space, empty lines at the end
+// dropped, and a final CRLF unless the body is then empty.
+func hashBody(h hash.Hash, body, buf []byte) []byte {
+	buf = buf[:0]
+	flush := func() {
+		h.Write(buf)
+		buf = buf[:0]
+	}
+	wsp := false   // white space seen since the last text on this line
+	crlfs := 0     // line ends seen since the last text
+	wrote := false // any text written
+	for i := 0; i < len(body); {
+		c := body[i]
+		switch c {
+		case ' ', '\t':
+			wsp = true
+			i++
+			continue
+		case '\n':
+			crlfs++
+			wsp = false
+			i++
+			continue
+		case '\r':
+			if i+1 < len(body) && body[i+1] == '\n' {
+				i++ // the LF counts the line end
+				continue
+			}
+		}
+		// Text: first the pending line ends and white space.
+		if cap(buf)-len(buf) < 2*crlfs+1+64 {
+			flush()
+		}
+		for ; crlfs > 0; crlfs-- {
+			if cap(buf)-len(buf) < 2 {
+				flush()
+			}
+			buf = append(buf, '\r', '\n')
+		}
+		if wsp {
+			if len(buf) == cap(buf) {
+				flush()
+			}
+			buf = append(buf, ' ')
+			wsp = false
+		}
+		n := i + 1
+		for n < len(body) {
+			d := body[n]
+			if d == ' ' || d == '\t' || d == '\n' || (d == '\r' && n+1 < len(body) && body[n+1] == '\n') {
+				break
+			}
+			n++
+		}
+		if run := body[i:n]; len(run) > cap(buf)-len(buf) {
+			flush()
+			h.Write(run)
+		} else {
+			buf = append(buf, run...)
+		}
+		wrote = true
+		i = n
+	}
+	if wrote {
+		buf = append(buf, '\r', '\n')
+	}
+	flush()
+	return buf
+}
+
+// StripSignatures returns msg without its DKIM-Signature header fields, for
+// a copy careerrelay changed: the old signatures would fail, and a failing
+// signature next to a valid one only confuses receivers. msg itself is
+// returned when it has none; otherwise a new slice (msg is not modified).
+func StripSignatures(msg []byte) []byte {
+	var fieldArr [64]field
+	fields, _ := parseHeader(msg, fieldArr[:0])
+	n := 0
+	for _, f := range fields {
+		if f.isSig {
+			n += f.end - f.start
+		}
+	}
+	if n == 0 {
+		return msg
+	}
+	out := make([]byte, 0, len(msg)-n)
+	pos := 0
+	for _, f := range fields {
+		if f.isSig {
+			out = append(out, msg[pos:f.start]...)
+			pos = f.end
+		}
+	}
+	return append(out, msg[pos:]...)
+}

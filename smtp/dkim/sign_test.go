@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -412,4 +413,26 @@ func FuzzSign(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestSignConcurrent(t *testing.T) {
+	// One Signer per tenant serves every delivery worker.
+	s := testSigner(t, "rsa", "ed25519")
+	msg := testMessage(2000)
+	want := sign(t, s, msg, "acme.example")
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			got, err := s.Sign(msg, "acme.example")
+			if err == nil && !bytes.Equal(got, want) {
+				err = errors.New("a concurrent signature differs")
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }

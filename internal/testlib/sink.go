@@ -28,8 +28,9 @@ type SinkMessage struct {
 	// MessageID is the Message-ID header's value without the angle
 	// brackets, "" when there is none or the header cannot be parsed.
 	MessageID string
-	TLS       bool   // the transaction ran over TLS (STARTTLS)
+	TLS       bool   // the transaction ran over TLS (STARTTLS or implicit)
 	User      string // the AUTH user name, "" when not authenticated
+	Helo      string // the name the client gave in its last EHLO or HELO
 	At        time.Time
 }
 
@@ -39,6 +40,15 @@ type SinkOptions struct {
 	// TLS offers STARTTLS with a self-signed certificate for localhost and
 	// 127.0.0.1 (Sink.CertPEM returns it, for the client's trust roots).
 	TLS bool
+	// Implicit speaks TLS from the first byte (SMTPS, as on port 465)
+	// instead of offering STARTTLS. It implies TLS, with the same
+	// certificate unless TLSConfig is set.
+	Implicit bool
+	// TLSConfig, when set, is the server's TLS configuration in place of
+	// the generated certificate, for a certificate the test made itself
+	// or a handshake made to fail (a GetCertificate that returns an
+	// error). It implies TLS; Sink.CertPEM then returns nil.
+	TLSConfig *tls.Config
 	// Users, when not empty, enables AUTH PLAIN with these user names and
 	// passwords and refuses MAIL before a successful AUTH (530 5.7.0).
 	// Without TLS, AUTH is allowed over plain text.
@@ -47,8 +57,22 @@ type SinkOptions struct {
 	// 250 (the message is recorded), or an error, usually a
 	// *gosmtp.SMTPError such as a 451 or a 550, returned to the client
 	// (the message is then not recorded in Messages). It may be called
-	// concurrently. Sink.SetReply changes it later.
+	// concurrently, and may block to hold a transaction open (the message
+	// is already read). Sink.SetReply changes it later.
 	Reply func(m *SinkMessage) error
+	// RcptReply, when set, decides the reply to each RCPT TO: nil for 250
+	// (the recipient joins the message's Rcpts), or an error, usually a
+	// *gosmtp.SMTPError from SMTPReply such as a 452 or a 550, returned to
+	// the client (the recipient is left out; the transaction goes on). It
+	// may be called concurrently, and may block to hold a transaction
+	// open. Sink.SetRcptReply changes it later.
+	RcptReply func(to string) error
+	// StallData makes the sink answer DATA with 354 and then read nothing
+	// of the message until the sink is closed, like a peer that stops
+	// reading in the middle of the body: a client sending more than the
+	// socket buffers hold blocks in its writes. Nothing is recorded or
+	// counted as offered.
+	StallData bool
 	// Domain is the host name in the greeting, "sink.test" by default.
 	Domain string
 }
@@ -62,11 +86,16 @@ type Sink struct {
 	srv     *gosmtp.Server
 	certPEM []byte
 	users   map[string]string
+	stall   bool
+	closed  chan struct{} // closed when the test ends, before the server
 
-	mu       sync.Mutex
-	reply    func(m *SinkMessage) error
-	msgs     []SinkMessage
-	attempts int
+	mu        sync.Mutex
+	reply     func(m *SinkMessage) error
+	rcptReply func(to string) error
+	msgs      []SinkMessage
+	attempts  int
+	sessions  int
+	changed   chan struct{} // closed and replaced when a message is recorded
 }
 
 // NewSink starts a Sink; opts may be nil.
@@ -75,7 +104,14 @@ func NewSink(t testing.TB, opts *SinkOptions) *Sink {
 	if opts == nil {
 		opts = &SinkOptions{}
 	}
-	s := &Sink{users: opts.Users, reply: opts.Reply}
+	s := &Sink{
+		users:     opts.Users,
+		stall:     opts.StallData,
+		closed:    make(chan struct{}),
+		reply:     opts.Reply,
+		rcptReply: opts.RcptReply,
+		changed:   make(chan struct{}),
+	}
 	srv := gosmtp.NewServer(gosmtp.BackendFunc(s.newSession))
 	srv.Domain = opts.Domain
 	if srv.Domain == "" {
@@ -85,11 +121,14 @@ func NewSink(t testing.TB, opts *SinkOptions) *Sink {
 	srv.ReadTimeout = time.Minute
 	srv.WriteTimeout = time.Minute
 	srv.MaxLineLength = 0 // the sink records; policing lines is not its job
-	if opts.TLS {
+	switch {
+	case opts.TLSConfig != nil:
+		srv.TLSConfig = opts.TLSConfig
+	case opts.TLS || opts.Implicit:
 		var cert tls.Certificate
 		s.certPEM, _, cert = SelfSignedCert(t, "localhost", "127.0.0.1")
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	} else {
+	default:
 		srv.AllowInsecureAuth = true
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -97,9 +136,15 @@ func NewSink(t testing.TB, opts *SinkOptions) *Sink {
 		t.Fatalf("testlib: sink listen: %v", err)
 	}
 	s.Addr = l.Addr().String()
+	if opts.Implicit {
+		l = tls.NewListener(l, srv.TLSConfig)
+	}
 	s.srv = srv
 	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		close(s.closed) // releases stalled DATA commands
+		srv.Close()
+	})
 	return s
 }
 
@@ -119,6 +164,20 @@ func (s *Sink) SetReply(f func(m *SinkMessage) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reply = f
+}
+
+// SetRcptReply replaces the function that decides each RCPT TO's reply
+// (nil: accept every recipient).
+func (s *Sink) SetRcptReply(f func(to string) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rcptReply = f
+}
+
+func (s *Sink) rcptReplyFunc() func(to string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rcptReply
 }
 
 // Messages returns a copy of the messages accepted so far, in order.
@@ -143,6 +202,16 @@ func (s *Sink) Attempts() int {
 	return s.attempts
 }
 
+// Sessions returns how many SMTP sessions the sink has started: one per
+// EHLO or HELO that opens a connection's session, and one more after each
+// STARTTLS (which ends the plain-text session). A client that reuses a
+// connection for several messages adds none.
+func (s *Sink) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
 // ByMessageID counts the accepted messages per Message-ID (see
 // SinkMessage.MessageID); a count above 1 is a duplicate delivery.
 func (s *Sink) ByMessageID() map[string]int {
@@ -156,15 +225,29 @@ func (s *Sink) ByMessageID() map[string]int {
 }
 
 // WaitForCount waits until at least n messages were accepted and returns
-// them; it fails t when timeout passes first.
+// them (all of them, in order, so the n-th is at index n-1); it fails t
+// when timeout passes first. It wakes as each message is recorded, without
+// polling.
 func (s *Sink) WaitForCount(t testing.TB, n int, timeout time.Duration) []SinkMessage {
 	t.Helper()
 	start := time.Now()
-	if !Poll(timeout, func() bool { return s.Count() >= n }) {
-		t.Fatalf("testlib: sink %s: timed out after %v waiting for %d messages, have %d (%d offered)",
-			s.Addr, time.Since(start).Round(time.Millisecond), n, s.Count(), s.Attempts())
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		have, changed := len(s.msgs), s.changed
+		s.mu.Unlock()
+		if have >= n {
+			return s.Messages()
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			t.Fatalf("testlib: sink %s: timed out after %v waiting for %d messages, have %d (%d offered)",
+				s.Addr, time.Since(start).Round(time.Millisecond), n, s.Count(), s.Attempts())
+			return nil
+		}
 	}
-	return s.Messages()
 }
 
 func (s *Sink) record(m *SinkMessage) error {
@@ -179,13 +262,43 @@ func (s *Sink) record(m *SinkMessage) error {
 	}
 	s.mu.Lock()
 	s.msgs = append(s.msgs, *m)
+	close(s.changed)
+	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	return nil
 }
 
+// newSession runs at a session's first EHLO or HELO, and again after
+// STARTTLS.
 func (s *Sink) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	s.mu.Lock()
+	s.sessions++
+	s.mu.Unlock()
 	_, isTLS := c.TLSConnectionState()
-	return &sinkSession{sink: s, tls: isTLS}, nil
+	return &sinkSession{sink: s, conn: c, tls: isTLS}, nil
+}
+
+// SMTPReply makes an SMTP error reply (code, enhanced status code, text)
+// for a Sink's Reply or RcptReply to return, as in
+// SMTPReply(550, "5.1.1", "no such user"). enhanced is
+// "class.subject.detail", or "" for a reply without an enhanced status
+// code; anything else panics, as a mistake in the test.
+func SMTPReply(code int, enhanced, text string) *gosmtp.SMTPError {
+	ec := gosmtp.NoEnhancedCode
+	if enhanced != "" {
+		parts := strings.Split(enhanced, ".")
+		if len(parts) != 3 {
+			panic(fmt.Sprintf("testlib: SMTPReply: enhanced code %q is not class.subject.detail", enhanced))
+		}
+		for i, p := range parts {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 {
+				panic(fmt.Sprintf("testlib: SMTPReply: enhanced code %q is not class.subject.detail", enhanced))
+			}
+			ec[i] = n
+		}
+	}
+	return &gosmtp.SMTPError{Code: code, EnhancedCode: ec, Message: text}
 }
 
 // MessageID returns the Message-ID header of the raw message data without
@@ -209,8 +322,10 @@ var errAuthRequired = &gosmtp.SMTPError{
 
 type sinkSession struct {
 	sink  *Sink
+	conn  *gosmtp.Conn
 	tls   bool
 	user  string
+	helo  string
 	from  string
 	rcpts []string
 }
@@ -246,16 +361,32 @@ func (ss *sinkSession) Mail(from string, _ *gosmtp.MailOptions) error {
 		return errAuthRequired
 	}
 	ss.from = from
+	ss.helo = ss.conn.Hostname()
 	ss.rcpts = nil
 	return nil
 }
 
 func (ss *sinkSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if f := ss.sink.rcptReplyFunc(); f != nil {
+		if err := f(to); err != nil {
+			return err
+		}
+	}
 	ss.rcpts = append(ss.rcpts, to)
 	return nil
 }
 
+var errSinkClosed = &gosmtp.SMTPError{
+	Code:         421,
+	EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
+	Message:      "Sink closing",
+}
+
 func (ss *sinkSession) Data(r io.Reader) error {
+	if ss.sink.stall {
+		<-ss.sink.closed
+		return errSinkClosed
+	}
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return fmt.Errorf("reading data: %w", err)
@@ -267,6 +398,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		MessageID: MessageID(data),
 		TLS:       ss.tls,
 		User:      ss.user,
+		Helo:      ss.helo,
 		At:        time.Now(),
 	}
 	return ss.sink.record(m)

@@ -4,8 +4,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,6 +148,225 @@ func TestMessageID(t *testing.T) {
 	} {
 		if got := MessageID([]byte(in)); got != want {
 			t.Errorf("MessageID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSinkRcptReplyHeloSessions(t *testing.T) {
+	s := NewSink(t, &SinkOptions{RcptReply: func(to string) error {
+		if to == "gone@example.net" {
+			return SMTPReply(550, "5.1.1", "no such user")
+		}
+		return nil
+	}})
+	c, err := gosmtp.Dial(s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("a@example.jp", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("b@example.net", nil); err != nil {
+		t.Fatalf("RCPT b@: %v", err)
+	}
+	var se *gosmtp.SMTPError
+	if err := c.Rcpt("gone@example.net", nil); !errors.As(err, &se) || se.Code != 550 || se.EnhancedCode != (gosmtp.EnhancedCode{5, 1, 1}) {
+		t.Fatalf("RCPT gone@ = %v, want the programmed 550 5.1.1", err)
+	}
+	s.SetRcptReply(func(string) error { return SMTPReply(452, "4.2.2", "mailbox full") })
+	if err := c.Rcpt("c@example.net", nil); !errors.As(err, &se) || se.Code != 452 {
+		t.Fatalf("RCPT c@ after SetRcptReply = %v, want 452", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(testMessage("rcpt@test"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A second message on the same connection is in the same session.
+	s.SetRcptReply(nil)
+	if err := c.SendMail("a@example.jp", []string{"c@example.net"}, strings.NewReader(testMessage("again@test"))); err != nil {
+		t.Fatal(err)
+	}
+	msgs := s.WaitForCount(t, 2, 5*time.Second)
+	if got := strings.Join(msgs[0].Rcpts, ","); got != "b@example.net" {
+		t.Errorf("Rcpts = %s, want only the accepted b@example.net", got)
+	}
+	if msgs[0].Helo != "client.test" || msgs[1].Helo != "client.test" {
+		t.Errorf("Helo = %q, %q, want client.test", msgs[0].Helo, msgs[1].Helo)
+	}
+	if n := s.Sessions(); n != 1 {
+		t.Errorf("Sessions = %d after one connection, want 1", n)
+	}
+	if err := send(s.Addr, "a@example.jp", []string{"b@example.net"}, testMessage("other@test")); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Sessions(); n != 2 {
+		t.Errorf("Sessions = %d after two connections, want 2", n)
+	}
+}
+
+func TestSinkImplicitTLS(t *testing.T) {
+	s := NewSink(t, &SinkOptions{Implicit: true})
+	conn, err := tls.Dial("tcp", s.Addr, &tls.Config{RootCAs: CertPool(t, s.CertPEM())})
+	if err != nil {
+		t.Fatalf("TLS handshake on connect: %v", err)
+	}
+	c := gosmtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		t.Error("STARTTLS offered on a connection that is already TLS")
+	}
+	if err := c.SendMail("a@example.jp", []string{"b@example.net"}, strings.NewReader(testMessage("implicit@test"))); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.WaitForCount(t, 1, 5*time.Second)[0]; !m.TLS {
+		t.Errorf("message TLS = false over implicit TLS")
+	}
+}
+
+func TestSinkTLSConfig(t *testing.T) {
+	certPEM, _, cert := SelfSignedCert(t, "relay.test")
+	s := NewSink(t, &SinkOptions{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	if s.CertPEM() != nil {
+		t.Errorf("CertPEM with a TLSConfig of the test's = %q, want nil", s.CertPEM())
+	}
+	c, err := gosmtp.DialStartTLS(s.Addr, &tls.Config{RootCAs: CertPool(t, certPEM), ServerName: "relay.test"})
+	if err != nil {
+		t.Fatalf("STARTTLS with the test's certificate: %v", err)
+	}
+	defer c.Close()
+	if err := c.SendMail("a@example.jp", []string{"b@example.net"}, strings.NewReader(testMessage("conf@test"))); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.WaitForCount(t, 1, 5*time.Second)[0]; !m.TLS {
+		t.Errorf("message TLS = false after STARTTLS")
+	}
+	// STARTTLS ends the plain-text session and starts another.
+	if n := s.Sessions(); n != 2 {
+		t.Errorf("Sessions = %d after EHLO, STARTTLS, EHLO, want 2", n)
+	}
+
+	broken := NewSink(t, &SinkOptions{TLSConfig: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return nil, errors.New("no certificate today")
+	}}})
+	c, err = gosmtp.DialStartTLS(broken.Addr, &tls.Config{InsecureSkipVerify: true})
+	if err == nil {
+		err = c.Mail("a@example.jp", nil) // the handshake may wait for the first command
+		c.Close()
+	}
+	if err == nil {
+		t.Error("STARTTLS and MAIL succeeded against a failing GetCertificate")
+	}
+}
+
+// A stalled sink reads nothing after 354, so the client's writes block
+// once the socket buffers are full; closing the sink releases it.
+func TestSinkStallData(t *testing.T) {
+	f := &fakeTB{TB: t}
+	s := NewSink(f, &SinkOptions{StallData: true})
+	defer f.runCleanups()
+	conn, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gosmtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Mail("a@example.jp", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("b@example.net", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatalf("DATA: %v, want 354", err)
+	}
+	conn.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	line := []byte(strings.Repeat("x", 1022) + "\r\n")
+	var written int
+	for written < 256<<20 {
+		n, err := w.Write(line)
+		written += n
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("write after %d bytes: %v, want a timeout", written, err)
+			}
+			break
+		}
+	}
+	if written >= 256<<20 {
+		t.Fatalf("the sink took %d bytes of a stalled body", written)
+	}
+	if s.Attempts() != 0 || s.Count() != 0 {
+		t.Errorf("Attempts, Count = %d, %d, want 0, 0", s.Attempts(), s.Count())
+	}
+	f.runCleanups()
+	f.cleanups = nil
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, conn); err != nil && !errors.Is(err, net.ErrClosed) && !isConnReset(err) {
+		t.Errorf("after the sink closed, reading = %v, want the connection closed", err)
+	}
+}
+
+func isConnReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func TestSinkWaitForCountTimesOut(t *testing.T) {
+	s := NewSink(t, nil)
+	f := &fakeTB{TB: t}
+	if msgs := s.WaitForCount(f, 1, 50*time.Millisecond); msgs != nil {
+		t.Errorf("WaitForCount returned %v after timing out", msgs)
+	}
+	if len(f.fatals) != 1 || !strings.Contains(f.fatals[0], "waiting for 1 messages, have 0 (0 offered)") {
+		t.Errorf("fatals = %q", f.fatals)
+	}
+}
+
+func TestSMTPReply(t *testing.T) {
+	r := SMTPReply(451, "4.7.1", "greylisted")
+	if r.Code != 451 || r.EnhancedCode != (gosmtp.EnhancedCode{4, 7, 1}) || r.Message != "greylisted" {
+		t.Errorf("SMTPReply = %+v", r)
+	}
+	if r := SMTPReply(421, "", "bye"); r.EnhancedCode != gosmtp.NoEnhancedCode {
+		t.Errorf("SMTPReply without an enhanced code = %+v", r)
+	}
+	for _, bad := range []string{"5.1", "5.1.x", "5.1.1.1"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("SMTPReply(550, %q, ...) did not panic", bad)
+				}
+			}()
+			SMTPReply(550, bad, "x")
+		}()
+	}
+}
+
+func TestGreeter(t *testing.T) {
+	addr := Greeter(t, "421 4.3.2 busy")
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || string(got) != "421 4.3.2 busy\r\n" {
+			t.Errorf("greeter said %q (%v), want one line and EOF", got, err)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 // Package testlib holds helpers shared by careerrelay's tests: temporary
 // folders kept when a test fails, free ports, polling waits, an in-process
-// SMTP sink, self-signed certificates and the built binary.
+// SMTP sink (with programmable replies, STARTTLS or implicit TLS, and a
+// stalling mode), a peer that refuses at the greeting, self-signed
+// certificates and the built binary.
 package testlib
 
 import (

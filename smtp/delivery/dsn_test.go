@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-message"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -82,10 +83,9 @@ func wantContains(t *testing.T, what, s string, subs ...string) {
 // A 5xx bounces: the recipient fails, and a DSN from <> goes to the
 // envelope sender through the queue.
 func TestBounceSendsDSN(t *testing.T) {
-	s := newSink(t, sinkOptions{})
-	s.setHooks(sinkHooks{Rcpt: func(to string) error {
+	s := testlib.NewSink(t, &testlib.SinkOptions{RcptReply: func(to string) error {
 		if to == "gone@example.jp" {
-			return reply(550, "5.1.1", "<gone@example.jp>: no such user")
+			return testlib.SMTPReply(550, "5.1.1", "<gone@example.jp>: no such user")
 		}
 		return nil
 	}})
@@ -104,12 +104,12 @@ func TestBounceSendsDSN(t *testing.T) {
 	if d := counter("bounced") - bounced; d != 1 {
 		t.Errorf("bounced counter moved by %v, want 1", d)
 	}
-	msgs := s.messages()
+	msgs := s.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("sink got %d messages, want the DSN only", len(msgs))
 	}
-	if msgs[0].From != "" || strings.Join(msgs[0].To, ",") != "hr@acme.example" {
-		t.Fatalf("DSN envelope %q -> %q, want <> -> hr@acme.example", msgs[0].From, msgs[0].To)
+	if msgs[0].From != "" || strings.Join(msgs[0].Rcpts, ",") != "hr@acme.example" {
+		t.Fatalf("DSN envelope %q -> %q, want <> -> hr@acme.example", msgs[0].From, msgs[0].Rcpts)
 	}
 	d := parseDSN(t, msgs[0].Data)
 	if from := d.header.Get("From"); !strings.Contains(from, "MAILER-DAEMON@relay.test") {
@@ -136,10 +136,9 @@ func TestBounceSendsDSN(t *testing.T) {
 // Past the lifetime, a 4xx is final: the recipient fails with 4.4.7 and a
 // DSN is sent.
 func TestExpiredMessageBounces(t *testing.T) {
-	s := newSink(t, sinkOptions{})
-	s.setHooks(sinkHooks{Rcpt: func(to string) error {
+	s := testlib.NewSink(t, &testlib.SinkOptions{RcptReply: func(to string) error {
 		if to == "slow@example.jp" {
-			return reply(451, "4.7.1", "greylisted")
+			return testlib.SMTPReply(451, "4.7.1", "greylisted")
 		}
 		return nil
 	}})
@@ -163,7 +162,7 @@ func TestExpiredMessageBounces(t *testing.T) {
 	if m := e.get(id); m != nil {
 		t.Fatalf("expired message still queued: %+v", m)
 	}
-	msgs := s.messages()
+	msgs := s.Messages()
 	if len(msgs) != 1 || msgs[0].From != "" {
 		t.Fatalf("sink got %+v, want one DSN", msgs)
 	}
@@ -183,8 +182,9 @@ func TestNoDSNToNullSender(t *testing.T) {
 		dsn  bool
 	}{{"dsn", true}, {"null sender", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSink(t, sinkOptions{})
-			s.setHooks(sinkHooks{Rcpt: func(string) error { return reply(550, "5.1.1", "no such user") }})
+			s := testlib.NewSink(t, &testlib.SinkOptions{RcptReply: func(string) error {
+				return testlib.SMTPReply(550, "5.1.1", "no such user")
+			}})
 			e := newEnv(t, func(c *configs.Config, _ *Options) {
 				c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 			})
@@ -196,8 +196,8 @@ func TestNoDSNToNullSender(t *testing.T) {
 			if q := e.queued(); len(q) != 0 {
 				t.Fatalf("queue holds %+v, want nothing (no DSN of a DSN)", q)
 			}
-			if len(s.messages()) != 0 {
-				t.Fatalf("sink got %+v", s.messages())
+			if len(s.Messages()) != 0 {
+				t.Fatalf("sink got %+v", s.Messages())
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -41,7 +42,7 @@ func runEngine(t *testing.T, eng *Engine) (stop func()) {
 // What was queued before a restart (or a crash mid-attempt) is delivered
 // by the next Run; a message not yet due waits; Notify brings new ones.
 func TestRunDeliversQueueAfterRestart(t *testing.T) {
-	s := newSink(t, sinkOptions{})
+	s := testlib.NewSink(t, nil)
 	path := filepath.Join(t.TempDir(), "careerrelay.db")
 	now := time.Now()
 
@@ -89,8 +90,8 @@ func TestRunDeliversQueueAfterRestart(t *testing.T) {
 	stop := runEngine(t, eng)
 
 	got := map[string]bool{}
-	for range 3 {
-		got[s.wait().To[0]] = true
+	for _, m := range s.WaitForCount(t, 3, testWait)[:3] {
+		got[m.Rcpts[0]] = true
 	}
 	for _, want := range []string{"a@example.jp", "b@example.jp", "c@example.jp"} {
 		if !got[want] {
@@ -102,7 +103,7 @@ func TestRunDeliversQueueAfterRestart(t *testing.T) {
 		db.View(func(tx *store.Tx) error { n = tx.QueueLen(); return nil })
 		return n
 	}
-	waitFor(t, "the delivered messages to leave the queue", func() bool { return queueLen() == 1 && gauge() == 1 })
+	testlib.WaitFor(t, testWait, "the delivered messages to leave the queue", func() bool { return queueLen() == 1 && gauge() == 1 })
 
 	// A message enqueued while running is delivered on Notify.
 	m := &store.Message{From: "hr@acme.example", Rcpts: []store.Rcpt{{Addr: "d@example.jp"}}, Received: time.Now(), NextAttempt: time.Now()}
@@ -110,7 +111,7 @@ func TestRunDeliversQueueAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	eng.Notify(m.ID)
-	if to := s.wait().To[0]; to != "d@example.jp" {
+	if to := s.WaitForCount(t, 4, testWait)[3].Rcpts[0]; to != "d@example.jp" {
 		t.Errorf("delivered %s, want d@example.jp", to)
 	}
 	stop()
@@ -122,7 +123,7 @@ func TestRunDeliversQueueAfterRestart(t *testing.T) {
 // A message is never attempted twice at once: while an attempt runs,
 // Notify and RunDue leave it alone.
 func TestNoConcurrentAttemptsOfOneMessage(t *testing.T) {
-	s := newSink(t, sinkOptions{})
+	s := testlib.NewSink(t, nil)
 	entered, release := make(chan struct{}, 10), make(chan struct{})
 	t.Cleanup(func() {
 		select {
@@ -131,11 +132,11 @@ func TestNoConcurrentAttemptsOfOneMessage(t *testing.T) {
 			close(release)
 		}
 	})
-	s.setHooks(sinkHooks{Rcpt: func(string) error {
+	s.SetRcptReply(func(string) error {
 		entered <- struct{}{}
 		<-release
 		return nil
-	}})
+	})
 	e := newEnv(t, func(c *configs.Config, _ *Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 	})
@@ -147,9 +148,9 @@ func TestNoConcurrentAttemptsOfOneMessage(t *testing.T) {
 		t.Fatalf("RunDue during the attempt made %d attempts (%v), want 0", n, err)
 	}
 	close(release)
-	s.wait()
-	waitFor(t, "the message to leave the queue", func() bool { return e.get(id) == nil })
-	if n := s.sessionCount(); n != 1 {
+	s.WaitForCount(t, 1, testWait)
+	testlib.WaitFor(t, testWait, "the message to leave the queue", func() bool { return e.get(id) == nil })
+	if n := s.Sessions(); n != 1 {
 		t.Errorf("sink saw %d sessions, want 1", n)
 	}
 }
@@ -158,14 +159,14 @@ func TestNoConcurrentAttemptsOfOneMessage(t *testing.T) {
 // interrupts them; the interrupted message stays queued, its attempt on
 // record, and is not expired or bounced.
 func TestRunShutdownInterruptsAfterGrace(t *testing.T) {
-	s := newSink(t, sinkOptions{})
+	s := testlib.NewSink(t, nil)
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	s.setHooks(sinkHooks{Data: func() error {
+	s.SetReply(func(*testlib.SinkMessage) error {
 		entered <- struct{}{}
 		<-release
 		return nil
-	}})
+	})
 	e := newEnv(t, func(c *configs.Config, o *Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 		c.Delivery.Lifetime = time.Nanosecond // an expiry must not follow an interruption

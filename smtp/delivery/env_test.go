@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net"
@@ -184,17 +183,9 @@ func gauge() float64 {
 	return m.GetGauge().GetValue()
 }
 
-// waitFor polls cond until it holds, failing the test after 10s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// testWait is how long a test waits for something to happen (a message
+// at a testlib.Sink, the queue to drain) before it fails.
+const testWait = 10 * time.Second
 
 const testBody = "From: HR <hr@acme.example>\r\n" +
 	"To: Taro <taro@example.jp>\r\n" +
@@ -208,15 +199,6 @@ const testBody = "From: HR <hr@acme.example>\r\n" +
 	"..and two\r\n" +
 	"\r\n" +
 	"last line\r\n"
-
-func poolOf(t *testing.T, pemData []byte) *x509.CertPool {
-	t.Helper()
-	p := x509.NewCertPool()
-	if !p.AppendCertsFromPEM(pemData) {
-		t.Fatal("bad PEM")
-	}
-	return p
-}
 
 func stateName(s store.RcptState) string {
 	switch s {

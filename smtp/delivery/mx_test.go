@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -29,16 +30,16 @@ func TestMXPreferenceAndFallback(t *testing.T) {
 		name  string
 		first func(t *testing.T) string // the address behind mx1, "" for connection refused
 	}{
-		{"421 greeting", func(t *testing.T) string { return greeter(t, "421 4.3.2 mx1 busy") }},
+		{"421 greeting", func(t *testing.T) string { return testlib.Greeter(t, "421 4.3.2 mx1 busy") }},
 		{"450 to RCPT", func(t *testing.T) string {
-			s := newSink(t, sinkOptions{})
-			s.setHooks(sinkHooks{Rcpt: func(string) error { return reply(450, "4.2.1", "try later") }})
-			return s.Addr
+			return testlib.NewSink(t, &testlib.SinkOptions{RcptReply: func(string) error {
+				return testlib.SMTPReply(450, "4.2.1", "try later")
+			}}).Addr
 		}},
 		{"connection refused", func(t *testing.T) string { return "" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			good := newSink(t, sinkOptions{})
+			good := testlib.NewSink(t, nil)
 			n := &fakeNet{routes: map[string]string{"192.0.2.3:25": good.Addr}}
 			if a := tc.first(t); a != "" {
 				n.routes["192.0.2.1:25"] = a
@@ -61,7 +62,7 @@ func TestMXPreferenceAndFallback(t *testing.T) {
 			if want := []string{"192.0.2.1:25", "192.0.2.2:25", "192.0.2.3:25"}; !slices.Equal(n.calls(), want) {
 				t.Errorf("dialed %v, want %v", n.calls(), want)
 			}
-			if msgs := good.messages(); len(msgs) != 1 || msgs[0].Helo != "out.relay.test" {
+			if msgs := good.Messages(); len(msgs) != 1 || msgs[0].Helo != "out.relay.test" {
 				t.Fatalf("mx3 got %+v, want the message", msgs)
 			}
 			if m := e.get(id); m != nil {
@@ -73,7 +74,7 @@ func TestMXPreferenceAndFallback(t *testing.T) {
 
 // When every host defers, the recipient stays pending with the last answer.
 func TestMXAllHostsDefer(t *testing.T) {
-	n := &fakeNet{routes: map[string]string{"192.0.2.1:25": greeter(t, "421 4.3.2 busy")}}
+	n := &fakeNet{routes: map[string]string{"192.0.2.1:25": testlib.Greeter(t, "421 4.3.2 busy")}}
 	dns := &fakeDNS{
 		mx: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp", Pref: 10}, {Host: "mx2.example.jp", Pref: 20}}},
 		ip: map[string][]string{"mx1.example.jp": {"192.0.2.1"}, "mx2.example.jp": {"192.0.2.2"}},
@@ -89,14 +90,14 @@ func TestMXAllHostsDefer(t *testing.T) {
 
 // Without MX records the domain's own address is the mail exchanger.
 func TestMXImplicitAddressFallback(t *testing.T) {
-	s := newSink(t, sinkOptions{})
+	s := testlib.NewSink(t, nil)
 	n := &fakeNet{routes: map[string]string{"192.0.2.9:25": s.Addr}}
 	dns := &fakeDNS{ip: map[string][]string{"example.jp": {"192.0.2.9"}}}
 	e := mxEnv(t, dns, n, nil)
 	e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
 	e.runDue(1)
-	if len(s.messages()) != 1 {
-		t.Fatalf("sink got %d messages", len(s.messages()))
+	if len(s.Messages()) != 1 {
+		t.Fatalf("sink got %d messages", len(s.Messages()))
 	}
 	if want := []string{"192.0.2.9:25"}; !slices.Equal(n.calls(), want) {
 		t.Errorf("dialed %v, want %v", n.calls(), want)
@@ -115,7 +116,7 @@ func TestMXPermanentDNSFailures(t *testing.T) {
 		{"no such domain", nil, "5.1.2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			senderMX := newSink(t, sinkOptions{})
+			senderMX := testlib.NewSink(t, nil)
 			n := &fakeNet{routes: map[string]string{"192.0.2.5:25": senderMX.Addr}}
 			dns := &fakeDNS{
 				mx: map[string][]*net.MX{"acme.example": {{Host: "mx.acme.example", Pref: 10}}},
@@ -133,7 +134,7 @@ func TestMXPermanentDNSFailures(t *testing.T) {
 			if want := []string{"192.0.2.5:25"}; !slices.Equal(n.calls(), want) {
 				t.Errorf("dialed %v, want only the sender's MX %v", n.calls(), want)
 			}
-			msgs := senderMX.messages()
+			msgs := senderMX.Messages()
 			if len(msgs) != 1 || msgs[0].From != "" {
 				t.Fatalf("sender's MX got %+v, want one DSN", msgs)
 			}
@@ -145,8 +146,8 @@ func TestMXPermanentDNSFailures(t *testing.T) {
 
 // mx_overrides wins over DNS.
 func TestMXOverride(t *testing.T) {
-	viaDNS := newSink(t, sinkOptions{})
-	override := newSink(t, sinkOptions{})
+	viaDNS := testlib.NewSink(t, nil)
+	override := testlib.NewSink(t, nil)
 	n := &fakeNet{routes: map[string]string{"192.0.2.1:25": viaDNS.Addr}}
 	dns := &fakeDNS{
 		mx: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp", Pref: 10}}},
@@ -155,8 +156,8 @@ func TestMXOverride(t *testing.T) {
 	e := mxEnv(t, dns, n, map[string]string{"Example.JP": override.Addr})
 	e.enqueue("hr@acme.example", []string{"taro@EXAMPLE.jp"}, testBody)
 	e.runDue(1)
-	if len(override.messages()) != 1 || len(viaDNS.messages()) != 0 {
-		t.Fatalf("override got %d, DNS host got %d; want 1 and 0", len(override.messages()), len(viaDNS.messages()))
+	if len(override.Messages()) != 1 || len(viaDNS.Messages()) != 0 {
+		t.Fatalf("override got %d, DNS host got %d; want 1 and 0", len(override.Messages()), len(viaDNS.Messages()))
 	}
 	if len(dns.asked()) != 0 {
 		t.Errorf("DNS asked %v for an overridden domain", dns.asked())
@@ -166,26 +167,25 @@ func TestMXOverride(t *testing.T) {
 // STARTTLS is used when offered, without verifying the certificate; when
 // the handshake fails, the message goes in plain text on a new connection.
 func TestMXOpportunisticTLS(t *testing.T) {
-	cert, _ := selfSigned(t)
 	for _, tc := range []struct {
 		name    string
-		tls     *tls.Config
+		sink    *testlib.SinkOptions
 		wantTLS bool
 		dials   int
 	}{
-		{"self-signed certificate", &tls.Config{Certificates: []tls.Certificate{cert}}, true, 1},
-		{"broken handshake", &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		{"self-signed certificate", &testlib.SinkOptions{TLS: true}, true, 1},
+		{"broken handshake", &testlib.SinkOptions{TLSConfig: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return nil, net.ErrClosed
-		}}, false, 2},
+		}}}, false, 2},
 		{"no STARTTLS", nil, false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSink(t, sinkOptions{TLS: tc.tls})
+			s := testlib.NewSink(t, tc.sink)
 			n := &fakeNet{}
 			e := mxEnv(t, &fakeDNS{}, n, map[string]string{"example.jp": s.Addr})
 			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
 			e.runDue(1)
-			msgs := s.messages()
+			msgs := s.Messages()
 			if len(msgs) != 1 || msgs[0].TLS != tc.wantTLS {
 				t.Fatalf("sink got %+v, want one message with TLS=%v (%+v)", msgs, tc.wantTLS, e.get(id))
 			}
@@ -198,12 +198,12 @@ func TestMXOpportunisticTLS(t *testing.T) {
 
 // Recipients are routed per domain within one attempt.
 func TestMXSeveralDomains(t *testing.T) {
-	a, b := newSink(t, sinkOptions{}), newSink(t, sinkOptions{})
-	b.setHooks(sinkHooks{Rcpt: func(string) error { return reply(452, "4.2.2", "full") }})
+	a := testlib.NewSink(t, nil)
+	b := testlib.NewSink(t, &testlib.SinkOptions{RcptReply: func(string) error { return testlib.SMTPReply(452, "4.2.2", "full") }})
 	e := mxEnv(t, &fakeDNS{}, &fakeNet{}, map[string]string{"a.example": a.Addr, "b.example": b.Addr})
 	id := e.enqueue("hr@acme.example", []string{"x@a.example", "y@b.example", "z@a.example"}, testBody)
 	e.runDue(1)
-	if msgs := a.messages(); len(msgs) != 1 || strings.Join(msgs[0].To, ",") != "x@a.example,z@a.example" {
+	if msgs := a.Messages(); len(msgs) != 1 || strings.Join(msgs[0].Rcpts, ",") != "x@a.example,z@a.example" {
 		t.Fatalf("a.example got %+v", msgs)
 	}
 	m := e.get(id)

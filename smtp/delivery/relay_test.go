@@ -2,9 +2,6 @@ package delivery
 
 import (
 	"bytes"
-	"crypto/tls"
-	"net"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,17 +9,14 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"github.com/careerrelay/careerrelay/store"
 )
 
 func TestRelayStartTLSAuth(t *testing.T) {
-	cert, certPEM := selfSigned(t)
-	s := newSink(t, sinkOptions{
-		TLS:   &tls.Config{Certificates: []tls.Certificate{cert}},
-		Users: map[string]string{"postfix": "s3cret"},
-	})
+	s := testlib.NewSink(t, &testlib.SinkOptions{TLS: true, Users: map[string]string{"postfix": "s3cret"}})
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
+	if err := os.WriteFile(caFile, s.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := newEnv(t, func(c *configs.Config, _ *Options) {
@@ -32,7 +26,7 @@ func TestRelayStartTLSAuth(t *testing.T) {
 	id := e.enqueue("hr@acme.example", []string{"taro@example.jp", "hanako@example.jp"}, testBody)
 	e.runDue(1)
 
-	msgs := s.messages()
+	msgs := s.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("sink got %d messages, want 1", len(msgs))
 	}
@@ -40,11 +34,11 @@ func TestRelayStartTLSAuth(t *testing.T) {
 	if !bytes.Equal(got.Data, []byte(testBody)) {
 		t.Errorf("body changed in transit:\n got %q\nwant %q", got.Data, testBody)
 	}
-	if got.From != "hr@acme.example" || strings.Join(got.To, ",") != "taro@example.jp,hanako@example.jp" {
-		t.Errorf("envelope = %q -> %q", got.From, got.To)
+	if got.From != "hr@acme.example" || strings.Join(got.Rcpts, ",") != "taro@example.jp,hanako@example.jp" {
+		t.Errorf("envelope = %q -> %q", got.From, got.Rcpts)
 	}
-	if !got.TLS || got.AuthUser != "postfix" || got.Helo != "out.relay.test" {
-		t.Errorf("TLS=%v auth=%q helo=%q, want TLS, postfix, out.relay.test", got.TLS, got.AuthUser, got.Helo)
+	if !got.TLS || got.User != "postfix" || got.Helo != "out.relay.test" {
+		t.Errorf("TLS=%v auth=%q helo=%q, want TLS, postfix, out.relay.test", got.TLS, got.User, got.Helo)
 	}
 	if m := e.get(id); m != nil {
 		t.Errorf("message still queued after delivery: %+v", m)
@@ -58,15 +52,14 @@ func TestRelayStartTLSAuth(t *testing.T) {
 }
 
 func TestRelayImplicitTLSWithRootCAs(t *testing.T) {
-	cert, certPEM := selfSigned(t)
-	s := newSink(t, sinkOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Implicit: true})
+	s := testlib.NewSink(t, &testlib.SinkOptions{Implicit: true})
 	e := newEnv(t, func(c *configs.Config, o *Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "tls"}
-		o.RootCAs = poolOf(t, certPEM)
+		o.RootCAs = testlib.CertPool(t, s.CertPEM())
 	})
 	e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
 	e.runDue(1)
-	if msgs := s.messages(); len(msgs) != 1 || !msgs[0].TLS {
+	if msgs := s.Messages(); len(msgs) != 1 || !msgs[0].TLS {
 		t.Fatalf("sink got %+v, want one message over TLS", msgs)
 	}
 }
@@ -74,11 +67,7 @@ func TestRelayImplicitTLSWithRootCAs(t *testing.T) {
 // The relay's certificate is verified: an unknown issuer is a temporary
 // failure and the password is never sent.
 func TestRelayUntrustedCertificateDefers(t *testing.T) {
-	cert, _ := selfSigned(t)
-	s := newSink(t, sinkOptions{
-		TLS:   &tls.Config{Certificates: []tls.Certificate{cert}},
-		Users: map[string]string{"postfix": "s3cret"},
-	})
+	s := testlib.NewSink(t, &testlib.SinkOptions{TLS: true, Users: map[string]string{"postfix": "s3cret"}})
 	e := newEnv(t, func(c *configs.Config, _ *Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls", Username: "postfix", Password: "s3cret"}
 	})
@@ -91,14 +80,14 @@ func TestRelayUntrustedCertificateDefers(t *testing.T) {
 	if !strings.Contains(m.LastError, "certificate") {
 		t.Errorf("LastError = %q, want a certificate error", m.LastError)
 	}
-	if len(s.messages()) != 0 {
+	if len(s.Messages()) != 0 {
 		t.Error("delivered despite an untrusted certificate")
 	}
 }
 
 // A relay that does not offer STARTTLS is not used in starttls mode.
 func TestRelayStartTLSRequired(t *testing.T) {
-	s := newSink(t, sinkOptions{})
+	s := testlib.NewSink(t, nil)
 	e := newEnv(t, func(c *configs.Config, _ *Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls"}
 	})
@@ -112,13 +101,12 @@ func TestRelayStartTLSRequired(t *testing.T) {
 // Each RCPT reply counts: one recipient refused with 550 fails, the other
 // is delivered in the same transaction.
 func TestRelayPerRecipientReplies(t *testing.T) {
-	s := newSink(t, sinkOptions{})
-	s.setHooks(sinkHooks{Rcpt: func(to string) error {
+	s := testlib.NewSink(t, &testlib.SinkOptions{RcptReply: func(to string) error {
 		switch to {
 		case "gone@example.jp":
-			return reply(550, "5.1.1", "no such user")
+			return testlib.SMTPReply(550, "5.1.1", "no such user")
 		case "full@example.jp":
-			return reply(452, "4.2.2", "mailbox full")
+			return testlib.SMTPReply(452, "4.2.2", "mailbox full")
 		}
 		return nil
 	}})
@@ -140,8 +128,8 @@ func TestRelayPerRecipientReplies(t *testing.T) {
 	if !strings.HasPrefix(m.Rcpts[2].LastError, "452 4.2.2") {
 		t.Errorf("LastError of full@ = %q", m.Rcpts[2].LastError)
 	}
-	msgs := s.messages()
-	if len(msgs) != 2 || strings.Join(msgs[0].To, ",") != "taro@example.jp" || msgs[1].From != "" {
+	msgs := s.Messages()
+	if len(msgs) != 2 || strings.Join(msgs[0].Rcpts, ",") != "taro@example.jp" || msgs[1].From != "" {
 		t.Fatalf("sink got %+v, want the message to taro@ and a DSN from <>", msgs)
 	}
 }
@@ -150,7 +138,6 @@ func TestRelayPerRecipientReplies(t *testing.T) {
 // host, and a refused password keeps the mail (our configuration is wrong,
 // not the message).
 func TestRelayAuthSafety(t *testing.T) {
-	cert, certPEM := selfSigned(t)
 	for _, tc := range []struct {
 		name, tls, password, want string
 	}{
@@ -158,12 +145,12 @@ func TestRelayAuthSafety(t *testing.T) {
 		{"wrong password", "starttls", "wrong", "535 5.7.8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSink(t, sinkOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Users: map[string]string{"postfix": "s3cret"}})
+			s := testlib.NewSink(t, &testlib.SinkOptions{TLS: true, Users: map[string]string{"postfix": "s3cret"}})
 			n := &fakeNet{routes: map[string]string{"smarthost.example:587": s.Addr}}
 			e := newEnv(t, func(c *configs.Config, o *Options) {
 				c.Delivery.Relay = configs.Relay{Address: "smarthost.example:587", TLS: tc.tls, Username: "postfix", Password: tc.password}
 				o.Dial = n.Dial
-				o.RootCAs = poolOf(t, certPEM)
+				o.RootCAs = testlib.CertPool(t, s.CertPEM())
 			})
 			// The certificate names 127.0.0.1 and localhost, not smarthost.example.
 			e.eng.tr.(*relayTransport).peer.tlsConfig.ServerName = "localhost"
@@ -173,7 +160,7 @@ func TestRelayAuthSafety(t *testing.T) {
 			if m == nil || m.Rcpts[0].State != store.Pending || !strings.Contains(m.LastError, tc.want) {
 				t.Fatalf("message = %+v, want pending with %q", m, tc.want)
 			}
-			if len(s.messages()) != 0 {
+			if len(s.Messages()) != 0 {
 				t.Fatal("delivered without authentication")
 			}
 		})
@@ -183,7 +170,7 @@ func TestRelayAuthSafety(t *testing.T) {
 // A peer that stops reading in the middle of the body does not hold a
 // worker beyond the command timeout.
 func TestRelayStalledBodyTimesOut(t *testing.T) {
-	addr := stallingServer(t)
+	addr := testlib.NewSink(t, &testlib.SinkOptions{StallData: true}).Addr
 	e := newEnv(t, func(c *configs.Config, _ *Options) {
 		c.Delivery.Relay = configs.Relay{Address: addr, TLS: "none"}
 		c.Delivery.CommandTimeout = 300 * time.Millisecond
@@ -198,40 +185,4 @@ func TestRelayStalledBodyTimesOut(t *testing.T) {
 	if m := e.get(id); m == nil || !strings.Contains(m.LastError, "timeout") {
 		t.Fatalf("message = %+v, want pending with a timeout", m)
 	}
-}
-
-// stallingServer speaks SMTP up to DATA's 354, then reads nothing more.
-func stallingServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				tp := textproto.NewConn(c)
-				tp.PrintfLine("220 stall.test ESMTP")
-				for {
-					line, err := tp.ReadLine()
-					if err != nil {
-						return
-					}
-					if strings.HasPrefix(strings.ToUpper(line), "DATA") {
-						tp.PrintfLine("354 go ahead")
-						<-done
-						return
-					}
-					tp.PrintfLine("250 ok")
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }

@@ -8,18 +8,19 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"github.com/careerrelay/careerrelay/store"
 )
 
 // A 4xx is retried on the schedule: not before the backoff, then at it;
 // once the upstream says 250 the message leaves the queue.
 func TestRetryOnSchedule(t *testing.T) {
-	s := newSink(t, sinkOptions{})
+	s := testlib.NewSink(t, nil)
 	var e *env
 	var accept atomic.Bool
 	var mu sync.Mutex
 	var seen []store.Message // the message as stored when each attempt reached the sink
-	s.setHooks(sinkHooks{Rcpt: func(to string) error {
+	s.SetRcptReply(func(to string) error {
 		mu.Lock()
 		for _, m := range e.queued() {
 			seen = append(seen, *m)
@@ -28,8 +29,8 @@ func TestRetryOnSchedule(t *testing.T) {
 		if accept.Load() {
 			return nil
 		}
-		return reply(451, "4.3.0", "try again later")
-	}})
+		return testlib.SMTPReply(451, "4.3.0", "try again later")
+	})
 	e = newEnv(t, func(c *configs.Config, _ *Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 		c.Delivery.RetrySchedule = []time.Duration{time.Minute, 5 * time.Minute}
@@ -69,7 +70,7 @@ func TestRetryOnSchedule(t *testing.T) {
 	if m := e.get(id); m != nil {
 		t.Fatalf("still queued after a 250: %+v", m)
 	}
-	if msgs := s.messages(); len(msgs) != 1 {
+	if msgs := s.Messages(); len(msgs) != 1 {
 		t.Fatalf("sink got %d messages, want 1", len(msgs))
 	}
 	if d := counter("deferred") - deferredBefore; d != 2 {

@@ -186,6 +186,10 @@ type Service struct {
 	maxBackoff time.Duration
 	wake       chan struct{} // a webhook was queued
 	sendMu     sync.Mutex    // one delivery pass at a time
+
+	// testAttempted, when set (tests only), is called after each webhook
+	// attempt's result is recorded.
+	testAttempted func(referralID, result string)
 }
 
 // New returns the service for cfg's tenants, links keys and agency.

@@ -297,6 +297,9 @@ func (s *Service) attempt(ctx context.Context, k []byte) error {
 	default:
 		log.Warn("agency webhook deferred", "err", failure, "next_attempt", it.NextAttempt)
 	}
+	if s.testAttempted != nil {
+		s.testAttempted(it.ReferralID, result)
+	}
 	if err != nil {
 		// If it was delivered, it stays queued and is sent again later:
 		// at least once.

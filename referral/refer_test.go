@@ -2,6 +2,7 @@ package referral
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -206,5 +207,33 @@ func TestAdjust(t *testing.T) {
 	wantErr(t, func() error { _, err := e.s.Redeem(ctx, "acme", ""); return err }(), ErrNoCredit)
 	if err := Verify(e.ledger()); err != nil {
 		t.Error(err)
+	}
+}
+
+// Concurrent redemptions of one credit: exactly one wins.
+func TestRedeemConcurrent(t *testing.T) {
+	e := newEnv(t, "")
+	e.referN("beta", "a", 3)
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	for range 10 {
+		wg.Go(func() {
+			_, err := e.s.Redeem(context.Background(), "beta", "hire")
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, ErrNoCredit):
+			t.Error(err)
+		}
+	}
+	if b := e.balance("beta"); won != 1 || b.Redeemed != 1 || b.Available != 0 {
+		t.Errorf("%d redemptions won, balance %+v", won, b)
 	}
 }

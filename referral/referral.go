@@ -40,6 +40,10 @@
 // note,prev,hash; its rows give the same object (seq and amount as
 // integers, referral_id and note left out when empty).
 //
+// The n-th referral of a tenant grants it a credit when n is a multiple of
+// the tenant's referrals_per_credit at that moment; the counts of a tenant
+// are kept with the ledger, so Balance reads one record.
+//
 // An export for one tenant keeps each entry's seq, prev and hash from the
 // whole chain: each entry still verifies by itself and consecutive entries
 // still chain (VerifyPartial), and each appears with the same seq and hash
@@ -153,8 +157,10 @@ type Entry struct {
 
 // Options make the service testable. Zero fields take the real thing.
 type Options struct {
-	Now    func() time.Time
-	Client *http.Client // for the agency webhook
+	Now func() time.Time
+	// Client posts the agency webhook; the default times out after 30s
+	// and does not follow redirects.
+	Client *http.Client
 	// Random returns a number in [0, 1): the jitter of webhook retries.
 	Random func() float64
 	// WebhookBackoff is the delay before the first webhook retry (10s);

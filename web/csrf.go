@@ -73,7 +73,7 @@ func (k csrfKeys) check(token, linkToken string, now time.Time) error {
 		return errCSRF
 	}
 	issued, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
+	if err != nil || strconv.FormatInt(issued, 10) != ts { // one spelling: no "+", no leading 0
 		return errCSRF
 	}
 	mac, err := b64.DecodeString(enc)

@@ -86,9 +86,8 @@ func (p *pages) register(mux *http.ServeMux) {
 // HEADs, and a HEAD must never change state.
 func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	l, err := p.refs.Resolve(token)
-	if err != nil {
-		p.resolveFailed(w, r, l, err)
+	l, ok := p.resolve(w, r, token)
+	if !ok {
 		return
 	}
 	p.headers(w, true)
@@ -128,9 +127,8 @@ func (p *pages) landing(w http.ResponseWriter, r *http.Request, status int, l *r
 // registration URL, the configured one, with ref=<referral id> added.
 func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	l, err := p.refs.Resolve(token)
-	if err != nil {
-		p.resolveFailed(w, r, l, err)
+	l, ok := p.resolve(w, r, token)
+	if !ok {
 		return
 	}
 	p.headers(w, true)
@@ -194,9 +192,18 @@ func (p *pages) registrationURL(refID string) string {
 	return u.String()
 }
 
-// resolveFailed answers a token that did not resolve: the expiry page
-// (which names the tenant when the link does) or 404; nothing is recorded.
-func (p *pages) resolveFailed(w http.ResponseWriter, r *http.Request, l *referral.Link, err error) {
+// resolve returns the link of token, or answers the request itself when
+// the token does not resolve: the expiry page (which names the tenant when
+// the link does), 404 for a bad link or one of a tenant no longer
+// configured, 500 for a failure. Nothing is recorded.
+func (p *pages) resolve(w http.ResponseWriter, r *http.Request, token string) (*referral.Link, bool) {
+	l, err := p.refs.Resolve(token)
+	if err == nil && (l == nil || l.Send == nil || l.Tenant == nil) {
+		err = errors.New("web: the service resolved an incomplete link")
+	}
+	if err == nil {
+		return l, true
+	}
 	switch {
 	case errors.Is(err, referral.ErrExpired):
 		p.headers(w, true)
@@ -208,10 +215,14 @@ func (p *pages) resolveFailed(w http.ResponseWriter, r *http.Request, l *referra
 		p.write(w, r, http.StatusGone, tmplExpired, v)
 	case errors.Is(err, referral.ErrInvalidToken):
 		p.notFound(w, r)
+	case errors.Is(err, referral.ErrUnknownTenant):
+		p.log.Info("link of a tenant no longer configured", "err", err)
+		p.notFound(w, r)
 	default:
 		p.log.Error("resolving a link", "err", err)
 		p.serverError(w, r)
 	}
+	return nil, false
 }
 
 // genericURL is the tenant's generic link, <base_url>/t/<tenant-id>.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -124,11 +125,26 @@ func TestExpiredLink(t *testing.T) {
 }
 
 func TestResolveFailure(t *testing.T) {
-	tp := newTestPublic(t)
-	tp.refs.resolveFn = func(string) (*referral.Link, error) { return nil, errBoom }
-	rec := tp.get("/c/" + tokValid)
-	if rec.Code != http.StatusInternalServerError || strings.Contains(rec.Body.String(), "boom") {
-		t.Errorf("status %d, want 500 without the error text:\n%s", rec.Code, rec.Body)
+	for name, c := range map[string]struct {
+		link   *referral.Link
+		err    error
+		status int
+	}{
+		"store failure":    {nil, errBoom, http.StatusInternalServerError},
+		"tenant removed":   {nil, fmt.Errorf("%w \"gone\"", referral.ErrUnknownTenant), http.StatusNotFound},
+		"incomplete link":  {&referral.Link{}, nil, http.StatusInternalServerError},
+		"nil link, no err": {nil, nil, http.StatusInternalServerError},
+	} {
+		tp := newTestPublic(t)
+		tp.refs.resolveFn = func(string) (*referral.Link, error) { return c.link, c.err }
+		for _, rec := range []*httptest.ResponseRecorder{tp.get("/c/" + tokValid), tp.post("/c/"+tokValid, tp.consentForm(t, tokValid))} {
+			if rec.Code != c.status || strings.Contains(rec.Body.String(), "boom") {
+				t.Errorf("%s: status %d, want %d without the error text:\n%s", name, rec.Code, c.status, rec.Body)
+			}
+		}
+		if c, r := tp.refs.counts(); c != 0 || r != 0 {
+			t.Errorf("%s: %d clicks, %d referrals", name, c, r)
+		}
 	}
 }
 

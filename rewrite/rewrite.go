@@ -1,0 +1,218 @@
+// Package rewrite replaces a tenant's template tag in a mail with a
+// recipient's link, changing nothing else.
+//
+// Prepare parses a message once: it walks the MIME tree the way go-message
+// reads it (so both agree on every part's bytes), undoes the transfer
+// encoding of each eligible text part (text/plain and text/html that is not
+// an attachment, not inside an attached message/rfc822 and not inside a
+// signed or encrypted multipart), and finds the tag at character boundaries
+// of the part's own charset, without ever converting the text to Unicode and
+// back. Render then splices a link into those places for each recipient:
+// parts without the tag are copied byte for byte, changed parts keep their
+// charset, transfer encoding and headers.
+//
+// Forms of the tag that are found:
+//   - text/plain: the tag as written, also when quoted-printable soft line
+//     breaks or format=flowed soft breaks split it; it becomes the link.
+//   - text/html: each character of the tag may also be written as a
+//     character reference (&#91; &#x5B; &lsqb; …) or percent-encoded (%5B,
+//     any case). In an attribute value (href) it becomes the link; in text it
+//     becomes <a href="link">link</a>, except inside an existing <a> element,
+//     where it becomes the link (anchors do not nest). In comments, titles
+//     and raw-text elements it becomes the link.
+//
+// Line length: a changed quoted-printable part is re-encoded only on the
+// encoded lines that hold a tag, at most 76 columns, with the link kept on
+// one encoded line whenever it fits in 75 columns (a longer one is split by
+// soft line breaks, which every decoder rejoins). A base64 part is
+// re-encoded whole at 76 columns. A 7bit/8bit/binary part is spliced in
+// place; if a line would then exceed 998 octets it is broken next to the
+// link: in text/plain with a CRLF before (and if still needed after) the
+// link, as a flowed soft break in format=flowed text; in HTML inside markup
+// only, as "<a\r\nhref=…>…</a\r\n>" or around the attribute holding the
+// link, so that no text changes.
+//
+// Charsets: UTF-8, US-ASCII and ASCII-compatible single-byte charsets,
+// EUC-JP, Shift_JIS/CP932 (a double-byte character's trail byte may be '['
+// and is never taken for the tag) and ISO-2022-JP with its vendor variants
+// (the tag is only seen in the ASCII/JIS-Roman state; the link is written in
+// ASCII state, escape sequences are restored after it). Character
+// boundaries are those of the golang.org/x/text decoders that go-message
+// uses. Parts in other charsets (UTF-16, EBCDIC, GBK, Big5, EUC-KR, unknown
+// labels) are left untouched.
+package rewrite
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+)
+
+// maxLink is the longest link Render accepts; with it, a link alone always
+// fits on a line of 998 octets, even as an anchor in HTML.
+const maxLink = 400
+
+// ErrParse wraps every error of Prepare about the message: it cannot be
+// parsed as MIME the way go-message reads it. The message can still be
+// relayed with ReplaceRaw.
+var ErrParse = errors.New("rewrite: message cannot be parsed as MIME")
+
+// ErrTag is returned by Prepare and ValidTag for a tag this package cannot
+// find reliably.
+var ErrTag = errors.New("rewrite: invalid tag")
+
+// ErrLink is returned by Render for a link it will not write.
+var ErrLink = errors.New("rewrite: invalid link")
+
+// A Template is a parsed message with the places of its tag. It is
+// immutable: Render may be called from several goroutines at once.
+type Template struct {
+	msg   []byte
+	tag   string
+	parts []*textPart // parts holding the tag, in message order
+	count int
+}
+
+// ValidTag reports whether tag can be used: 1 to 200 printable ASCII
+// characters without white space and without & % < > " ' (which HTML and
+// URLs would spell in other ways).
+func ValidTag(tag string) error {
+	if len(tag) == 0 || len(tag) > 200 {
+		return fmt.Errorf("%w: length %d (1 to 200)", ErrTag, len(tag))
+	}
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("%w: %q: only printable ASCII without spaces", ErrTag, tag)
+		}
+		switch c {
+		case '&', '%', '<', '>', '"', '\'':
+			return fmt.Errorf("%w: %q: the character %q is not allowed", ErrTag, tag, c)
+		}
+	}
+	return nil
+}
+
+// Prepare parses msg (headers and body, CRLF line endings) and finds the
+// tag in its eligible parts. It returns an error wrapping ErrParse only when
+// msg cannot be parsed as MIME, or ErrTag for an invalid tag. Prepare keeps
+// msg; the caller must not change it afterwards.
+func Prepare(msg []byte, tag string) (*Template, error) {
+	if err := ValidTag(tag); err != nil {
+		return nil, err
+	}
+	leaves, err := parseMessage(msg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrParse, err)
+	}
+	t := &Template{msg: msg, tag: tag}
+	for i := range leaves {
+		p := prepareLeaf(msg, &leaves[i], tag)
+		if p == nil {
+			continue
+		}
+		t.parts = append(t.parts, p)
+		t.count += len(p.occ)
+	}
+	return t, nil
+}
+
+// Tagged reports whether the tag occurs in at least one eligible part.
+func (t *Template) Tagged() bool { return t.count > 0 }
+
+// Count is the number of places Render fills with the link.
+func (t *Template) Count() int { return t.count }
+
+// Render returns the message with every eligible occurrence of the tag
+// replaced by link. When the message is not tagged it returns the prepared
+// message itself (same bytes, same slice). The link must be an absolute
+// URL of at most 400 characters from the set A-Z a-z 0-9 - . _ ~ : / ? # @
+// ! $ & ( ) * + , ; = %.
+func (t *Template) Render(link string) ([]byte, error) {
+	if !t.Tagged() {
+		if err := validLink(link); err != nil {
+			return nil, err
+		}
+		return t.msg, nil
+	}
+	return t.AppendRender(make([]byte, 0, t.sizeHint(link)), link)
+}
+
+// AppendRender appends the rendered message to dst, so that a caller
+// rendering many copies can reuse one buffer.
+func (t *Template) AppendRender(dst []byte, link string) ([]byte, error) {
+	if err := validLink(link); err != nil {
+		return nil, err
+	}
+	cur := 0
+	for _, p := range t.parts {
+		dst = append(dst, t.msg[cur:p.bodyStart]...)
+		dst = p.render(dst, t.msg[p.bodyStart:p.bodyEnd], link)
+		cur = p.bodyEnd
+	}
+	return append(dst, t.msg[cur:]...), nil
+}
+
+// sizeHint is a generous estimate of the rendered size.
+func (t *Template) sizeHint(link string) int {
+	n := len(t.msg)
+	for _, p := range t.parts {
+		n += len(p.occ) * (3*len(link) + 64)
+		if p.cte == cteBase64 {
+			n += (p.bodyEnd-p.bodyStart)/3 + 16
+		}
+	}
+	return n
+}
+
+// validLink checks the link Render writes: it must need no escaping other
+// than & in HTML and must fit on a line.
+func validLink(link string) error {
+	if len(link) == 0 || len(link) > maxLink {
+		return fmt.Errorf("%w: length %d (1 to %d)", ErrLink, len(link), maxLink)
+	}
+	for i := 0; i < len(link); i++ {
+		if !linkByte(link[i]) {
+			return fmt.Errorf("%w: character %q at %d", ErrLink, link[i], i)
+		}
+	}
+	return nil
+}
+
+func linkByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '.', '_', '~', ':', '/', '?', '#', '@', '!', '$', '&', '(', ')', '*', '+', ',', ';', '=', '%':
+		return true
+	}
+	return false
+}
+
+// ReplaceRaw is the fallback for a message Prepare could not parse: every
+// occurrence of tag in the raw bytes, wherever it is (headers included),
+// becomes link, and the number of replacements is returned. Nothing else
+// changes; when there is no occurrence msg itself is returned.
+func ReplaceRaw(msg []byte, tag, link string) ([]byte, int) {
+	if tag == "" {
+		return msg, 0
+	}
+	t := []byte(tag)
+	n := bytes.Count(msg, t)
+	if n == 0 {
+		return msg, 0
+	}
+	out := make([]byte, 0, len(msg)+n*(len(link)-len(tag)))
+	for {
+		i := bytes.Index(msg, t)
+		if i < 0 {
+			break
+		}
+		out = append(out, msg[:i]...)
+		out = append(out, link...)
+		msg = msg[i+len(tag):]
+	}
+	return append(out, msg...), n
+}

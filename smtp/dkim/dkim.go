@@ -2,27 +2,25 @@
 // RFC 8463), makes keys and their DNS records, and checks that the records
 // published in DNS match the configured keys.
 //
-// Signing is done here rather than by go-msgauth's Signer for two reasons:
-// go-msgauth takes t= from its own unexported clock (ours must be injectable
-// so that tests and the pipeline are deterministic), and it copies the
-// message through a pipe and a goroutine, which is wasteful when every
-// recipient's copy is signed. go-msgauth's Verify, and python3-dkim where it
-// is installed, are the independent verifiers the tests check against.
+// The signatures are made by go-msgauth's dkim.NewSigner; this package adds
+// careerrelay's policy on top: relaxed/relaxed, SHA-256, an explicit
+// oversigned header list, d= following From, one signature per key.
+// go-msgauth takes t= from its own clock (time.Now, not injectable), so
+// signed bytes depend on the second they were made. go-msgauth's Verify, and
+// python3-dkim where it is installed, are the verifiers the tests check
+// against.
 package dkim
 
 import (
 	"crypto"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	msgauth "github.com/emersion/go-msgauth/dkim"
 )
 
 // oversigned header fields are listed in h= once more than they occur, so
@@ -50,26 +48,22 @@ func kindName(k int) string {
 type Signer struct {
 	domains []string // the tenant's domains, as configured
 	keys    []key
-	now     func() time.Time
 }
 
 // key is one configured signing key.
 type key struct {
 	selector string
-	algo     string // a= value: rsa-sha256 or ed25519-sha256
-	signer   crypto.Signer
-	hash     crypto.Hash // passed to signer.Sign: SHA256 for RSA, 0 for Ed25519
-	sigLen   int         // length of a signature in bytes
+	signer   crypto.Signer // RSA or Ed25519
 }
 
 // NewSigner returns the signer of tenant t (as loaded by configs.Load, which
-// parses and checks the keys). now gives t=; nil means time.Now. A nil t, or
-// a tenant without DKIM keys, gives a Signer that does not sign.
+// parses and checks the keys). A nil t, or a tenant without DKIM keys, gives
+// a Signer that does not sign.
+//
+// now is not used: go-msgauth sets t= from time.Now and offers no way to
+// change its clock. The parameter stays so that callers need not change.
 func NewSigner(t *configs.Tenant, now func() time.Time) (*Signer, error) {
-	if now == nil {
-		now = time.Now
-	}
-	s := &Signer{now: now}
+	s := &Signer{}
 	if t == nil || len(t.DKIM) == 0 {
 		return s, nil
 	}
@@ -86,16 +80,12 @@ func NewSigner(t *configs.Tenant, now func() time.Time) (*Signer, error) {
 		if k.Signer == nil {
 			return nil, fmt.Errorf("dkim: tenant %s: selector %s: key %s is not loaded", t.ID, k.Selector, k.KeyFile)
 		}
-		kk := key{selector: k.Selector, signer: k.Signer}
 		switch pub := k.Signer.Public().(type) {
-		case *rsa.PublicKey:
-			kk.algo, kk.hash, kk.sigLen = "rsa-sha256", crypto.SHA256, pub.Size()
-		case ed25519.PublicKey:
-			kk.algo, kk.hash, kk.sigLen = "ed25519-sha256", 0, ed25519.SignatureSize
+		case *rsa.PublicKey, ed25519.PublicKey:
 		default:
 			return nil, fmt.Errorf("dkim: tenant %s: selector %s: unsupported key type %T", t.ID, k.Selector, pub)
 		}
-		s.keys = append(s.keys, kk)
+		s.keys = append(s.keys, key{selector: k.Selector, signer: k.Signer})
 	}
 	return s, nil
 }
@@ -119,18 +109,20 @@ func (s *Signer) Domain(fromDomain string) string {
 }
 
 // Sign returns msg with one DKIM-Signature header field per key prepended
-// (dual signing when the tenant has an RSA and an Ed25519 key), computed
-// over msg exactly as given: call it last, after every change to the copy.
-// msg is not modified; when s does not sign, msg itself is returned.
+// (dual signing when the tenant has an RSA and an Ed25519 key), topmost the
+// first key configured, computed over msg exactly as given: call it last,
+// after every change to the copy. msg is not modified; when s does not
+// sign, msg itself is returned.
 //
 // fromDomain is the domain of the address in msg's From header (not the
 // envelope sender); Sign does not parse From itself, since the caller has
 // already parsed it to pick the tenant. See Domain for how d= follows it.
 //
-// Signatures are relaxed/relaxed, SHA-256, without l=, with t= from the
-// signer's clock, and cover From, To, Subject, Date, Message-ID,
-// MIME-Version and Content-Type oversigned, plus Cc, Reply-To,
-// In-Reply-To, References and Content-Transfer-Encoding where present.
+// Signatures are go-msgauth's: relaxed/relaxed, SHA-256, without l=, with
+// t= the time of signing (go-msgauth's clock), and cover From, To, Subject,
+// Date, Message-ID, MIME-Version and Content-Type oversigned, plus Cc,
+// Reply-To, In-Reply-To, References and Content-Transfer-Encoding where
+// present.
 //
 // msg must have CRLF line endings (the pipeline normalises bare CR and LF
 // before signing); a bare LF is read as a line end, as verifiers do.
@@ -140,7 +132,68 @@ func (s *Signer) Sign(msg []byte, fromDomain string) ([]byte, error) {
 	}
 	var fieldArr [64]field
 	fields, bodyStart := parseHeader(msg, fieldArr[:0])
+	// go-msgauth fails ("failed to read header: EOF") on a message whose
+	// header does not end with an empty line. Such a message has an empty
+	// body, and empty lines at the end of a body count for nothing in
+	// relaxed canonicalisation: feeding two more line ends after it changes
+	// neither bh= nor the header fields signed.
+	var tail []byte
+	if bodyStart == len(msg) {
+		tail = []byte("\r\n\r\n")
+	}
+	opts := msgauth.SignOptions{
+		Domain:                 s.Domain(fromDomain),
+		Hash:                   crypto.SHA256,
+		HeaderCanonicalization: msgauth.CanonicalizationRelaxed,
+		BodyCanonicalization:   msgauth.CanonicalizationRelaxed,
+		HeaderKeys:             headerKeys(fields),
+	}
+	sigs := make([]string, len(s.keys))
+	size := len(msg)
+	for i, k := range s.keys {
+		o := opts
+		o.Selector, o.Signer = k.selector, k.signer
+		sig, err := signOne(&o, msg, tail)
+		if err != nil {
+			return nil, fmt.Errorf("dkim: signing with selector %s: %w", k.selector, err)
+		}
+		sigs[i] = sig
+		size += len(sig)
+	}
+	out := make([]byte, 0, size)
+	for _, sig := range sigs {
+		out = append(out, sig...)
+	}
+	return append(out, msg...), nil
+}
 
+// signOne returns the DKIM-Signature field (with its CRLF) that go-msgauth
+// computes over msg followed by tail, with options o.
+func signOne(o *msgauth.SignOptions, msg, tail []byte) (string, error) {
+	w, err := msgauth.NewSigner(o)
+	if err != nil {
+		return "", err
+	}
+	_, err = w.Write(msg)
+	if err == nil && len(tail) > 0 {
+		_, err = w.Write(tail)
+	}
+	// Close must always be called: it ends go-msgauth's goroutine.
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	return w.Signature(), nil
+}
+
+// headerKeys returns the h= list for a message with header fields fields:
+// each oversigned name once more than it occurs, each signedIfPresent name
+// as often as it occurs, in the order of oversigned then signedIfPresent.
+// go-msgauth signs the n-th listing of a name over the n-th field of that
+// name from the bottom, and nothing for a listing beyond the last one.
+func headerKeys(fields []field) []string {
 	var counts [nKinds]int
 	for _, f := range fields {
 		if f.kind >= 0 {
@@ -150,136 +203,15 @@ func (s *Signer) Sign(msg []byte, fromDomain string) ([]byte, error) {
 	for k := range oversigned {
 		counts[k]++
 	}
-
-	scratch := make([]byte, 0, scratchSize)
-	h := sha256.New()
-	scratch = hashBody(h, msg[bodyStart:], scratch)
-	var bhArr, sum [sha256.Size]byte
-	bh := h.Sum(bhArr[:0])
-
-	// The canonical signed header fields, the same for every key.
-	for k := 0; k < nKinds; k++ {
-		n := counts[k]
-		for i := len(fields) - 1; i >= 0 && n > 0; i-- {
-			if fields[i].kind == int8(k) {
-				scratch = appendRelaxedHeader(scratch, msg[fields[i].start:fields[i].end])
-				n--
-			}
-		}
-	}
-	canonHeaders := len(scratch)
-
-	domain := s.Domain(fromDomain)
-	t := strconv.FormatInt(s.now().Unix(), 10)
-	size := 0
-	for _, k := range s.keys {
-		size += 300 + len(domain) + len(k.selector) + 16*nKinds + base64.StdEncoding.EncodedLen(k.sigLen)*76/72
-	}
-	sigs := make([]byte, 0, size)
-	for _, k := range s.keys {
-		start := len(sigs)
-		w := appendSignaturePrefix(sigs, k, domain, t, &counts, bh)
-		scratch = appendRelaxedHeader(scratch[:canonHeaders], w.b[start:])
-		scratch = scratch[:len(scratch)-2] // the signature field is hashed without its CRLF
-		h.Reset()
-		h.Write(scratch)
-		digest := h.Sum(sum[:0])
-		sig, err := k.signer.Sign(rand.Reader, digest, k.hash)
-		if err != nil {
-			return nil, fmt.Errorf("dkim: signing with selector %s: %w", k.selector, err)
-		}
-		w.base64Folded(sig)
-		sigs = append(w.b, "\r\n"...)
-	}
-	out := make([]byte, 0, len(sigs)+len(msg))
-	return append(append(out, sigs...), msg...), nil
-}
-
-// scratchSize is the initial size of Sign's scratch buffer: the body is
-// canonicalised through it in pieces, and it grows to hold the canonical
-// signed header fields when they are longer.
-const scratchSize = 4096
-
-// appendSignaturePrefix appends a DKIM-Signature field up to and including
-// its empty "b=", folded at 76 columns, and returns the folder to go on.
-func appendSignaturePrefix(b []byte, k key, domain, t string, counts *[nKinds]int, bh []byte) folder {
-	w := folder{b: append(b, "DKIM-Signature:"...), col: len("DKIM-Signature:")}
-	w.token(" ", "v=1;")
-	w.token(" ", "a=", k.algo, ";")
-	w.token(" ", "c=relaxed/relaxed;")
-	w.token(" ", "d=", domain, ";")
-	w.token(" ", "s=", k.selector, ";")
-	w.token(" ", "t=", t, ";")
-	left := 0
-	for _, n := range counts {
-		left += n
-	}
-	sep, pre := " ", "h="
-	for kind := 0; kind < nKinds; kind++ {
-		for range counts[kind] {
-			left--
-			end := ""
-			if left == 0 {
-				end = ";"
-			}
-			w.token(sep, pre, kindName(kind), end)
-			sep, pre = "", ":"
-		}
-	}
-	var enc [(sha256.Size + 2) / 3 * 4]byte // base64 of a SHA-256 sum
-	base64.StdEncoding.Encode(enc[:], bh)
-	w.token(" ", "bh=", string(enc[:]), ";")
-	w.token(" ", "b=")
-	return w
-}
-
-// folder appends tokens to a header field, starting a continuation line
-// (CRLF TAB) before a token that would pass column 76.
-type folder struct {
-	b   []byte
-	col int
-}
-
-// maxCol is the column a folded signature line stays within.
-const maxCol = 76
-
-func (w *folder) token(sep string, parts ...string) {
 	n := 0
-	for _, p := range parts {
-		n += len(p)
+	for _, c := range counts {
+		n += c
 	}
-	if w.col+len(sep)+n > maxCol && w.col > 1 {
-		w.b = append(w.b, "\r\n\t"...)
-		w.col = 1
-	} else {
-		w.b = append(w.b, sep...)
-		w.col += len(sep)
-	}
-	for _, p := range parts {
-		w.b = append(w.b, p...)
-	}
-	w.col += n
-}
-
-// base64Folded appends data in base64, folded to stay within maxCol.
-func (w *folder) base64Folded(data []byte) {
-	var arr [1024]byte
-	enc := arr[:]
-	if n := base64.StdEncoding.EncodedLen(len(data)); n <= len(arr) {
-		enc = arr[:n]
-	} else {
-		enc = make([]byte, n)
-	}
-	base64.StdEncoding.Encode(enc, data)
-	for len(enc) > 0 {
-		room := maxCol - w.col
-		if room < 8 {
-			w.b = append(w.b, "\r\n\t"...)
-			w.col, room = 1, maxCol-1
+	keys := make([]string, 0, n)
+	for k := range nKinds {
+		for range counts[k] {
+			keys = append(keys, kindName(k))
 		}
-		m := min(room, len(enc))
-		w.b = append(w.b, enc[:m]...)
-		w.col += m
-		enc = enc[m:]
 	}
+	return keys
 }

@@ -40,9 +40,6 @@ var testKeys = sync.OnceValue(func() map[string]crypto.Signer {
 // The selectors the test tenant uses for each key.
 var testSelectors = map[string]string{"rsa": "cr2026", "ed25519": "cr2026e", "rsa2": "old", "ed25519b": "olde"}
 
-// fixedNow is the clock of the tests: t= is its Unix time.
-var fixedNow = time.Date(2026, 4, 1, 9, 30, 0, 0, time.UTC)
-
 // testTenant returns tenant acme with the named keys (of testKeys).
 func testTenant(keys ...string) *configs.Tenant {
 	t := &configs.Tenant{ID: "acme", Domains: []string{"acme.example", "Acme-Mail.example"}}
@@ -52,10 +49,10 @@ func testTenant(keys ...string) *configs.Tenant {
 	return t
 }
 
-// testSigner returns the signer of testTenant(keys...) at fixedNow.
+// testSigner returns the signer of testTenant(keys...).
 func testSigner(t testing.TB, keys ...string) *Signer {
 	t.Helper()
-	s, err := NewSigner(testTenant(keys...), func() time.Time { return fixedNow })
+	s, err := NewSigner(testTenant(keys...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +114,23 @@ func mustVerify(t testing.TB, msg []byte, n int) []*msgauth.Verification {
 		}
 	}
 	return vs
+}
+
+// clockSlack is how far a signature's t= may be from the time Sign ran:
+// go-msgauth reads time.Now itself, and the wall clock may be stepped.
+const clockSlack = 5 * time.Second
+
+// checkSignedAt fails t unless got, the t= of a signature made after start,
+// is no earlier than start and no later than now, give or take clockSlack.
+func checkSignedAt(t testing.TB, what string, got, start time.Time) {
+	t.Helper()
+	if got.IsZero() {
+		t.Errorf("%s: no t=", what)
+		return
+	}
+	if now := time.Now(); got.Before(start.Add(-clockSlack)) || got.After(now.Add(clockSlack)) {
+		t.Errorf("%s: t=%v, want between %v and %v", what, got, start.Truncate(time.Second), now)
+	}
 }
 
 // sign signs msg with s, failing t on error.

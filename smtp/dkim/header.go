@@ -1,9 +1,6 @@
 package dkim
 
-import (
-	"bytes"
-	"hash"
-)
+import "bytes"
 
 // field is one header field of a message: msg[start:end] is the field with
 // its continuation lines and final line break.
@@ -83,121 +80,6 @@ func equalFold(b []byte, s string) bool {
 		}
 	}
 	return true
-}
-
-// isWSP reports whether c is white space for relaxed canonicalisation;
-// CR and LF count because unfolding removes them.
-func isWSP(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-
-// appendRelaxedHeader appends the relaxed canonical form of header field f
-// (RFC 6376 section 3.4.2): the name in lower case, unfolded, runs of white
-// space made one space, none around the colon or at the end, then CRLF.
-func appendRelaxedHeader(b, f []byte) []byte {
-	colon := bytes.IndexByte(f, ':')
-	name, value := f, []byte(nil)
-	if colon >= 0 {
-		name, value = f[:colon], f[colon+1:]
-	}
-	for _, c := range bytes.Trim(name, " \t\r\n") {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
-	}
-	b = append(b, ':')
-	wsp, wrote := false, false
-	for len(value) > 0 {
-		c := value[0]
-		if isWSP(c) {
-			wsp = true
-			value = value[1:]
-			continue
-		}
-		if wsp && wrote {
-			b = append(b, ' ')
-		}
-		wsp, wrote = false, true
-		// Copy the run up to the next white space at once.
-		n := 1
-		for n < len(value) && !isWSP(value[n]) {
-			n++
-		}
-		b = append(b, value[:n]...)
-		value = value[n:]
-	}
-	return append(b, '\r', '\n')
-}
-
-// hashBody writes the relaxed canonical form of body (RFC 6376 section
-// 3.4.4) to h, through buf, and returns buf for reuse: white space at line
-// ends dropped, other runs of it made one space, empty lines at the end
-// dropped, and a final CRLF unless the body is then empty.
-func hashBody(h hash.Hash, body, buf []byte) []byte {
-	buf = buf[:0]
-	flush := func() {
-		h.Write(buf)
-		buf = buf[:0]
-	}
-	wsp := false   // white space seen since the last text on this line
-	crlfs := 0     // line ends seen since the last text
-	wrote := false // any text written
-	for i := 0; i < len(body); {
-		c := body[i]
-		switch c {
-		case ' ', '\t':
-			wsp = true
-			i++
-			continue
-		case '\n':
-			crlfs++
-			wsp = false
-			i++
-			continue
-		case '\r':
-			if i+1 < len(body) && body[i+1] == '\n' {
-				i++ // the LF counts the line end
-				continue
-			}
-		}
-		// Text: first the pending line ends and white space.
-		if cap(buf)-len(buf) < 2*crlfs+1+64 {
-			flush()
-		}
-		for ; crlfs > 0; crlfs-- {
-			if cap(buf)-len(buf) < 2 {
-				flush()
-			}
-			buf = append(buf, '\r', '\n')
-		}
-		if wsp {
-			if len(buf) == cap(buf) {
-				flush()
-			}
-			buf = append(buf, ' ')
-			wsp = false
-		}
-		n := i + 1
-		for n < len(body) {
-			d := body[n]
-			if d == ' ' || d == '\t' || d == '\n' || (d == '\r' && n+1 < len(body) && body[n+1] == '\n') {
-				break
-			}
-			n++
-		}
-		if run := body[i:n]; len(run) > cap(buf)-len(buf) {
-			flush()
-			h.Write(run)
-		} else {
-			buf = append(buf, run...)
-		}
-		wrote = true
-		i = n
-	}
-	if wrote {
-		buf = append(buf, '\r', '\n')
-	}
-	flush()
-	return buf
 }
 
 // StripSignatures returns msg without its DKIM-Signature header fields, for

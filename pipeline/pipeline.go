@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/rewrite"
+	"github.com/careerrelay/careerrelay/smtp/dkim"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -35,23 +37,28 @@ type Envelope struct {
 	Received  time.Time
 }
 
-// Copy is one message to be queued: a body and the recipients it goes to.
-type Copy struct {
-	Rcpts []string
-	Body  []byte
-}
-
 // Pipeline prepares and enqueues accepted messages.
 type Pipeline struct {
-	db     *store.DB
-	notify func(ids ...string)
-	log    *slog.Logger
+	db      *store.DB
+	notify  func(ids ...string)
+	log     *slog.Logger
+	links   configs.Links
+	keys    *rewrite.Keys
+	signers map[string]*dkim.Signer // by tenant id; tenants without keys have none
 }
 
-// New returns a pipeline that enqueues into db and then calls notify with
-// the new queue ids (the delivery engine's Notify).
-func New(db *store.DB, notify func(ids ...string), log *slog.Logger) *Pipeline {
-	return &Pipeline{db: db, notify: notify, log: log}
+// New returns a pipeline for cfg that enqueues into db and then calls
+// notify with the new queue ids (the delivery engine's Notify).
+func New(cfg *configs.Config, db *store.DB, notify func(ids ...string), log *slog.Logger) (*Pipeline, error) {
+	keys, err := rewrite.NewKeys(cfg.Links.Keys)
+	if err != nil {
+		return nil, err
+	}
+	signers, err := newSigners(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{db: db, notify: notify, log: log, links: cfg.Links, keys: keys, signers: signers}, nil
 }
 
 // Accept prepares msg (already normalised to CRLF, with its Received:
@@ -82,6 +89,13 @@ func (p *Pipeline) Accept(ctx context.Context, env Envelope, msg []byte) ([]stri
 			if err := tx.Enqueue(m, c.Body); err != nil {
 				return err
 			}
+			if c.Send != nil {
+				send := *c.Send
+				send.QueueID = m.ID
+				if err := tx.PutSend(&send); err != nil {
+					return err
+				}
+			}
 			ids = append(ids, m.ID)
 		}
 		return nil
@@ -93,11 +107,4 @@ func (p *Pipeline) Accept(ctx context.Context, env Envelope, msg []byte) ([]stri
 		p.notify(ids...)
 	}
 	return ids, nil
-}
-
-// prepare runs the stages of the package comment. Mail of unknown senders
-// is relayed untouched and unsigned. Rewriting and signing are added by
-// their own issues; until then every recipient shares one unchanged copy.
-func (p *Pipeline) prepare(env Envelope, msg []byte) ([]Copy, error) {
-	return []Copy{{Rcpts: env.Rcpts, Body: msg}}, nil
 }

@@ -14,6 +14,8 @@ const usage = `careerrelay: the Career Relay SMTP relay
 Usage:
   careerrelay serve -config FILE          run the relay
   careerrelay check-config -config FILE   check a configuration, print "config OK" or every problem
+  careerrelay ledger balance|export|redeem|verify -config FILE ...
+                                          referrals and credits, through the running server's admin API
   careerrelay dkim-keygen -domain D -selector S [-algo rsa|ed25519] [-bits 2048] -out FILE   make a DKIM key, print its DNS record
   careerrelay dkim-check -config FILE     check that DNS publishes every tenant's DKIM keys
 
@@ -32,6 +34,8 @@ func main() {
 		code = runServe(args)
 	case "check-config":
 		code = runCheckConfig(args)
+	case "ledger":
+		code = runLedger(args)
 	case "dkim-keygen":
 		code = runDKIMKeygen(args)
 	case "dkim-check":

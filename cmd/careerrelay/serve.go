@@ -15,6 +15,7 @@ import (
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/metrics"
 	"github.com/careerrelay/careerrelay/pipeline"
+	"github.com/careerrelay/careerrelay/referral"
 	"github.com/careerrelay/careerrelay/smtp/delivery"
 	"github.com/careerrelay/careerrelay/smtp/inbound"
 	"github.com/careerrelay/careerrelay/store"
@@ -78,19 +79,43 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		}
 	}()
 
-	in, err := inbound.New(cfg, pipeline.New(db, engine.Notify, log), log)
+	pipe, err := pipeline.New(cfg, db, engine.Notify, log)
+	if err != nil {
+		return err
+	}
+	in, err := inbound.New(cfg, pipe, log)
 	if err != nil {
 		return err
 	}
 	if err := in.Listen(); err != nil {
 		return err
 	}
+	refs, err := referral.New(cfg, db, log, referral.Options{})
+	if err != nil {
+		in.Close()
+		return err
+	}
+	go func() {
+		if err := refs.RunWebhooks(engineCtx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("agency webhooks stopped", "err", err)
+		}
+	}()
 	pub := web.NewPublic(reg, log)
+	if err := pub.ServeLinks(cfg, refs); err != nil {
+		in.Close()
+		return err
+	}
 	if err := pub.Listen(cfg.HTTP.Listen); err != nil {
 		in.Close()
 		return err
 	}
-	logStartup(cfg, log, in, pub)
+	adm := web.NewAdmin(cfg, refs, log)
+	if err := adm.Listen(cfg.Admin.Listen); err != nil {
+		in.Close()
+		pub.Shutdown(context.Background())
+		return err
+	}
+	logStartup(cfg, log, in, pub, adm)
 
 	<-ctx.Done()
 	log.Info("shutting down", "grace", shutdownGrace)
@@ -102,15 +127,19 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err := pub.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
+	if err := adm.Shutdown(sctx); err != nil {
+		log.Warn("admin shutdown", "err", err)
+	}
 	return nil
 }
 
 // logStartup tells the operator what runs where.
-func logStartup(cfg *configs.Config, log *slog.Logger, in *inbound.Server, pub *web.Public) {
+func logStartup(cfg *configs.Config, log *slog.Logger, in *inbound.Server, pub *web.Public, adm *web.Admin) {
 	for _, a := range in.Addrs() {
 		log.Info("smtp listening", "addr", a.String(), "starttls", cfg.SMTP.TLS.CertFile != "")
 	}
-	log.Info("http listening", "addr", pub.Addr().String(), "metrics", "http://"+pub.Addr().String()+"/metrics")
+	log.Info("http listening", "addr", pub.Addr().String(), "links", cfg.Links.BaseURL, "metrics", "http://"+pub.Addr().String()+"/metrics")
+	log.Info("admin API listening", "addr", adm.Addr().String())
 	for _, t := range cfg.Tenants {
 		log.Info("tenant", "id", t.ID, "domains", t.Domains, "tag", t.Tag, "dkim_keys", len(t.DKIM))
 	}

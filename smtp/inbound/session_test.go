@@ -56,6 +56,7 @@ func testConfig(networks ...string) *configs.Config {
 	for _, n := range networks {
 		cfg.SMTP.Networks = append(cfg.SMTP.Networks, netip.MustParsePrefix(n))
 	}
+	cfg.Links = configs.Links{BaseURL: "https://careers.test", Keys: []configs.LinkKey{{ID: "k1", Secret: []byte("TEST-ONLY-inbound-link-key-0123456789")}}}
 	cfg.Tenants = []configs.Tenant{{ID: "acme", Name: "Acme", Domains: []string{"acme.example"}, Tag: "[[career-relay]]"}}
 	return cfg
 }

@@ -32,7 +32,12 @@ func TestStoreWriteFailureAnswers451(t *testing.T) {
 	}
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	addr := startServer(t, testConfig("127.0.0.0/8"), pipeline.New(db, nil, log))
+	cfg := testConfig("127.0.0.0/8")
+	pipe, err := pipeline.New(cfg, db, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, cfg, pipe)
 
 	err = send(t, addr, "hr@acme.example", []string{"c@cand.example"}, plainMail)
 	var se *gosmtp.SMTPError

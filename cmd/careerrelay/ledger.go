@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/careerrelay/careerrelay/configs"
+)
+
+const ledgerUsage = `Usage:
+  careerrelay ledger balance -config FILE -tenant T
+  careerrelay ledger export  -config FILE [-tenant T] [-format csv|json]
+  careerrelay ledger redeem  -config FILE -tenant T -note "why"
+  careerrelay ledger verify  -config FILE
+
+The commands talk to the running server's admin API (admin.listen, with the
+token of admin.token_file).
+`
+
+// runLedger is the operator's view of referrals and credits, through the
+// admin API of the running server (bbolt allows one process per file).
+func runLedger(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, ledgerUsage)
+		return 2
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("ledger "+sub, flag.ContinueOnError)
+	path := fs.String("config", "", "configuration file (YAML)")
+	tenant := fs.String("tenant", "", "tenant id")
+	format := fs.String("format", "csv", "export format: csv or json")
+	note := fs.String("note", "", "redeem: what the credit was spent on (e.g. the hire)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(os.Stderr, "ledger: -config FILE is required")
+		return 2
+	}
+	cfg, err := configs.Load(*path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	c := adminClient{cfg: cfg}
+	q := url.Values{}
+	switch sub {
+	case "balance":
+		if *tenant == "" {
+			fmt.Fprintln(os.Stderr, "ledger balance: -tenant is required")
+			return 2
+		}
+		q.Set("tenant", *tenant)
+		return c.do(http.MethodGet, "/api/balance", q, nil)
+	case "export":
+		if *tenant != "" {
+			q.Set("tenant", *tenant)
+		}
+		q.Set("format", *format)
+		return c.do(http.MethodGet, "/api/ledger/export", q, nil)
+	case "redeem":
+		if *tenant == "" || *note == "" {
+			fmt.Fprintln(os.Stderr, "ledger redeem: -tenant and -note are required")
+			return 2
+		}
+		body, _ := json.Marshal(map[string]string{"tenant": *tenant, "note": *note})
+		return c.do(http.MethodPost, "/api/redeem", nil, body)
+	case "verify":
+		return c.verify()
+	}
+	fmt.Fprintf(os.Stderr, "ledger: unknown command %q\n\n%s", sub, ledgerUsage)
+	return 2
+}
+
+type adminClient struct{ cfg *configs.Config }
+
+// do calls the admin API and copies its answer to stdout (exit 0) or its
+// error to stderr (exit 1).
+func (c adminClient) do(method, path string, q url.Values, body []byte) int {
+	return c.call(method, path, q, body, os.Stdout)
+}
+
+// call is do with the answer written to out.
+func (c adminClient) call(method, path string, q url.Values, body []byte, out io.Writer) int {
+	host, port, err := net.SplitHostPort(c.cfg.Admin.Listen)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "admin.listen %q: %v\n", c.cfg.Admin.Listen, err)
+		return 1
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	u := url.URL{Scheme: "http", Host: net.JoinHostPort(host, port), Path: path, RawQuery: q.Encode()}
+	req, err := http.NewRequest(method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	req.Header.Set("Authorization", "Bearer "+c.cfg.Admin.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cannot reach the admin API at %s (is careerrelay serve running?): %v\n", u.Host, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		fmt.Fprintf(os.Stderr, "%s: %s", resp.Status, msg)
+		if len(msg) > 0 && msg[len(msg)-1] != '\n' {
+			fmt.Fprintln(os.Stderr)
+		}
+		return 1
+	}
+	io.Copy(out, resp.Body)
+	return 0
+}
+
+// verify asks the server to check the whole hash chain: exit 0 when it
+// holds, 1 naming the first entry that does not.
+func (c adminClient) verify() int {
+	var out bytes.Buffer
+	if code := c.call(http.MethodGet, "/api/ledger/verify", nil, nil, &out); code != 0 {
+		return code
+	}
+	var res struct {
+		OK      bool   `json:"ok"`
+		Entries int    `json:"entries"`
+		Head    string `json:"head"`
+		Error   string `json:"error"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		fmt.Fprintf(os.Stderr, "ledger verify: unexpected answer: %v\n", err)
+		return 1
+	}
+	if !res.OK {
+		fmt.Fprintf(os.Stderr, "ledger verify: FAILED after checking the chain: %s\n", res.Error)
+		return 1
+	}
+	fmt.Printf("ledger OK: %d entries, head %s\n", res.Entries, res.Head)
+	return 0
+}

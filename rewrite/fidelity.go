@@ -244,17 +244,16 @@ func checkPlain(a, b, tag, link string, pi partInfo, breaks bool) error {
 
 func checkHTML(a, b, tag, link string, breaks bool) error {
 	esc := strings.ReplaceAll(link, "&", "&amp;")
-	norm := func(s string) string {
+	links := func(s string) string {
 		s = strings.ReplaceAll(s, "<a\r\nhref=\"", anchorOpen)
 		s = strings.ReplaceAll(s, "</a\r\n>", anchorEnd)
-		for _, l := range []string{esc, link} {
-			s = strings.ReplaceAll(s, anchorOpen+l+anchorMid+l+anchorEnd, placeholder)
-		}
-		s = strings.ReplaceAll(s, esc, placeholder)
-		return strings.ReplaceAll(s, link, placeholder)
+		return strings.ReplaceAll(strings.ReplaceAll(s, esc, placeholder), link, placeholder)
 	}
-	a = replaceTagForms(norm(a), tag)
-	b = norm(b)
+	anchors := func(s string) string {
+		return strings.ReplaceAll(s, anchorOpen+placeholder+anchorMid+placeholder+anchorEnd, placeholder)
+	}
+	a = anchors(replaceTagForms(links(a), tag))
+	b = anchors(links(b))
 	var allowed []string
 	if breaks {
 		allowed = []string{"\r\n"}

@@ -183,10 +183,12 @@ func (e *qpEncoder) ascii(s string) {
 }
 
 // A cand is a place where an overlong line of an identity-encoded part may
-// be broken, and what to insert there.
+// be broken, and what to insert there. before: the break is in front of a
+// link (preferred), else behind one.
 type cand struct {
-	at  int
-	ins string
+	at     int
+	ins    string
+	before bool
 }
 
 // renderBroken renders an identity-encoded part in which a link makes a
@@ -204,7 +206,7 @@ func (p *textPart) renderBroken(dst []byte, l *linkForms) []byte {
 		o := &p.occ[k]
 		base := len(out)
 		if p.html && o.ctx == ctxAttr && o.attrStart >= cur && o.attrStart <= o.ds {
-			cands = append(cands, cand{base + o.attrStart - cur, "\r\n"})
+			cands = append(cands, cand{base + o.attrStart - cur, "\r\n", true})
 		}
 		out = append(out, p.d[cur:o.ds]...)
 		rs := len(out)
@@ -214,18 +216,18 @@ func (p *textPart) renderBroken(dst []byte, l *linkForms) []byte {
 		switch {
 		case p.html && o.kind == kindAnchor:
 			pre, post := o.escapes(l)
-			cands = append(cands, cand{rs + len(pre) + 2, "\r\n"}, cand{re - len(post) - 1, "\r\n"})
+			cands = append(cands, cand{rs + len(pre) + 2, "\r\n", true}, cand{re - len(post) - 1, "\r\n", false})
 		case p.html && o.ctx == ctxAttr:
 			if o.valueEnd >= o.de && (k+1 == len(p.occ) || o.valueEnd <= p.occ[k+1].ds) {
-				cands = append(cands, cand{re + o.valueEnd - o.de, "\r\n"})
+				cands = append(cands, cand{re + o.valueEnd - o.de, "\r\n", false})
 			}
 		case p.html && o.ctx == ctxText:
-			cands = append(cands, cand{rs, "\r\n"}, cand{re, "\r\n"})
+			cands = append(cands, cand{rs, "\r\n", true}, cand{re, "\r\n", false})
 		case p.html:
 		case p.flowed:
 			cands = append(cands, p.flowedCands(v, o, rs, re)...)
 		default:
-			cands = append(cands, cand{rs, "\r\n"}, cand{re, "\r\n"})
+			cands = append(cands, cand{rs, "\r\n", true}, cand{re, "\r\n", false})
 		}
 	}
 	out = append(out, p.d[cur:]...)
@@ -242,9 +244,9 @@ func (p *textPart) flowedCands(v view, o *occ, rs, re int) []cand {
 	prefix := quotePrefix(v.b, vi)
 	var cs []cand
 	if p.delsp || o.ds == 0 || p.d[o.ds-1] != ' ' {
-		cs = append(cs, cand{rs, " \r\n" + prefix})
+		cs = append(cs, cand{rs, " \r\n" + prefix, true})
 	} else {
-		cs = append(cs, cand{rs, "\r\n" + prefix})
+		cs = append(cs, cand{rs, "\r\n" + prefix, true})
 	}
 	at, from := re, o.de
 	ins := " \r\n"
@@ -260,18 +262,19 @@ func (p *textPart) flowedCands(v view, o *occ, rs, re int) []cand {
 			ins += " "
 		}
 	}
-	return append(cs, cand{at, ins})
+	return append(cs, cand{at, ins, false})
 }
 
 // breakLines inserts line breaks at candidates into the lines of b longer
-// than 998 octets, as few as it can, each line as long as possible.
+// than 998 octets: in front of the last link that lets the line fit, else
+// behind the last link that does, else at the first candidate; and again on
+// the rest of the line while it is too long.
 func breakLines(b []byte, cands []cand) []byte {
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].at < cands[j].at })
 	var chosen []cand
 	ci := 0
 	for ls := 0; ls < len(b); {
-		le := len(b)
-		next := len(b)
+		le, next := len(b), len(b)
 		if i := bytes.IndexByte(b[ls:], '\n'); i >= 0 {
 			le, next = ls+i, ls+i+1
 			if le > ls && b[le-1] == '\r' {
@@ -283,18 +286,30 @@ func breakLines(b []byte, cands []cand) []byte {
 		}
 		s, extra := ls, 0
 		for le-s+extra > maxLine {
-			best := -1
+			fitBefore, fitAny, first := -1, -1, -1
 			for j := ci; j < len(cands) && cands[j].at < le; j++ {
 				c := cands[j]
 				if c.at <= s {
 					continue
 				}
+				if first < 0 {
+					first = j
+				}
 				head := strings.IndexByte(c.ins, '\n') - 1 // what stays on this line
-				if c.at-s+extra+head <= maxLine || best < 0 {
-					best = j
-				} else {
+				if c.at-s+extra+head > maxLine {
 					break
 				}
+				fitAny = j
+				if c.before {
+					fitBefore = j
+				}
+			}
+			best := fitBefore
+			if best < 0 {
+				best = fitAny
+			}
+			if best < 0 {
+				best = first
 			}
 			if best < 0 {
 				break

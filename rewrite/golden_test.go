@@ -1,0 +1,69 @@
+package rewrite
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "write the .want files of the golden tests")
+
+const (
+	testTag  = "[[career-relay]]"
+	testLink = "https://careers.example.jp/c/TESTTOKEN"
+)
+
+// TestGolden renders each testdata/NN-name.eml with testLink, writes the
+// result to NN-name.got and compares it with NN-name.want; every result
+// must also pass CheckFidelity.
+func TestGolden(t *testing.T) {
+	ins, err := filepath.Glob(filepath.Join("testdata", "*.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ins) < 25 {
+		t.Fatalf("only %d golden cases", len(ins))
+	}
+	for _, in := range ins {
+		name := strings.TrimSuffix(filepath.Base(in), ".eml")
+		t.Run(name, func(t *testing.T) {
+			msg, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tm, err := Prepare(msg, testTag)
+			if err != nil {
+				t.Fatalf("Prepare: %v", err)
+			}
+			got, err := tm.Render(testLink)
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			base := strings.TrimSuffix(in, ".eml")
+			if err := os.WriteFile(base+".got", got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if *update {
+				if err := os.WriteFile(base+".want", got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(base + ".want")
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s.got differs from %s.want", name, name)
+			}
+			if !tm.Tagged() && !bytes.Equal(got, msg) {
+				t.Errorf("untagged message changed")
+			}
+			if err := CheckFidelity(msg, got, testTag, testLink); err != nil {
+				t.Errorf("fidelity: %v", err)
+			}
+		})
+	}
+}

@@ -67,3 +67,7 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
+
+func testdataFile(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join("testdata", name))
+}

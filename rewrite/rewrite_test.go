@@ -1,0 +1,162 @@
+package rewrite
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestUntaggedRenderReturnsTheMessage(t *testing.T) {
+	msg := []byte("Subject: [[career-relay]]\r\n\r\nno tag\r\n")
+	tm, err := Prepare(msg, testTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm.Tagged() || tm.Count() != 0 {
+		t.Fatal("tagged by its Subject")
+	}
+	out, err := tm.Render(testLink)
+	if err != nil || &out[0] != &msg[0] || len(out) != len(msg) {
+		t.Errorf("Render of an untagged message: %q, %v", out, err)
+	}
+}
+
+func TestRenderRejectsBadLinks(t *testing.T) {
+	tm, err := Prepare([]byte("\r\n[[career-relay]]"), testTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"", "https://x.example/a b", "https://x.example/\"><script>", "https://x.example/'", "https://x.example/\r\n", strings.Repeat("a", maxLink+1), "https://x.example/é"} {
+		if _, err := tm.Render(l); !errors.Is(err, ErrLink) {
+			t.Errorf("Render(%q): %v", l, err)
+		}
+	}
+	out, err := tm.Render("https://x.example/c/a~b?x=1&y=2#f")
+	if err != nil || string(out) != "\r\nhttps://x.example/c/a~b?x=1&y=2#f" {
+		t.Errorf("got %q, %v", out, err)
+	}
+}
+
+func TestValidTag(t *testing.T) {
+	for _, tag := range []string{"[[career-relay]]", "{{x}}", "%%", "x"} {
+		err := ValidTag(tag)
+		if (err == nil) != (tag != "%%") {
+			t.Errorf("ValidTag(%q) = %v", tag, err)
+		}
+	}
+	for _, tag := range []string{"", "[[career relay]]", "<tag>", "a&b", "タグ", "a\"b", strings.Repeat("x", 201)} {
+		if _, err := Prepare([]byte("\r\nx"), tag); !errors.Is(err, ErrTag) {
+			t.Errorf("Prepare with tag %q: %v", tag, err)
+		}
+	}
+}
+
+func TestPrepareErrors(t *testing.T) {
+	for name, msg := range map[string]string{
+		"bad header":        "Subject hi\r\n\r\nbody",
+		"continuation":      " x: y\r\n\r\nbody",
+		"no boundary":       "Content-Type: multipart/mixed\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
+		"no closing":        "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n[[career-relay]]\r\n",
+		"no first boundary": "Content-Type: multipart/mixed; boundary=b\r\n\r\n[[career-relay]]\r\n",
+		"bad part header":   "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nbad header\r\n\r\nx\r\n--b--\r\n",
+		"junk after part":   "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b junk\r\n--b--\r\n",
+	} {
+		if _, err := Prepare([]byte(msg), testTag); !errors.Is(err, ErrParse) {
+			t.Errorf("%s: %v", name, err)
+		}
+		if _, err := goMessageLeaves([]byte(msg)); err == nil && name != "no boundary" {
+			t.Errorf("%s: go-message reads what Prepare refuses", name)
+		}
+	}
+}
+
+// TestMultipartAgreesWithGoMessage: the parts found are go-message's, on
+// the corner cases of its reader.
+func TestMultipartAgreesWithGoMessage(t *testing.T) {
+	for name, msg := range map[string]string{
+		"lookalike boundary": "Content-Type: multipart/mixed; boundary=b\r\n\r\n--bX\r\n--b\r\n\r\na\r\n--bb\r\n--b-x\r\n\r\nc\r\n--b--\r\n",
+		"empty bodies":       "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n--b\r\nX: y\r\n\r\n\r\n--b--",
+		"lwsp after":         "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b \t\r\n\r\nx\r\n--b-- \r\nepilogue",
+		"lf mode":            "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\r\n--b\n\ny\n--b--\n",
+		"header only":        "Subject: x\r\n",
+		"no header":          "\r\nbody",
+		"final in preamble":  "Content-Type: multipart/mixed; boundary=b\r\n\r\npre\r\n--b--\r\n",
+		"nested":             "Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\nep\r\n--a--\r\n",
+		"encoded boundary":   "Content-Type: multipart/mixed; boundary=\"=?utf-8?q?x?=\"\r\n\r\n--x\r\n\r\nbody\r\n--x--\r\n",
+	} {
+		leaves, err := parseMessage([]byte(msg))
+		g, gerr := goMessageLeaves([]byte(msg))
+		if (err == nil) != (gerr == nil) {
+			t.Errorf("%s: rewriter %v, go-message %v", name, err, gerr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if len(leaves) != len(g) {
+			t.Errorf("%s: %d parts, go-message %d", name, len(leaves), len(g))
+			continue
+		}
+		for i := range leaves {
+			if b := msg[leaves[i].bodyStart:leaves[i].bodyEnd]; b != string(g[i].body) {
+				t.Errorf("%s: part %d body %q, go-message %q", name, i, b, g[i].body)
+			}
+		}
+	}
+}
+
+func TestReplaceRaw(t *testing.T) {
+	msg := []byte("Subject: [[career-relay]]\r\n\r\n[[career-relay]] and [[career-\r\nrelay]]")
+	out, n := ReplaceRaw(msg, testTag, "L")
+	if n != 2 || string(out) != "Subject: L\r\n\r\nL and [[career-\r\nrelay]]" {
+		t.Errorf("got %q, %d", out, n)
+	}
+	if out, n := ReplaceRaw(msg, "", "L"); n != 0 || &out[0] != &msg[0] {
+		t.Error("empty tag")
+	}
+	if out, n := ReplaceRaw(msg, "nope", "L"); n != 0 || &out[0] != &msg[0] {
+		t.Error("no occurrence")
+	}
+}
+
+func TestConcurrentRender(t *testing.T) {
+	msg, err := testdataFile("17-alternative-iso2022jp.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := Prepare(msg, testTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := tm.Render(testLink)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				got, err := tm.Render(testLink)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Error("concurrent Render differs")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestAppendRenderReusesBuffer(t *testing.T) {
+	msg, _ := testdataFile("13-html-utf8-qp.eml")
+	tm, _ := Prepare(msg, testTag)
+	buf := make([]byte, 0, 64<<10)
+	out, err := tm.AppendRender(buf[:0], testLink)
+	if err != nil || &out[0] != &buf[:1][0] {
+		t.Errorf("AppendRender did not use the buffer: %v", err)
+	}
+	if tm.Count() != 2 {
+		t.Errorf("Count = %d", tm.Count())
+	}
+}

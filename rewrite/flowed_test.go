@@ -14,11 +14,11 @@ func TestUnflow(t *testing.T) {
 		{"a \r\nb\r\n", false, "a b\r\n"},
 		{"a \r\nb\r\n", true, "ab\r\n"},
 		{"> [[career- \r\n> relay]]\r\n", true, "> [[career-relay]]\r\n"},
-		{"> a \r\n>> b\r\n", false, "> a \r\n>> b\r\n"},  // quote depth changes: no join
-		{"-- \r\nsig\r\n", false, "-- \r\nsig\r\n"},        // signature separator
+		{"> a \r\n>> b\r\n", false, "> a \r\n>> b\r\n"},     // quote depth changes: no join
+		{"-- \r\nsig\r\n", false, "-- \r\nsig\r\n"},         // signature separator
 		{"> -- \r\n> sig\r\n", false, "> -- \r\n> sig\r\n"}, // quoted one too
-		{" \r\nx\r\n", false, " \r\nx\r\n"},                // a stuffed empty line is fixed
-		{">  \r\n> x\r\n", false, ">  x\r\n"},              // a space after stuffing is flowed
+		{" \r\nx\r\n", false, " \r\nx\r\n"},                 // a stuffed empty line is fixed
+		{">  \r\n> x\r\n", false, ">  x\r\n"},               // a space after stuffing is flowed
 		{"a \nb\n", false, "a b\n"},
 		{"last \r\n", false, "last \r\n"},
 		{"  stuffed \r\n  next\r\n", false, "  stuffed  next\r\n"},

@@ -381,8 +381,28 @@ func TestDevConfig(t *testing.T) {
 	if !slices.Equal(c.TenantIDs(), []string{"demo"}) || c.TenantByDomain("example.jp") == nil {
 		t.Errorf("tenants = %v", c.Tenants)
 	}
-	if d := c.TenantByID("demo"); d.Tag != DefaultTag || len(d.DKIM) != 0 {
-		t.Errorf("demo tenant = %+v", d)
+	d := c.TenantByID("demo")
+	if d.Tag != DefaultTag || len(d.DKIM) != 2 {
+		t.Fatalf("demo tenant = %+v, want the default tag and two DKIM keys", d)
+	}
+	// Dual signing with TEST-ONLY keys: RSA (dev2026), then Ed25519 (dev2026e).
+	if k := d.DKIM[0]; k.Selector != "dev2026" {
+		t.Errorf("first dev DKIM key: selector %q, want dev2026", k.Selector)
+	} else if rk, ok := k.Signer.(*rsa.PrivateKey); !ok || rk.N.BitLen() < MinRSABits {
+		t.Errorf("dev DKIM key %s is a %T, want RSA of %d bits or more", k.Selector, k.Signer, MinRSABits)
+	}
+	if k := d.DKIM[1]; k.Selector != "dev2026e" {
+		t.Errorf("second dev DKIM key: selector %q, want dev2026e", k.Selector)
+	} else if _, ok := k.Signer.(ed25519.PrivateKey); !ok {
+		t.Errorf("dev DKIM key %s is a %T, want Ed25519", k.Selector, k.Signer)
+	}
+	for _, k := range d.DKIM {
+		if want := filepath.Join(top, "configs", "dev"); filepath.Dir(k.KeyFile) != want || !strings.Contains(filepath.Base(k.KeyFile), ".TEST-ONLY.") {
+			t.Errorf("dev DKIM key file %s is not a TEST-ONLY file in %s", k.KeyFile, want)
+		}
+		if pem, err := os.ReadFile(k.KeyFile); err != nil || !strings.HasPrefix(string(pem), "TEST-ONLY ") {
+			t.Errorf("dev DKIM key file %s does not start with its TEST-ONLY note (%v)", k.KeyFile, err)
+		}
 	}
 	if c.Agency.Webhook.URL != "" {
 		t.Errorf("dev has a webhook")

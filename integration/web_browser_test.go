@@ -1,0 +1,164 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/referral"
+)
+
+// artifactsDir holds what tests keep for people to look at (screenshots);
+// it is in .gitignore.
+const artifactsDir = "artifacts"
+
+// keepArtifact writes data to artifacts/name and logs its path.
+func keepArtifact(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	if err := os.MkdirAll(artifactsDir, 0o755); err != nil {
+		t.Fatalf("artifacts: %v", err)
+	}
+	p, err := filepath.Abs(filepath.Join(artifactsDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatalf("artifacts: %v", err)
+	}
+	t.Logf("artifact: %s (%d bytes)", p, len(data))
+	return p
+}
+
+// testAgency is the agency's registration site: one page, and the ref= of
+// each visit.
+type testAgency struct {
+	*httptest.Server
+	mu   sync.Mutex
+	refs []string
+}
+
+func newTestAgency(t *testing.T) *testAgency {
+	a := &testAgency{}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/register" {
+			http.NotFound(w, r)
+			return
+		}
+		a.mu.Lock()
+		a.refs = append(a.refs, r.URL.Query().Get("ref"))
+		a.mu.Unlock()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><html lang="en"><title>Agency</title><h1>Agency registration</h1>`)
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (a *testAgency) visits() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.refs...)
+}
+
+// TestWebBrowserConsent is SPEC §4 in a real browser (headless chromium
+// through WebDriver): the personal link of a relayed mail opens the landing
+// page (kept as artifacts/TestWebBrowserConsent-landing.png), the person
+// ticks the consent box and presses the button, and the browser ends on the
+// agency's registration page with ref=<the referral id the relay recorded>.
+// The page has no JavaScript: the browser posts the form and follows the 303
+// with the relay's CSP (form-action) in force.
+func TestWebBrowserConsent(t *testing.T) {
+	t.Parallel()
+	agency := newTestAgency(t)
+	regURL := agency.URL + "/register"
+	sink := testlib.NewSink(t, nil)
+	r := StartRelay(t, sink.Addr, withLocalLinks, func(dir string, c *Config) {
+		c.Agency.RegistrationURL = regURL
+	})
+	link := relayLinks(t, r, sink, "hanako@cand.example")["hanako@cand.example"]
+	testlib.WaitForPort(t, r.HTTPAddr, startTimeout)
+
+	b := testlib.StartBrowser(t, &testlib.BrowserOptions{Width: 1024, Height: 2200})
+	b.Navigate(link)
+	if got := b.URL(); got != link {
+		t.Fatalf("the browser is at %s after opening %s", got, link)
+	}
+	page := b.Source()
+	for _, want := range []string{"株式会社アクメ", "Example Career Agency", `name="consent"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the landing page in the browser lacks %q", want)
+		}
+	}
+	shot := b.Screenshot()
+	if !bytes.HasPrefix(shot, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("the screenshot is not a PNG")
+	}
+	keepArtifact(t, t.Name()+"-landing.png", shot)
+	if n, _ := balance(t, r); n != 0 {
+		t.Fatalf("%d referrals after the browser opened the page, want 0", n)
+	}
+
+	box := b.Find(`input[type="checkbox"][name="consent"]`)
+	if box.Selected() {
+		t.Fatal("the consent box is ticked before the person ticks it")
+	}
+	box.Click()
+	if !box.Selected() {
+		t.Fatal("the consent box is not ticked after a click")
+	}
+	b.Find(`form button[type="submit"]`).Click()
+
+	var final string
+	testlib.WaitFor(t, 30*time.Second, "the browser to reach the agency's page", func() bool {
+		final = b.URL()
+		return strings.HasPrefix(final, regURL+"?")
+	})
+	u, err := url.Parse(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := u.Query().Get("ref")
+	if ref == "" || len(u.Query()) != 1 {
+		t.Fatalf("final URL %s, want %s?ref=<id> and nothing else", final, regURL)
+	}
+	if h := b.Find("h1").Text(); h != "Agency registration" {
+		t.Errorf("the agency page's heading in the browser = %q", h)
+	}
+	if v := agency.visits(); len(v) != 1 || v[0] != ref {
+		t.Errorf("the agency saw visits with ref %q, want exactly [%s]", v, ref)
+	}
+	keepArtifact(t, t.Name()+"-agency.png", b.Screenshot())
+
+	// The ref is the referral the relay recorded for this candidate.
+	if n, _ := balance(t, r); n != 1 {
+		t.Fatalf("%d referrals after the browser's consent, want 1", n)
+	}
+	entries := ledgerEntries(t, r)
+	if len(entries) != 1 || entries[0].Kind != "referral" || entries[0].ReferralID != ref {
+		t.Errorf("ledger = %+v, want one referral entry with id %s", entries, ref)
+	}
+}
+
+// ledgerEntries returns the tenant's ledger through `careerrelay ledger
+// export -format json`.
+func ledgerEntries(t *testing.T, r *Relay) []referral.Entry {
+	t.Helper()
+	out, code := runBinary(t, "ledger", "export", "-config", r.ConfigPath, "-tenant", tenantID, "-format", "json")
+	if code != 0 {
+		t.Fatalf("ledger export: exit %d: %s", code, out)
+	}
+	entries, err := referral.ParseExport(strings.NewReader(out), "json")
+	if err != nil {
+		t.Fatalf("ledger export: %v\n%s", err, out)
+	}
+	return entries
+}

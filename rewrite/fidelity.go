@@ -245,7 +245,7 @@ func checkPlain(a, b, tag, link string, pi partInfo, breaks bool) error {
 func checkHTML(a, b, tag, link string, breaks bool) error {
 	esc := strings.ReplaceAll(link, "&", "&amp;")
 	links := func(s string) string {
-		s = strings.ReplaceAll(s, "<a\r\nhref=\"", anchorOpen)
+		s = strings.ReplaceAll(s, "<a \r\nhref=\"", anchorOpen)
 		s = strings.ReplaceAll(s, "</a\r\n>", anchorEnd)
 		return strings.ReplaceAll(strings.ReplaceAll(s, esc, placeholder), link, placeholder)
 	}

@@ -251,20 +251,22 @@ func lineGroups(d []byte, occs []occ) []lineGroup {
 		start := bytes.LastIndexByte(d[:occs[k].ds], '\n') + 1
 		g := lineGroup{o0: k}
 		removed := 0
-		var end int
+		end := -1 // the end of the line holding the last occurrence
 		for {
 			o := occs[k]
 			removed += o.de - o.ds
-			end = len(d)
-			if i := bytes.IndexByte(d[o.de:], '\n'); i >= 0 {
-				end = o.de + i
+			if end < o.de {
+				end = len(d)
+				if i := bytes.IndexByte(d[o.de:], '\n'); i >= 0 {
+					end = o.de + i
+				}
 			}
 			k++
 			if k == len(occs) || occs[k].ds >= end {
 				break
 			}
 		}
-		if end > occs[k-1].de && end > 0 && end < len(d) && d[end-1] == '\r' {
+		if end > occs[k-1].de && end < len(d) && d[end-1] == '\r' {
 			end--
 		}
 		g.o1 = k

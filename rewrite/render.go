@@ -196,6 +196,7 @@ type cand struct {
 // the package comment).
 func (p *textPart) renderBroken(dst []byte, l *linkForms) []byte {
 	var v view
+	var q quoteCache
 	if p.flowed {
 		v = makeView(p.d, p.cs)
 	}
@@ -216,7 +217,7 @@ func (p *textPart) renderBroken(dst []byte, l *linkForms) []byte {
 		switch {
 		case p.html && o.kind == kindAnchor:
 			pre, post := o.escapes(l)
-			cands = append(cands, cand{rs + len(pre) + 2, "\r\n", true}, cand{re - len(post) - 1, "\r\n", false})
+			cands = append(cands, cand{rs + len(pre) + 3, "\r\n", true}, cand{re - len(post) - 1, "\r\n", false})
 		case p.html && o.ctx == ctxAttr:
 			if o.valueEnd >= o.de && (k+1 == len(p.occ) || o.valueEnd <= p.occ[k+1].ds) {
 				cands = append(cands, cand{re + o.valueEnd - o.de, "\r\n", false})
@@ -225,7 +226,7 @@ func (p *textPart) renderBroken(dst []byte, l *linkForms) []byte {
 			cands = append(cands, cand{rs, "\r\n", true}, cand{re, "\r\n", false})
 		case p.html:
 		case p.flowed:
-			cands = append(cands, p.flowedCands(v, o, rs, re)...)
+			cands = append(cands, p.flowedCands(v, &q, o, rs, re)...)
 		default:
 			cands = append(cands, cand{rs, "\r\n", true}, cand{re, "\r\n", false})
 		}
@@ -238,10 +239,10 @@ func (p *textPart) renderBroken(dst []byte, l *linkForms) []byte {
 // the break is the one next to the link when there is one (DelSp=no), else
 // an added space, which DelSp=yes removes again. The continuation line gets
 // the quote marks of the line, and a stuffing space when it needs one.
-func (p *textPart) flowedCands(v view, o *occ, rs, re int) []cand {
+func (p *textPart) flowedCands(v view, q *quoteCache, o *occ, rs, re int) []cand {
 	// The view index of the occurrence's first character.
 	vi := sort.Search(len(v.b), func(i int) bool { return v.off(i) >= o.ds })
-	prefix := quotePrefix(v.b, vi)
+	prefix := q.prefix(v.b, vi)
 	var cs []cand
 	if p.delsp || o.ds == 0 || p.d[o.ds-1] != ' ' {
 		cs = append(cs, cand{rs, " \r\n" + prefix, true})
@@ -265,6 +266,31 @@ func (p *textPart) flowedCands(v view, o *occ, rs, re int) []cand {
 	return append(cs, cand{at, ins, false})
 }
 
+// quoteCache remembers the quote prefix of the last line asked for, so
+// that many links on one long line cost one scan.
+type quoteCache struct {
+	at, start int
+	quote     string
+	ok        bool
+}
+
+func (q *quoteCache) prefix(b []byte, i int) string {
+	lo := 0
+	same := q.ok && q.at <= i
+	if same {
+		lo = q.at
+	}
+	j := i
+	for j > lo && b[j-1] != '\n' {
+		j--
+	}
+	if !same || j != lo || (j > 0 && b[j-1] == '\n') {
+		q.start, q.quote = j, quotePrefix(b, j)
+	}
+	q.at, q.ok = i, true
+	return q.quote
+}
+
 // breakLines inserts line breaks at candidates into the lines of b longer
 // than 998 octets: in front of the last link that lets the line fit, else
 // behind the last link that does, else at the first candidate; and again on
@@ -286,12 +312,12 @@ func breakLines(b []byte, cands []cand) []byte {
 		}
 		s, extra := ls, 0
 		for le-s+extra > maxLine {
+			for ci < len(cands) && cands[ci].at <= s {
+				ci++
+			}
 			fitBefore, fitAny, first := -1, -1, -1
 			for j := ci; j < len(cands) && cands[j].at < le; j++ {
 				c := cands[j]
-				if c.at <= s {
-					continue
-				}
 				if first < 0 {
 					first = j
 				}

@@ -29,7 +29,7 @@
 // place; if a line would then exceed 998 octets it is broken next to the
 // link: in text/plain with a CRLF before (and if still needed after) the
 // link, as a flowed soft break in format=flowed text; in HTML inside markup
-// only, as "<a\r\nhref=…>…</a\r\n>" or around the attribute holding the
+// only, as "<a \r\nhref=…>…</a\r\n>" or around the attribute holding the
 // link, so that no text changes.
 //
 // Charsets: UTF-8, US-ASCII and ASCII-compatible single-byte charsets,

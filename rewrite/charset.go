@@ -288,7 +288,74 @@ func (s *isoScanner) next() (c byte, at int, ok bool) {
 	return 0, 0, false
 }
 
+// isoView is the view of ISO-2022-JP bytes. Escape sequences are not
+// characters: when one stands between two ASCII characters (a redundant
+// designation, which could split the tag or hide a quote mark) the view
+// leaves them out and keeps offsets in pos; otherwise they are shown as
+// 0x80 next to the non-ASCII character they introduce or end, and the view
+// keeps the body's offsets.
 func isoView(d []byte) view {
+	b := make([]byte, len(d))
+	copy(b, d)
+	s := isoScanner{d: d}
+	lastASCII := true // the start of the text counts as ASCII
+	prev := 0         // just after the last character
+	for {
+		if s.st <= isoRoman {
+			// Fast path: ASCII characters up to the next ESC or 8-bit byte.
+			i := s.i
+			for i < len(d) && d[i] != 0x1b && d[i] < 0x80 {
+				i++
+			}
+			if i > s.i {
+				if s.i > prev && lastASCII {
+					return isoCompactView(d)
+				}
+				s.i, prev, lastASCII = i, i, true
+			}
+		} else if s.st >= isoJIS0208 {
+			// Fast path: double-byte characters up to ESC, LF, an 8-bit
+			// byte or the last byte.
+			i := s.i
+			for i+1 < len(d) && d[i] != 0x1b && d[i] != '\n' && d[i] < 0x80 {
+				i += 2
+			}
+			if i > s.i {
+				fill80(b[s.i:i])
+				s.i, prev, lastASCII = i, i, false
+			}
+		}
+		c, at, ok := s.next()
+		if !ok {
+			break
+		}
+		if at > prev {
+			fill80(b[prev:at])
+			if lastASCII && c < 0x80 {
+				return isoCompactView(d)
+			}
+		}
+		if c >= 0x80 {
+			fill80(b[at:s.i])
+		}
+		lastASCII = c < 0x80
+		prev = s.i
+	}
+	if prev < len(d) && lastASCII {
+		return isoCompactView(d) // escapes after the last, ASCII, character
+	}
+	fill80(b[prev:])
+	return view{b: b}
+}
+
+func fill80(b []byte) {
+	for i := range b {
+		b[i] = 0x80
+	}
+}
+
+// isoCompactView is the view without escape sequences, with offsets.
+func isoCompactView(d []byte) view {
 	v := view{b: make([]byte, 0, len(d)), pos: make([]int32, 0, len(d))}
 	s := isoScanner{d: d}
 	for {
@@ -305,6 +372,9 @@ func isoView(d []byte) view {
 // offs (ascending offsets of characters).
 func isoStatesAt(d []byte, offs []int) []uint8 {
 	out := make([]uint8, len(offs))
+	if !bytes.Contains(d, []byte("\x1b(J")) {
+		return out // all isoASCII: JIS-Roman is never designated
+	}
 	s := isoScanner{d: d}
 	for k := 0; k < len(offs); {
 		_, at, ok := s.next()

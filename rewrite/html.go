@@ -117,9 +117,19 @@ func findHTML(b []byte, tag string) []hocc {
 			st, rawName = hRCData, n
 		}
 	}
+	t0 := tag[0]
 	for i := 0; i < len(b); {
+		if st == hData {
+			// Fast path: text up to the next markup or possible tag.
+			for i < len(b) && b[i] != '<' && b[i] != '&' && b[i] != '%' && b[i] != t0 {
+				i++
+			}
+			if i == len(b) {
+				break
+			}
+		}
 		c := b[i]
-		if c == tag[0] || c == '&' || c == '%' {
+		if c == t0 || c == '&' || c == '%' {
 			if end, ok := matchForms(b, i, tag); ok {
 				if st == hBeforeValue {
 					st = hValueUnq // the tag starts an unquoted value

@@ -18,6 +18,7 @@ type qpLine struct {
 // line's bytes went. ok is false where that Reader returns an error.
 func qpDecode(raw []byte) (d []byte, lines []qpLine, ok bool) {
 	d = make([]byte, 0, len(raw))
+	var scratch []byte
 	for pos := 0; pos < len(raw); {
 		var whole []byte
 		eof := false
@@ -51,8 +52,9 @@ func qpDecode(raw []byte) (d []byte, lines []qpLine, ok bool) {
 				term = crlfBytes[1:]
 			}
 		}
+		scratch = append(append(scratch[:0], line...), term...)
 		var good bool
-		if d, good = qpDecodeLine(d, line, term); !good {
+		if d, good = qpDecodeLine(d, scratch); !good {
 			return nil, nil, false
 		}
 		ln.decEnd = len(d)
@@ -64,43 +66,41 @@ func qpDecode(raw []byte) (d []byte, lines []qpLine, ok bool) {
 
 var crlfBytes = []byte("\r\n")
 
-// qpDecodeLine decodes one line (without its soft break) followed by term,
-// the hard line break the Reader appends.
-func qpDecodeLine(d, line, term []byte) ([]byte, bool) {
-	at := func(i int) (byte, bool) {
-		if i < len(line) {
-			return line[i], true
+// qpDecodeLine decodes one line as the Reader sees it: the line without
+// its soft break, or with the hard line break it appends.
+func qpDecodeLine(d, b []byte) ([]byte, bool) {
+	for i := 0; i < len(b); {
+		// Fast path: a run of bytes that stand for themselves.
+		j := i
+		for j < len(b) && b[j] != '=' && (b[j] >= ' ' && b[j] <= '~' || b[j] >= 0x80) {
+			j++
 		}
-		if i-len(line) < len(term) {
-			return term[i-len(line)], true
+		if j > i {
+			d = append(d, b[i:j]...)
+			i = j
+			continue
 		}
-		return 0, false
-	}
-	n := len(line) + len(term)
-	for i := 0; i < n; {
-		b, _ := at(i)
+		c := b[i]
 		switch {
-		case b == '=':
-			h, ok1 := at(i + 1)
-			l, ok2 := at(i + 2)
-			hv, okh := unhex(h)
-			lv, okl := unhex(l)
-			if ok1 && ok2 && okh && okl {
-				d = append(d, hv<<4|lv)
-				i += 3
-				continue
+		case c == '=':
+			if i+2 < len(b) {
+				hv, okh := unhex(b[i+1])
+				lv, okl := unhex(b[i+2])
+				if okh && okl {
+					d = append(d, hv<<4|lv)
+					i += 3
+					continue
+				}
 			}
-			if ok1 && h != '\r' && h != '\n' {
-				d = append(d, '=')
-				i++
-				continue
+			if i+1 < len(b) && b[i+1] != '\r' && b[i+1] != '\n' {
+				break // a literal '='
 			}
 			return d, false
-		case b == '\t' || b == '\r' || b == '\n' || b >= 0x80:
-		case b < ' ' || b > '~':
+		case c == '\t' || c == '\r' || c == '\n' || c >= 0x80:
+		case c < ' ' || c > '~':
 			return d, false
 		}
-		d = append(d, b)
+		d = append(d, c)
 		i++
 	}
 	return d, true

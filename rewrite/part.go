@@ -16,6 +16,7 @@ const (
 	cteIdentity uint8 = iota // 7bit, 8bit, binary or none
 	cteQP
 	cteBase64
+	cteUnknown // one go-message cannot decode: the part is left alone
 )
 
 // partInfo is what a leaf's header says about rewriting it.
@@ -27,7 +28,8 @@ type partInfo struct {
 }
 
 // leafInfo reports whether a leaf is an eligible text part: text/plain or
-// text/html, not an attachment, in a transfer encoding go-message reads.
+// text/html, not an attachment. Its transfer encoding may still be one that
+// go-message cannot read (cteUnknown).
 // Attached messages and signed or encrypted content never get here: they
 // are leaves of another type.
 func leafInfo(h textproto.Header) (pi partInfo, ok bool) {
@@ -54,7 +56,7 @@ func leafInfo(h textproto.Header) (pi partInfo, ok bool) {
 	case "base64":
 		pi.cte = cteBase64
 	default:
-		return pi, false
+		pi.cte = cteUnknown
 	}
 	pi.charset, pi.hasCharset = params["charset"]
 	if !pi.html && strings.EqualFold(params["format"], "flowed") {
@@ -80,6 +82,8 @@ func decodeTransfer(raw []byte, cte uint8) (d []byte, lines []qpLine, ok bool) {
 	case cteBase64:
 		d, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding, &spaceToLF{r: bytes.NewReader(raw)}))
 		return d, nil, err == nil
+	case cteUnknown:
+		return nil, nil, false
 	}
 	return raw, nil, true
 }
@@ -139,28 +143,31 @@ type lineGroup struct {
 	o0, o1 int
 }
 
-func prepareLeaf(msg []byte, lf *leaf, tag string) *textPart {
+// prepareLeaf finds the tag in a leaf. skipped reports an eligible part
+// that shows the raw tag but cannot be read (its transfer encoding is
+// broken or its charset unsupported).
+func prepareLeaf(msg []byte, lf *leaf, tag string) (p *textPart, skipped bool) {
 	pi, ok := leafInfo(lf.hdr)
 	if !ok {
-		return nil
+		return nil, false
 	}
 	raw := msg[lf.bodyStart:lf.bodyEnd]
 	d, lines, ok := decodeTransfer(raw, pi.cte)
 	if !ok {
-		return nil
+		return nil, bytes.Contains(raw, []byte(tag))
 	}
 	cs := charsetKind(pi.charset, pi.hasCharset, d)
 	if cs == csUnsupported {
-		return nil
+		return nil, bytes.Contains(raw, []byte(tag))
 	}
 	if cs == csASCII && !pi.html && !pi.flowed && !bytes.Contains(d, []byte(tag)) {
-		return nil
+		return nil, false
 	}
 	occs := findOccurrences(d, cs, pi, tag)
 	if len(occs) == 0 {
-		return nil
+		return nil, false
 	}
-	p := &textPart{
+	p = &textPart{
 		bodyStart: lf.bodyStart, bodyEnd: lf.bodyEnd,
 		cte: pi.cte, cs: cs, html: pi.html, flowed: pi.flowed, delsp: pi.delsp,
 		occ: occs, d: d, lines: lines,
@@ -177,7 +184,7 @@ func prepareLeaf(msg []byte, lf *leaf, tag string) *textPart {
 	default:
 		p.groups = lineGroups(d, occs)
 	}
-	return p
+	return p, false
 }
 
 // findOccurrences finds the tag in a decoded body.

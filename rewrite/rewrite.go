@@ -27,10 +27,22 @@
 // soft line breaks, which every decoder rejoins). A base64 part is
 // re-encoded whole at 76 columns. A 7bit/8bit/binary part is spliced in
 // place; if a line would then exceed 998 octets it is broken next to the
-// link: in text/plain with a CRLF before (and if still needed after) the
-// link, as a flowed soft break in format=flowed text; in HTML inside markup
-// only, as "<a \r\nhref=…>…</a\r\n>" or around the attribute holding the
-// link, so that no text changes.
+// link, in front of it if that is enough, else also behind it: in
+// text/plain with a CRLF (a new line in the text, the one change this
+// allows); in format=flowed text with a flowed soft break (the space of the
+// break is the one next to the link when there is one, else an added
+// space, which DelSp=yes removes again; the quote marks are repeated); in
+// HTML inside markup, as "<a \r\nhref=…>…</a\r\n>" or around the attribute
+// holding the link, so that no text changes, or for a link in text that
+// cannot be an anchor (inside <a>, <title>, a comment) with CRLFs around
+// it, which HTML reads as white space. Script and style are never broken.
+//
+// Not rewritten: the Subject and other headers, preambles and epilogues,
+// attachments (Content-Disposition: attachment), attached messages
+// (message/rfc822 and the like), multipart/signed and multipart/encrypted
+// content (a change would break the signature), parts whose transfer
+// encoding go-message cannot decode, and parts in the charsets below that
+// are not supported.
 //
 // Charsets: UTF-8, US-ASCII and ASCII-compatible single-byte charsets,
 // EUC-JP, Shift_JIS/CP932 (a double-byte character's trail byte may be '['
@@ -67,10 +79,11 @@ var ErrLink = errors.New("rewrite: invalid link")
 // A Template is a parsed message with the places of its tag. It is
 // immutable: Render may be called from several goroutines at once.
 type Template struct {
-	msg   []byte
-	tag   string
-	parts []*textPart // parts holding the tag, in message order
-	count int
+	msg     []byte
+	tag     string
+	parts   []*textPart // parts holding the tag, in message order
+	count   int
+	skipped int
 }
 
 // ValidTag reports whether tag can be used: 1 to 200 printable ASCII
@@ -107,7 +120,10 @@ func Prepare(msg []byte, tag string) (*Template, error) {
 	}
 	t := &Template{msg: msg, tag: tag}
 	for i := range leaves {
-		p := prepareLeaf(msg, &leaves[i], tag)
+		p, skipped := prepareLeaf(msg, &leaves[i], tag)
+		if skipped {
+			t.skipped++
+		}
 		if p == nil {
 			continue
 		}
@@ -122,6 +138,12 @@ func (t *Template) Tagged() bool { return t.count > 0 }
 
 // Count is the number of places Render fills with the link.
 func (t *Template) Count() int { return t.count }
+
+// Skipped is the number of text parts (text/plain or text/html, not
+// attachments) that show the raw tag but that Render leaves as they are,
+// because their transfer encoding is broken or their charset is not
+// supported. The caller may log it, or fall back to ReplaceRaw.
+func (t *Template) Skipped() int { return t.skipped }
 
 // Render returns the message with every eligible occurrence of the tag
 // replaced by link. When the message is not tagged it returns the prepared

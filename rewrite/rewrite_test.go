@@ -160,3 +160,22 @@ func TestAppendRenderReusesBuffer(t *testing.T) {
 		t.Errorf("Count = %d", tm.Count())
 	}
 }
+
+func TestSkipped(t *testing.T) {
+	for msg, want := range map[string]int{
+		"Content-Type: text/plain; charset=x-unknown\r\n\r\n[[career-relay]]":                         1,
+		"Content-Transfer-Encoding: quoted-printable\r\n\r\n[[career-relay]] =\x01":                   1,
+		"Content-Transfer-Encoding: x-uuencode\r\n\r\n[[career-relay]]":                               1,
+		"Content-Type: text/plain; charset=utf-16\r\n\r\nno tag":                                      0,
+		"Content-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\n[[career-relay]]":         0,
+		"Content-Type: text/plain; charset=shift_jis\r\n\r\n\x83[[career-relay]]\r\n[[career-relay]]": 0,
+	} {
+		tm, err := Prepare([]byte(msg), testTag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tm.Skipped() != want {
+			t.Errorf("%q: Skipped = %d, want %d", msg, tm.Skipped(), want)
+		}
+	}
+}

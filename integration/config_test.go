@@ -3,6 +3,7 @@ package integration
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
@@ -149,10 +150,11 @@ var authHash = sync.OnceValues(func() ([]byte, error) {
 	return bcrypt.GenerateFromPassword([]byte(authPassword), bcrypt.DefaultCost)
 })
 
-// baseConfig returns a valid config whose files (secrets, DKIM key) are
+// baseConfig returns a valid config whose files (secrets, DKIM keys) are
 // written into dir, with free ports on 127.0.0.1, one tenant "acme" with
-// domain acme.example, loopback allowed to relay, no AUTH (see
-// withTLSAuth), and delivery in relay mode to sinkAddr (plain SMTP) retried every 200ms.
+// domain acme.example that signs with an RSA-2048 and an Ed25519 key,
+// loopback allowed to relay, no AUTH (see withTLSAuth), and delivery in
+// relay mode to sinkAddr (plain SMTP) retried every 200ms.
 func baseConfig(t *testing.T, dir, sinkAddr string) *Config {
 	t.Helper()
 	secret := func(name string) string {
@@ -196,24 +198,53 @@ func baseConfig(t *testing.T, dir, sinkAddr string) *Config {
 			ID:      tenantID,
 			Name:    "株式会社アクメ",
 			Domains: []string{tenantDomain},
-			DKIM:    []DKIMKey{{Selector: "cr2026e", KeyFile: ed25519Key(t, dir)}},
+			// Dual signing, RSA first (as the SPEC's sketch configures it).
+			DKIM: []DKIMKey{
+				{Selector: rsaSelector, KeyFile: tenantKeyFile(t, dir, "acme-rsa.pem", "rsa")},
+				{Selector: ed25519Selector, KeyFile: tenantKeyFile(t, dir, "acme-ed25519.pem", "ed25519")},
+			},
 		}},
 	}
 }
 
-// ed25519Key writes a PKCS#8 Ed25519 DKIM key into dir and returns its path.
-func ed25519Key(t *testing.T, dir string) string {
+// The selectors of the tenant's keys in baseConfig.
+const (
+	rsaSelector     = "cr2026"
+	ed25519Selector = "cr2026e"
+)
+
+// tenantKeys are the tenant's DKIM keys, PKCS#8 PEM, made once per test
+// process: an RSA-2048 key takes a while to make, more so under -race.
+var tenantKeys = sync.OnceValues(func() (map[string][]byte, error) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	_, ek, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string][]byte{}
+	for name, k := range map[string]any{"rsa": rk, "ed25519": ek} {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		keys[name] = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	}
+	return keys, nil
+})
+
+// tenantKeyFile writes the tenant's key of algo (rsa or ed25519) into
+// dir/name and returns its path.
+func tenantKeyFile(t *testing.T, dir, name, algo string) string {
 	t.Helper()
-	_, key, err := ed25519.GenerateKey(rand.Reader)
+	keys, err := tenantKeys()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("making DKIM keys: %v", err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "acme-ed25519.pem")
-	writeFile(t, p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	p := filepath.Join(dir, name)
+	writeFile(t, p, keys[algo])
 	return p
 }
 

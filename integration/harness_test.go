@@ -52,8 +52,9 @@ type Relay struct {
 	HTTPAddr   string
 	AdminAddr  string
 
-	bin  string
-	runs int
+	bin   string
+	runs  int
+	sinks []*sinkCheck // the sinks it delivers to (newSink), for the DKIM check
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -64,7 +65,10 @@ type Relay struct {
 }
 
 // NewRelay writes the config (baseConfig delivering to sinkAddr, changed by
-// mods) into a new temp dir. It does not start the process.
+// mods) into a new temp dir. It does not start the process. An upstream the
+// config delivers to must be a sink made by newSink: the messages it
+// captures are DKIM-checked when the test ends, as are the files a relay in
+// capture mode writes (dkim_check_test.go).
 func NewRelay(t *testing.T, sinkAddr string, mods ...func(dir string, c *Config)) *Relay {
 	t.Helper()
 	bin := binary(t)
@@ -86,6 +90,7 @@ func NewRelay(t *testing.T, sinkAddr string, mods ...func(dir string, c *Config)
 	}
 	writeConfig(t, r.ConfigPath, c)
 	t.Cleanup(r.cleanup)
+	r.attachSinks()
 	return r
 }
 
@@ -244,6 +249,10 @@ func (r *Relay) current(stopping bool) (*exec.Cmd, chan struct{}) {
 
 func (r *Relay) cleanup() {
 	r.Stop()
+	// DKIM checks (dkim_check_test.go), while the temp dir still holds the
+	// key files.
+	r.checkCaptured()
+	r.handPolicy()
 	// A binary built with -race (see testlib.BinaryEnv) reports here.
 	if strings.Contains(r.Log(), "WARNING: DATA RACE") {
 		r.t.Errorf("relay: the race detector reported a data race")

@@ -15,7 +15,7 @@ import (
 func TestLimitsMessageSize(t *testing.T) {
 	t.Parallel()
 	const limit = 20000
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, func(_ string, c *Config) { c.SMTP.MaxMessageBytes = limit })
 
 	line := strings.Repeat("x", 76) + "\n"
@@ -38,7 +38,7 @@ func TestLimitsMessageSize(t *testing.T) {
 func TestLimitsRecipients(t *testing.T) {
 	t.Parallel()
 	const limit = 3
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, func(_ string, c *Config) { c.SMTP.MaxRecipients = limit })
 
 	cl, err := Dial(r.SMTPAddr, SendOptions{})

@@ -110,7 +110,7 @@ func balance(t *testing.T, r *Relay) (referrals, granted int) {
 // ref=; a token with one byte changed is 404 and stores nothing.
 func TestLinkLifecycle(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks)
 	link := relayLinks(t, r, sink, "taro@cand.example")["taro@cand.example"]
 
@@ -167,7 +167,7 @@ func TestLinkLifecycle(t *testing.T) {
 // bbolt file.
 func TestLedgerVerifyDetectsTampering(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks)
 	for _, link := range relayLinks(t, r, sink, "a@cand.example", "b@cand.example", "c@cand.example") {
 		if resp := consent(t, link, true); resp.StatusCode != http.StatusSeeOther {

@@ -71,7 +71,7 @@ func wantSample(t *testing.T, samples map[string]float64, series string, want fl
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr)
 	testlib.WaitForPort(t, r.HTTPAddr, startTimeout)
 

@@ -54,7 +54,7 @@ func TestPolicyRelayDeniedWithoutAuth(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			sink := testlib.NewSink(t, nil)
+			sink := newSink(t, nil)
 			r := StartRelay(t, sink.Addr, func(dir string, c *Config) {
 				c.SMTP.AllowNetworks = tc.networks
 				withTLSAuth(t, dir, c) // AUTH is offered, but this client does not use it
@@ -73,7 +73,7 @@ func TestPolicyRelayDeniedWithoutAuth(t *testing.T) {
 
 func TestPolicyAuthOverPlainTextRefused(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { withTLSAuth(t, dir, c) })
 
 	cl, err := Dial(r.SMTPAddr, SendOptions{})
@@ -110,7 +110,7 @@ func TestPolicyAuthOverStartTLS(t *testing.T) {
 	for _, mech := range []string{"PLAIN", "LOGIN"} {
 		t.Run(mech, func(t *testing.T) {
 			t.Parallel()
-			sink := testlib.NewSink(t, nil)
+			sink := newSink(t, nil)
 			var certPEM []byte
 			r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { certPEM = withTLSAuth(t, dir, c) })
 			tlsConf := &tls.Config{RootCAs: testlib.CertPool(t, certPEM), ServerName: relayHost}
@@ -137,7 +137,7 @@ func TestPolicyAuthOverStartTLS(t *testing.T) {
 
 func TestPolicyWrongPassword(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	var certPEM []byte
 	r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { certPEM = withTLSAuth(t, dir, c) })
 	tlsConf := &tls.Config{RootCAs: testlib.CertPool(t, certPEM), ServerName: relayHost}
@@ -152,7 +152,7 @@ func TestPolicyWrongPassword(t *testing.T) {
 
 func TestPolicyUnknownSenderRefused(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr)
 	const stranger = "someone@stranger.example"
 	data, _ := newMessage(stranger, candidate, "not a tenant", "hello")
@@ -170,7 +170,7 @@ func TestPolicyUnknownSenderRefused(t *testing.T) {
 
 func TestPolicyAllowedNetworkRelays(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, func(_ string, c *Config) {
 		c.SMTP.AllowNetworks = []string{"192.0.2.0/24", "127.0.0.1/32"}
 	})

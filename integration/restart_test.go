@@ -14,7 +14,7 @@ import (
 // is retried after it, and is delivered once the upstream accepts.
 func TestRestartKeepsDeferred(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, &SinkOptionsDeferAll)
+	sink := newSink(t, &SinkOptionsDeferAll)
 	r := StartRelay(t, sink.Addr)
 
 	data, id := newMessage(tenantSender, candidate, "deferred", "hello")

@@ -4,8 +4,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/careerrelay/careerrelay/internal/testlib"
 )
 
 var linkRE = regexp.MustCompile(`https://careers\.acme\.example/(c|t)/([A-Za-z0-9._-]+)`)
@@ -16,7 +14,7 @@ var linkRE = regexp.MustCompile(`https://careers\.acme\.example/(c|t)/([A-Za-z0-
 // delivered with its body unchanged.
 func TestRewriteThroughRelay(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr)
 
 	body := "ご応募ありがとうございました。\n今後のキャリアのご相談はこちら: [[career-relay]]\n"

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/careerrelay/careerrelay/internal/testlib"
 )
 
 // rawSession is an SMTP session written byte by byte, for payloads a
@@ -68,7 +66,7 @@ func (s *rawSession) cmd(what, raw string, want int) string {
 // would be accepted if the relay fell for it.
 func TestSmugglingEndOfData(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, func(_ string, c *Config) {
 		c.Tenants[0].Domains = append(c.Tenants[0].Domains, "example.jp")
 	})

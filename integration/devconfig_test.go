@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/careerrelay/careerrelay/internal/testlib"
 )
 
@@ -45,6 +47,12 @@ func startDevRelay(t *testing.T) *Relay {
 		t.Fatal(err)
 	}
 	writeFile(t, r.ConfigPath, []byte(conf))
+	// The harness's view of the config, for the DKIM check of the captured
+	// files when the test ends (Relay.checkCaptured).
+	r.Config = &Config{}
+	if err := yaml.Unmarshal([]byte(conf), r.Config); err != nil {
+		t.Fatalf("configs/dev.yaml: %v", err)
+	}
 	secrets, err := filepath.Glob("../configs/dev/*")
 	if err != nil || len(secrets) == 0 {
 		t.Fatalf("no files in configs/dev/: %v", err)
@@ -63,7 +71,8 @@ func startDevRelay(t *testing.T) *Relay {
 
 // TestDevConfigCapturesSwaksMail is the newcomer's first step (`make run`,
 // then swaks): the relay prints its capture folder at start-up, and a mail
-// sent with swaks lands there as exactly one .eml file.
+// sent with swaks lands there as exactly one .eml file, signed with both
+// TEST-ONLY DKIM keys of tenant demo.
 func TestDevConfigCapturesSwaksMail(t *testing.T) {
 	t.Parallel()
 	swaks := needSwaks(t)
@@ -106,5 +115,36 @@ func TestDevConfigCapturesSwaksMail(t *testing.T) {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Errorf("captured mail lacks %q:\n%s", want, data)
 		}
+	}
+
+	// `make run` signs as production does: both TEST-ONLY keys of tenant
+	// demo, d=example.jp, verified offline as the file is (the prepended
+	// Return-Path: and Delivered-To: are outside the signatures).
+	var sigs []sigTags
+	for _, f := range headerFields(data) {
+		if f.name == "dkim-signature" {
+			sigs = append(sigs, parseTags(f.value))
+		}
+	}
+	want := []sigTags{
+		{"d": "example.jp", "s": "dev2026", "a": "rsa-sha256"},
+		{"d": "example.jp", "s": "dev2026e", "a": "ed25519-sha256"},
+	}
+	if len(sigs) != len(want) {
+		t.Fatalf("captured mail has %d DKIM signatures, want %d:\n%s", len(sigs), len(want), data)
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if sigs[i][k] != v {
+				t.Errorf("signature %d: %s=%s, want %s", i, k, sigs[i][k], v)
+			}
+		}
+	}
+	pol := &dkimPolicy{records: map[string]string{}}
+	if err := pol.add(r.Config, filepath.Dir(r.ConfigPath)); err != nil {
+		t.Fatal(err)
+	}
+	if problems := pol.check(t, "hr@example.jp", data, captureAdds, true); len(problems) > 0 {
+		t.Errorf("captured mail's signatures:\n%s", strings.Join(problems, "\n"))
 	}
 }

@@ -80,7 +80,7 @@ func TestWebBrowserConsent(t *testing.T) {
 	t.Parallel()
 	agency := newTestAgency(t)
 	regURL := agency.URL + "/register"
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks, func(dir string, c *Config) {
 		c.Agency.RegistrationURL = regURL
 	})

@@ -57,7 +57,7 @@ func referralEntries(t *testing.T, r *Relay) []referral.Entry {
 // the ledger holds one referral entry, with that id.
 func TestWebConcurrentConsentOneReferral(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks)
 	link := relayLinks(t, r, sink, "taro@cand.example")["taro@cand.example"]
 	_, page := get(t, http.MethodGet, link, map[string]string{"User-Agent": personUA})
@@ -124,7 +124,7 @@ func TestWebConcurrentConsentOneReferral(t *testing.T) {
 // credit, 19 still one and 20 two (`careerrelay ledger balance`).
 func TestWebCreditEveryTenReferrals(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks)
 	var cands []string
 	for i := 1; i <= 20; i++ {
@@ -159,7 +159,7 @@ func TestWebCreditEveryTenReferrals(t *testing.T) {
 // and both answers send the person to the agency with the same ref.
 func TestWebSameCandidateOtherCase(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks)
 	links := relayLinks(t, r, sink, "Taro@Cand.example", "taro@cand.example")
 	upper, lower := links["Taro@Cand.example"], links["taro@cand.example"]
@@ -185,7 +185,7 @@ func TestWebSameCandidateOtherCase(t *testing.T) {
 // again. referrals_per_credit is 2 here.
 func TestWebLedgerRedeem(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks, func(dir string, c *Config) {
 		c.Tenants[0].ReferralsPerCredit = 2
 	})

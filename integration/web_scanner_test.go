@@ -55,7 +55,7 @@ func waitClicks(t *testing.T, r *Relay, what string, bot, human float64) {
 // person who opens it afterwards is a human click and can still consent.
 func TestWebScannerClickIsBot(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks)
 	link := relayLinks(t, r, sink, "taro@cand.example")["taro@cand.example"]
 	testlib.WaitForPort(t, r.HTTPAddr, startTimeout)
@@ -103,7 +103,7 @@ func TestWebScannerClickIsBot(t *testing.T) {
 // human counter does not move, and no referral is made.
 func TestWebClickInBotWindowIsBot(t *testing.T) {
 	t.Parallel()
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks, func(dir string, c *Config) {
 		c.Links.BotWindow = "" // the default, 10s
 	})

@@ -119,7 +119,7 @@ func TestWebWebhookOutageAndRestart(t *testing.T) {
 
 func testWebhookOutage(t *testing.T, stop func(*Relay)) {
 	agency := newWebhookAgency(t)
-	sink := testlib.NewSink(t, nil)
+	sink := newSink(t, nil)
 	r := NewRelay(t, sink.Addr, withLocalLinks, func(dir string, c *Config) {
 		c.Agency.Webhook.URL = agency.URL + "/hooks/referral"
 	})

@@ -98,26 +98,23 @@ func TestWebScannerClickIsBot(t *testing.T) {
 	}
 }
 
-// TestWebClickInBotWindowIsBot: with the default links.bot_window (10 s), a
-// browser's GET seconds after the mail was sent counts as a bot click, the
-// human counter does not move, and no referral is made.
+// TestWebClickInBotWindowIsBot: a person's browser GET within
+// links.bot_window of the send counts as a bot click (a gateway scanner
+// with an ordinary User-Agent), the human counter does not move, and no
+// referral is made. The window is 1h here so that a slow machine is still
+// inside it; the 10 s default is the config loader's business.
 func TestWebClickInBotWindowIsBot(t *testing.T) {
 	t.Parallel()
 	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks, func(dir string, c *Config) {
-		c.Links.BotWindow = "" // the default, 10s
+		c.Links.BotWindow = "1h"
 	})
 	testlib.WaitForPort(t, r.HTTPAddr, startTimeout)
 	bot0, human0 := clicks(t, r)
-	sent := time.Now()
 	link := relayLinks(t, r, sink, "jiro@cand.example")["jiro@cand.example"]
 	resp, _ := get(t, http.MethodGet, link, map[string]string{"User-Agent": personUA})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET: %s", resp.Status)
-	}
-	if d := time.Since(sent); d > 8*time.Second {
-		// Too slow a machine to be inside the window for sure.
-		t.Skipf("sending and delivering took %v, too close to the 10 s window", d)
 	}
 	waitClicks(t, r, "a GET within the bot window", bot0+1, human0)
 	if n, _ := balance(t, r); n != 0 {

@@ -37,6 +37,7 @@ type Admin struct {
 	token  [sha256.Size]byte
 	// verify checks a ledger's hash chain; tests replace it.
 	verify func([]referral.Entry) error
+	queue  QueueReader // the store, for GET /api/queue (SetQueue, admin_queue.go)
 }
 
 // NewAdmin builds the admin API over ledger, with cfg.Admin.Token as the
@@ -49,6 +50,7 @@ func NewAdmin(cfg *configs.Config, ledger Ledger, log *slog.Logger) *Admin {
 	mux.HandleFunc("POST /api/redeem", a.redeem)
 	mux.HandleFunc("GET /api/ledger/export", a.export)
 	mux.HandleFunc("GET /api/ledger/verify", a.verifyLedger)
+	a.registerQueue(mux) // GET /api/queue, admin_queue.go
 	for _, path := range []string{"/api/balance", "/api/redeem", "/api/ledger/export", "/api/ledger/verify"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+path)

@@ -1,0 +1,4 @@
+package report
+
+// NiceScale is niceScale, for the tests.
+var NiceScale = niceScale

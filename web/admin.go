@@ -50,6 +50,7 @@ func NewAdmin(cfg *configs.Config, ledger Ledger, log *slog.Logger) *Admin {
 	mux.HandleFunc("POST /api/redeem", a.redeem)
 	mux.HandleFunc("GET /api/ledger/export", a.export)
 	mux.HandleFunc("GET /api/ledger/verify", a.verifyLedger)
+	mux.HandleFunc("/api/report", a.impactReport)
 	a.registerQueue(mux) // GET /api/queue, admin_queue.go
 	for _, path := range []string{"/api/balance", "/api/redeem", "/api/ledger/export", "/api/ledger/verify"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {

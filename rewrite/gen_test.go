@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"flag"
+	"fmt"
 	"mime"
 	"mime/quotedprintable"
 	"os"
@@ -312,12 +313,41 @@ var genCases = map[string]func() string{
 	},
 }
 
+// fuzzRegressions are inputs that once failed FuzzRewrite (or made it
+// slow), kept in its corpus under testdata/fuzz.
+var fuzzRegressions = map[string]string{
+	// A line broken inside the anchor written for the text tag: the break
+	// went between "<a" and " href", which the check did not expect.
+	"anchor-break": "Content-Type: text/html\r\n\r\n<p>" + strings.Repeat("x", 900) + " [[career-relay]] y</p>\r\n",
+	// Many links on one long line: line grouping and breaking were
+	// quadratic.
+	"many-on-one-line": "\r\n" + strings.Repeat("[[career-relay]]", 3000),
+	"many-on-one-html": "Content-Type: text/html\r\n\r\n" + strings.Repeat("[[career-relay]]<a href=[[career-relay]]>", 1000),
+	// Flowed: the quote prefix was looked up from the line start for each
+	// link.
+	"many-on-one-flowed": "Content-Type: text/plain; format=flowed\r\n\r\n> " + strings.Repeat("[[career-relay]] ", 3000),
+	// ISO-2022-JP with redundant designations inside the tag and before a
+	// quote mark, on a long flowed line.
+	"iso-redundant-flowed": "Content-Type: text/plain; charset=iso-2022-jp; format=flowed; delsp=yes\r\n\r\n\x1b(B> " +
+		strings.Repeat("\x1b$B$3\x1b(B ", 108) + "[[car\x1b(Jeer- \r\n\x1b(B> relay]]\x1b(B end\r\n",
+}
+
 func TestGenerateInputs(t *testing.T) {
 	if !*genInputs {
 		t.Skip("run with -gen to rewrite the golden inputs")
 	}
 	for name, f := range genCases {
 		if err := os.WriteFile(filepath.Join("testdata", name+".eml"), []byte(f()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzRewrite")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, msg := range fuzzRegressions {
+		entry := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", msg)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(entry), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -16,6 +16,8 @@ Usage:
   careerrelay check-config -config FILE   check a configuration, print "config OK" or every problem
   careerrelay ledger balance|export|redeem|verify -config FILE ...
                                           referrals and credits, through the running server's admin API
+  careerrelay report -config FILE -tenant T [-from D] [-to D] [-format html|csv|json] [-out FILE]
+                                          the tenant's impact report (clicks, referrals, credits), through the admin API
   careerrelay dkim-keygen -domain D -selector S [-algo rsa|ed25519] [-bits 2048] -out FILE   make a DKIM key, print its DNS record
   careerrelay dkim-check -config FILE     check that DNS publishes every tenant's DKIM keys
 
@@ -36,6 +38,8 @@ func main() {
 		code = runCheckConfig(args)
 	case "ledger":
 		code = runLedger(args)
+	case "report":
+		code = runReport(args)
 	case "dkim-keygen":
 		code = runDKIMKeygen(args)
 	case "dkim-check":

@@ -20,6 +20,8 @@ Usage:
                                           the tenant's impact report (clicks, referrals, credits), through the admin API
   careerrelay dkim-keygen -domain D -selector S [-algo rsa|ed25519] [-bits 2048] -out FILE   make a DKIM key, print its DNS record
   careerrelay dkim-check -config FILE     check that DNS publishes every tenant's DKIM keys
+  careerrelay queue -config FILE [-format text|json]   what waits in the running server's queue, oldest first
+  careerrelay demo [-keep] [-v]           a self-contained tour in a temporary folder: mails in, links out, ten consents, one credit
 
 Run "careerrelay COMMAND -h" for the flags of a command.
 `
@@ -44,6 +46,10 @@ func main() {
 		code = runDKIMKeygen(args)
 	case "dkim-check":
 		code = runDKIMCheck(args)
+	case "queue":
+		code = runQueue(args)
+	case "demo":
+		code = runDemo(args)
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:

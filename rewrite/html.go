@@ -15,7 +15,7 @@ const (
 const (
 	ctxText  uint8 = iota // text: a line break is white space
 	ctxAttr               // attribute value: break around the attribute
-	ctxFixed              // script, style, tag names: never break
+	ctxFixed              // script, style, inside a tag: breaks only as a last resort
 )
 
 // hocc is an occurrence found in HTML, in view indexes.

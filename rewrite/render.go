@@ -183,13 +183,20 @@ func (e *qpEncoder) ascii(s string) {
 }
 
 // A cand is a place where an overlong line of an identity-encoded part may
-// be broken, and what to insert there. before: the break is in front of a
-// link (preferred), else behind one.
+// be broken, and what to insert there, with its rank: breaks in front of a
+// link are preferred to breaks behind one, and those to a break inside an
+// attribute value (a URL parser drops it, a title would show a space).
 type cand struct {
-	at     int
-	ins    string
-	before bool
+	at   int
+	ins  string
+	rank int
 }
+
+const (
+	rankBefore = iota
+	rankAfter
+	rankLast
+)
 
 // renderBroken renders an identity-encoded part in which a link makes a
 // line longer than 998 octets, breaking such lines next to the links (see
@@ -207,7 +214,7 @@ func (p *textPart) renderBroken(dst []byte, l *linkForms) []byte {
 		o := &p.occ[k]
 		base := len(out)
 		if p.html && o.ctx == ctxAttr && o.attrStart >= cur && o.attrStart <= o.ds {
-			cands = append(cands, cand{base + o.attrStart - cur, "\r\n", true})
+			cands = append(cands, cand{base + o.attrStart - cur, "\r\n", rankBefore})
 		}
 		out = append(out, p.d[cur:o.ds]...)
 		rs := len(out)
@@ -217,18 +224,17 @@ func (p *textPart) renderBroken(dst []byte, l *linkForms) []byte {
 		switch {
 		case p.html && o.kind == kindAnchor:
 			pre, post := o.escapes(l)
-			cands = append(cands, cand{rs + len(pre) + 3, "\r\n", true}, cand{re - len(post) - 1, "\r\n", false})
+			cands = append(cands, cand{rs + len(pre) + 3, "\r\n", rankBefore}, cand{re - len(post) - 1, "\r\n", rankAfter})
 		case p.html && o.ctx == ctxAttr:
 			if o.valueEnd >= o.de && (k+1 == len(p.occ) || o.valueEnd <= p.occ[k+1].ds) {
-				cands = append(cands, cand{re + o.valueEnd - o.de, "\r\n", false})
+				cands = append(cands, cand{re + o.valueEnd - o.de, "\r\n", rankAfter})
 			}
-		case p.html && o.ctx == ctxText:
-			cands = append(cands, cand{rs, "\r\n", true}, cand{re, "\r\n", false})
-		case p.html:
+			pre, _ := o.escapes(l)
+			cands = append(cands, cand{rs + len(pre), "\r\n", rankLast})
 		case p.flowed:
 			cands = append(cands, p.flowedCands(v, &q, o, rs, re)...)
 		default:
-			cands = append(cands, cand{rs, "\r\n", true}, cand{re, "\r\n", false})
+			cands = append(cands, cand{rs, "\r\n", rankBefore}, cand{re, "\r\n", rankAfter})
 		}
 	}
 	out = append(out, p.d[cur:]...)
@@ -245,9 +251,9 @@ func (p *textPart) flowedCands(v view, q *quoteCache, o *occ, rs, re int) []cand
 	prefix := q.prefix(v.b, vi)
 	var cs []cand
 	if p.delsp || o.ds == 0 || p.d[o.ds-1] != ' ' {
-		cs = append(cs, cand{rs, " \r\n" + prefix, true})
+		cs = append(cs, cand{rs, " \r\n" + prefix, rankBefore})
 	} else {
-		cs = append(cs, cand{rs, "\r\n" + prefix, true})
+		cs = append(cs, cand{rs, "\r\n" + prefix, rankBefore})
 	}
 	at, from := re, o.de
 	ins := " \r\n"
@@ -263,7 +269,7 @@ func (p *textPart) flowedCands(v view, q *quoteCache, o *occ, rs, re int) []cand
 			ins += " "
 		}
 	}
-	return append(cs, cand{at, ins, false})
+	return append(cs, cand{at, ins, rankAfter})
 }
 
 // quoteCache remembers the quote prefix of the last line asked for, so
@@ -292,9 +298,9 @@ func (q *quoteCache) prefix(b []byte, i int) string {
 }
 
 // breakLines inserts line breaks at candidates into the lines of b longer
-// than 998 octets: in front of the last link that lets the line fit, else
-// behind the last link that does, else at the first candidate; and again on
-// the rest of the line while it is too long.
+// than 998 octets: at the best ranked, then farthest candidate that lets
+// the line fit, else at the first candidate; and again on the rest of the
+// line while it is too long.
 func breakLines(b []byte, cands []cand) []byte {
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].at < cands[j].at })
 	var chosen []cand
@@ -315,7 +321,7 @@ func breakLines(b []byte, cands []cand) []byte {
 			for ci < len(cands) && cands[ci].at <= s {
 				ci++
 			}
-			fitBefore, fitAny, first := -1, -1, -1
+			best, first := -1, -1
 			for j := ci; j < len(cands) && cands[j].at < le; j++ {
 				c := cands[j]
 				if first < 0 {
@@ -325,14 +331,9 @@ func breakLines(b []byte, cands []cand) []byte {
 				if c.at-s+extra+head > maxLine {
 					break
 				}
-				fitAny = j
-				if c.before {
-					fitBefore = j
+				if best < 0 || c.rank <= cands[best].rank {
+					best = j
 				}
-			}
-			best := fitBefore
-			if best < 0 {
-				best = fitAny
 			}
 			if best < 0 {
 				best = first

@@ -1,5 +1,6 @@
 // Package rewrite replaces a tenant's template tag in a mail with a
-// recipient's link, changing nothing else.
+// recipient's link, changing nothing else; Keys mints and verifies the
+// links' tokens.
 //
 // Prepare parses a message once: it walks the MIME tree the way go-message
 // reads it (so both agree on every part's bytes), undoes the transfer
@@ -27,15 +28,19 @@
 // soft line breaks, which every decoder rejoins). A base64 part is
 // re-encoded whole at 76 columns. A 7bit/8bit/binary part is spliced in
 // place; if a line would then exceed 998 octets it is broken next to the
-// link, in front of it if that is enough, else also behind it: in
-// text/plain with a CRLF (a new line in the text, the one change this
-// allows); in format=flowed text with a flowed soft break (the space of the
-// break is the one next to the link when there is one, else an added
-// space, which DelSp=yes removes again; the quote marks are repeated); in
-// HTML inside markup, as "<a \r\nhref=…>…</a\r\n>" or around the attribute
-// holding the link, so that no text changes, or for a link in text that
-// cannot be an anchor (inside <a>, <title>, a comment) with CRLFs around
-// it, which HTML reads as white space. Script and style are never broken.
+// link, in front of it if that is enough, else also behind it:
+//   - text/plain: with a CRLF (a new line in the text, the one change this
+//     allows);
+//   - format=flowed: with a flowed soft break (its space is the one next to
+//     the link when there is one, else an added space, which DelSp=yes
+//     removes again); the quote marks are repeated;
+//   - HTML: inside markup, as "<a \r\nhref=…>…</a\r\n>" or around the
+//     attribute holding the link (inside its value, in front of the link,
+//     only if the value alone is too long: URL parsers drop the break), so
+//     that no text changes; elsewhere (text inside an <a>, a title, a
+//     comment, script, style) with CRLFs around the link, which HTML reads
+//     as white space (a string in CSS or script would break, but less than
+//     if a relay broke the line anywhere).
 //
 // Not rewritten: the Subject and other headers, preambles and epilogues,
 // attachments (Content-Disposition: attachment), attached messages

@@ -179,3 +179,37 @@ func TestSkipped(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlongEveryContext: a link that makes a 7bit line too long is
+// broken next to it in every HTML context and in plain and flowed text.
+func TestOverlongEveryContext(t *testing.T) {
+	pad := strings.Repeat("x", 960)
+	for _, c := range []struct{ ct, body string }{
+		{"text/html", "<p>" + pad + "[[career-relay]]y</p>"},
+		{"text/html", "<a href=x>" + pad + "[[career-relay]]y</a>"},
+		{"text/html", "<script>" + pad + "'[[career-relay]]'</script>"},
+		{"text/html", "<style>" + pad + "url([[career-relay]])</style>"},
+		{"text/html", "<!--" + pad + "[[career-relay]]-->"},
+		{"text/html", "<p title=\"" + pad + "[[career-relay]]\">y</p>"},
+		{"text/html", "<p " + pad + " data-x=[[career-relay]]>y</p>"},
+		{"text/plain", pad + "[[career-relay]]y"},
+		{"text/plain; format=flowed", "> " + pad + "[[career-relay]]>y"},
+		{"text/plain; format=flowed; delsp=yes", pad + "[[career-relay]] y"},
+		{"text/plain; charset=iso-2022-jp", "\x1b$B" + strings.Repeat("$3", 470) + "\x1b(B[[career-relay]]\x1b$B$3\x1b(B"},
+	} {
+		msg := "Content-Type: " + c.ct + "\r\n\r\n" + c.body + "\r\n"
+		tm, err := Prepare([]byte(msg), testTag)
+		if err != nil || tm.Count() != 1 {
+			t.Fatalf("%s: %v %d", c.body[:20], err, tm.Count())
+		}
+		for _, link := range []string{testLink, fuzzLink} {
+			out, _ := tm.Render(link)
+			if n := maxLineLen(out); n > maxLine {
+				t.Errorf("%s %.20q: line of %d", c.ct, c.body, n)
+			}
+			if err := CheckFidelity([]byte(msg), out, testTag, link); err != nil {
+				t.Errorf("%s %.20q: %v", c.ct, c.body, err)
+			}
+		}
+	}
+}

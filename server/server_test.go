@@ -162,6 +162,7 @@ func send(t *testing.T, addr, to string) {
 // the admin API (its queue view too); stopped and run again in the same
 // process on the same data, it works as before.
 func TestRunTwice(t *testing.T) {
+	t.Parallel()
 	dir := testlib.TempDir(t)
 	cfg := testConfig(t, dir)
 	for run := 1; run <= 2; run++ {
@@ -215,6 +216,7 @@ func TestRunTwice(t *testing.T) {
 // TestRunListenError: a port in use stops Run with an error naming it,
 // OnReady is not called, and the store is released for the next Run.
 func TestRunListenError(t *testing.T) {
+	t.Parallel()
 	dir := testlib.TempDir(t)
 	cfg := testConfig(t, dir)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -238,6 +240,7 @@ func TestRunListenError(t *testing.T) {
 
 // TestRunBadDataDir: a data_dir that cannot be made is an error.
 func TestRunBadDataDir(t *testing.T) {
+	t.Parallel()
 	dir := testlib.TempDir(t)
 	cfg := testConfig(t, dir)
 	file := filepath.Join(dir, "file")

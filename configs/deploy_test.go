@@ -543,3 +543,72 @@ func mustRead(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// ---- docs -----------------------------------------------------------------
+
+// mdLink finds relative links of Markdown files: [text](path#anchor).
+var mdLink = regexp.MustCompile(`\]\(([^)\s:]+?)(?:#([^)\s]+))?\)`)
+
+// headingSlugs returns the anchors of a Markdown file's headings, the way
+// GitHub makes them.
+func headingSlugs(md []byte) map[string]bool {
+	slugs := map[string]bool{}
+	inFence := false
+	for _, line := range strings.Split(string(md), "\n") {
+		if strings.HasPrefix(line, "```") {
+			inFence = !inFence
+		}
+		if inFence || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		title := strings.TrimSpace(strings.TrimLeft(line, "#"))
+		var b strings.Builder
+		for _, r := range strings.ToLower(title) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 127:
+				b.WriteRune(r)
+			}
+		}
+		slugs[b.String()] = true
+	}
+	return slugs
+}
+
+// TestDocsLinks checks that the links between docs/ and configs/deploy/
+// lead to files and headings that exist.
+func TestDocsLinks(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, filepath.Join(deployDir, "README.md"))
+	if len(files) < 7 {
+		t.Fatalf("docs: %d Markdown files, want the six guides and configs/deploy/README.md", len(files))
+	}
+	for _, f := range files {
+		md, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mdLink.FindAllStringSubmatch(string(md), -1) {
+			target, anchor := m[1], m[2]
+			path := filepath.Join(filepath.Dir(f), target)
+			if target == "" {
+				path = f
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+					continue
+				}
+				t.Errorf("%s: link to %s: %v", f, target, err)
+				continue
+			}
+			if anchor != "" && !headingSlugs(data)[anchor] {
+				t.Errorf("%s: link to %s#%s: no such heading", f, target, anchor)
+			}
+		}
+	}
+}

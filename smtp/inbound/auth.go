@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"crypto/subtle"
+	"sync"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/emersion/go-sasl"
@@ -12,17 +13,21 @@ import (
 // users checks SMTP AUTH credentials against the configured bcrypt hashes.
 type users struct {
 	hashes map[string][]byte
-	// dummy is compared when the user is unknown, so that the answer takes
-	// as long as for a known user with a wrong password.
-	dummy []byte
 }
+
+// dummyHash is compared when the user is unknown, so that the answer takes
+// as long as for a known user with a wrong password. Made once per process
+// and only when first needed: bcrypt is slow on purpose.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("careerrelay-dummy"), bcrypt.DefaultCost)
+	return h
+})
 
 func newUsers(list []configs.User) *users {
 	u := &users{hashes: map[string][]byte{}}
 	for _, x := range list {
 		u.hashes[x.Name] = []byte(x.PasswordHash)
 	}
-	u.dummy, _ = bcrypt.GenerateFromPassword([]byte("careerrelay-dummy"), bcrypt.DefaultCost)
 	return u
 }
 
@@ -30,7 +35,7 @@ func newUsers(list []configs.User) *users {
 func (u *users) check(name, password string) error {
 	h, ok := u.hashes[name]
 	if !ok {
-		bcrypt.CompareHashAndPassword(u.dummy, []byte(password))
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return gosmtp.ErrAuthFailed
 	}
 	if bcrypt.CompareHashAndPassword(h, []byte(password)) != nil {

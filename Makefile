@@ -5,7 +5,7 @@ DEVCONF := configs/dev.yaml
 # How long each fuzz target runs in `make fuzz`.
 FUZZTIME ?= 1m
 
-.PHONY: build run test bench fuzz lint clean
+.PHONY: build run demo test bench fuzz lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/careerrelay
@@ -14,6 +14,10 @@ build:
 # 127.0.0.1:8080, delivered mail captured into var/dev/mail.
 run: build
 	$(BIN) serve -config $(DEVCONF)
+
+# A self-contained tour in a temporary folder (about a second).
+demo: build
+	$(BIN) demo
 
 # Everything CI runs: formatting, vet, every unit and integration test, all
 # under the race detector; the integration tests drive a race-enabled binary

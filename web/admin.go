@@ -25,6 +25,8 @@ const maxAdminBody = 64 << 10
 //	POST /api/redeem {"tenant":ID,"note":TEXT}  -> the redeem referral.Entry
 //	GET  /api/ledger/export?tenant=ID&format=csv|json (tenant optional, format default json)
 //	GET  /api/ledger/verify                     -> {"ok":bool,"entries":n,"head":hash,"error":text}
+//	GET  /api/queue?limit=N                     -> the queue, oldest first (admin_queue.go)
+//	GET  /api/report?tenant=ID&from=&to=&format=html|csv|json -> the impact report (admin_report.go)
 //
 // Errors are {"error": message, "code": code} with code and status
 // bad_request 400, unauthorized 401, not_found 404 (unknown tenant or

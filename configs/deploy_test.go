@@ -325,6 +325,7 @@ func TestAlertRules(t *testing.T) {
 // TestAlertRulesPromtool checks the rules and the scrape config with
 // promtool, and runs the rules' unit tests (testdata/deploy).
 func TestAlertRulesPromtool(t *testing.T) {
+	t.Parallel() // the unit tests take promtool some seconds
 	promtool := needTool(t, "promtool", "prometheus")
 	runTool(t, deployDir, promtool, "check", "rules", "careerrelay.rules.yml")
 	// check config also checks the rule files it names.

@@ -11,9 +11,21 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/metrics"
 	"github.com/careerrelay/careerrelay/rewrite"
 	"github.com/careerrelay/careerrelay/store"
+	dto "github.com/prometheus/client_model/go"
 )
+
+// rewriteFailures reads careerrelay_rewrite_failures_total{tenant="acme"}.
+func rewriteFailures(t *testing.T) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := metrics.RewriteFailures.WithLabelValues("acme").Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
 
 var testLinks = configs.Links{
 	BaseURL: "https://careers.test",
@@ -178,5 +190,48 @@ func TestStoreFailureQueuesNothing(t *testing.T) {
 	}
 	if len(*notified) != 0 {
 		t.Errorf("delivery notified of %v after a failed commit", *notified)
+	}
+}
+
+// TestUnreadableTaggedPartCountsAsFailure: a tagged part in a charset the
+// rewriter cannot handle safely goes out unchanged and is counted.
+func TestUnreadableTaggedPartCountsAsFailure(t *testing.T) {
+	p, db, _ := newTestPipeline(t)
+	msg := strings.Replace(taggedMail, "charset=UTF-8", "charset=x-unknown-charset", 1)
+	before := rewriteFailures(t)
+	env := Envelope{From: "hr@acme.example", Tenant: acme, Rcpts: []string{"a@cand.example"}, Received: time.Now()}
+	if _, err := p.Accept(context.Background(), env, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rewriteFailures(t) - before; got != 1 {
+		t.Errorf("careerrelay_rewrite_failures_total moved by %v, want 1", got)
+	}
+	if q := queue(t, db); len(q) != 1 || !strings.HasSuffix(q[0].body, msg) {
+		t.Errorf("the message was not relayed unchanged: %+v", q)
+	}
+}
+
+// TestUnparseableMessageGetsGenericLinkInBodyOnly: a message the rewriter
+// cannot parse is still delivered, its body's raw tag becomes the generic
+// link, its Subject keeps the tag, and the failure is counted.
+func TestUnparseableMessageGetsGenericLinkInBodyOnly(t *testing.T) {
+	p, db, _ := newTestPipeline(t)
+	msg := "From: hr@acme.example\r\nSubject: [[career-relay]]\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhere: [[career-relay]]\r\n"
+	before := rewriteFailures(t)
+	env := Envelope{From: "hr@acme.example", Tenant: acme, Rcpts: []string{"a@cand.example"}, Received: time.Now()}
+	if _, err := p.Accept(context.Background(), env, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rewriteFailures(t) - before; got != 1 {
+		t.Fatalf("careerrelay_rewrite_failures_total moved by %v, want 1 (is the message parseable after all?)", got)
+	}
+	q := queue(t, db)
+	if len(q) != 1 {
+		t.Fatalf("%d copies", len(q))
+	}
+	want := strings.Replace(msg, "here: [[career-relay]]", "here: https://careers.test/t/acme", 1)
+	if q[0].body != want {
+		t.Errorf("got\n%q\nwant\n%q", q[0].body, want)
 	}
 }

@@ -50,6 +50,13 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 		log.Warn("message not parseable for rewriting; relayed with raw tags replaced by the generic link", "err", err, "raw_tags", n)
 		return []Copy{{Rcpts: rcpts, Body: body, Changed: n > 0}}
 	}
+	if n := tmpl.Skipped(); n > 0 {
+		// A text part shows the raw tag but cannot be rewritten safely
+		// (unsupported charset, broken transfer encoding): it goes out as it
+		// came, and the operator hears of it.
+		metrics.RewriteFailures.WithLabelValues(t.ID).Inc()
+		log.Warn("text parts with the tag left unrewritten (unsupported charset or broken encoding)", "parts", n)
+	}
 	if !tmpl.Tagged() {
 		return []Copy{{Rcpts: rcpts, Body: msg}}
 	}

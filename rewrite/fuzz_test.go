@@ -71,7 +71,8 @@ func FuzzRewrite(f *testing.F) {
 			return
 		}
 		raw, n := ReplaceRaw(msg, testTag, testLink)
-		if n != bytes.Count(msg, []byte(testTag)) || (n == 0 && !bytes.Equal(raw, msg)) {
+		if n != bytes.Count(msg[rawBodyStart(msg):], []byte(testTag)) || (n == 0 && !bytes.Equal(raw, msg)) ||
+			!bytes.Equal(raw[:rawBodyStart(msg)], msg[:rawBodyStart(msg)]) {
 			t.Fatalf("ReplaceRaw: %d replacements", n)
 		}
 		tm, err := Prepare(msg, testTag)

@@ -219,19 +219,24 @@ func linkByte(c byte) bool {
 }
 
 // ReplaceRaw is the fallback for a message Prepare could not parse: every
-// occurrence of tag in the raw bytes, wherever it is (headers included),
-// becomes link, and the number of replacements is returned. Nothing else
-// changes; when there is no occurrence msg itself is returned.
+// occurrence of tag in the raw body (after the first empty line; a message
+// without one is all header) becomes link, and the number of replacements
+// is returned. The header section is left alone, as SPEC §3 wants for tags
+// in the Subject or other fields. Nothing else changes; when there is no
+// occurrence msg itself is returned.
 func ReplaceRaw(msg []byte, tag, link string) ([]byte, int) {
 	if tag == "" {
 		return msg, 0
 	}
 	t := []byte(tag)
-	n := bytes.Count(msg, t)
+	start := rawBodyStart(msg)
+	n := bytes.Count(msg[start:], t)
 	if n == 0 {
 		return msg, 0
 	}
 	out := make([]byte, 0, len(msg)+n*(len(link)-len(tag)))
+	out = append(out, msg[:start]...)
+	msg = msg[start:]
 	for {
 		i := bytes.Index(msg, t)
 		if i < 0 {
@@ -242,4 +247,22 @@ func ReplaceRaw(msg []byte, tag, link string) ([]byte, int) {
 		msg = msg[i+len(tag):]
 	}
 	return append(out, msg...), n
+}
+
+// rawBodyStart is the offset of the body: just past the first empty line
+// (CRLF or bare LF), or len(msg) when there is none. A message that starts
+// with an empty line has no header.
+func rawBodyStart(msg []byte) int {
+	for i := 0; i < len(msg); {
+		j := bytes.IndexByte(msg[i:], '\n')
+		if j < 0 {
+			return len(msg)
+		}
+		line := msg[i : i+j]
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			return i + j + 1
+		}
+		i += j + 1
+	}
+	return len(msg)
 }

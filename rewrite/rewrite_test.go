@@ -110,8 +110,16 @@ func TestMultipartAgreesWithGoMessage(t *testing.T) {
 func TestReplaceRaw(t *testing.T) {
 	msg := []byte("Subject: [[career-relay]]\r\n\r\n[[career-relay]] and [[career-\r\nrelay]]")
 	out, n := ReplaceRaw(msg, testTag, "L")
-	if n != 2 || string(out) != "Subject: L\r\n\r\nL and [[career-\r\nrelay]]" {
-		t.Errorf("got %q, %d", out, n)
+	if n != 1 || string(out) != "Subject: [[career-relay]]\r\n\r\nL and [[career-\r\nrelay]]" {
+		t.Errorf("got %q, %d: want the body's tag replaced and the Subject's left alone", out, n)
+	}
+	lf := []byte("Subject: [[career-relay]]\n\n[[career-relay]]")
+	if out, n := ReplaceRaw(lf, testTag, "L"); n != 1 || string(out) != "Subject: [[career-relay]]\n\nL" {
+		t.Errorf("LF message: got %q, %d", out, n)
+	}
+	headerOnly := []byte("Subject: [[career-relay]]\r\n")
+	if out, n := ReplaceRaw(headerOnly, testTag, "L"); n != 0 || &out[0] != &headerOnly[0] {
+		t.Errorf("header-only message: got %q, %d", out, n)
 	}
 	if out, n := ReplaceRaw(msg, "", "L"); n != 0 || &out[0] != &msg[0] {
 		t.Error("empty tag")

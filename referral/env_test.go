@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +24,6 @@ var (
 	t0         = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 )
 
-// clock is a fake clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is a Service on a store in a temp folder with a fake clock and no
 // jitter. Tenant acme earns a credit per 10 referrals, beta per 3.
 type env struct {
@@ -51,7 +33,7 @@ type env struct {
 	db    *store.DB
 	s     *Service
 	keys  *rewrite.Keys
-	clock *clock
+	clock *testlib.Clock
 	opts  Options
 }
 
@@ -81,7 +63,7 @@ func newEnv(t *testing.T, hookURL string) *env {
 		t:     t,
 		cfg:   testConfig(hookURL),
 		path:  filepath.Join(t.TempDir(), "careerrelay.db"),
-		clock: &clock{t: t0},
+		clock: testlib.NewClock(t0),
 	}
 	e.opts = Options{Now: e.clock.Now, Random: func() float64 { return 0.5 }}
 	var err error

@@ -9,7 +9,7 @@ package reporttest
 import (
 	"context"
 	"fmt"
-	"sync"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
@@ -51,37 +51,13 @@ var Want = struct {
 	Referrals: 5, TowardNext: 2, Remaining: 1, Granted: 1, Redeemed: 1, Available: 0,
 }
 
-// Clock is a settable clock for the referral service.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Set moves the clock to s, written RFC 3339.
-func (c *Clock) Set(s string) {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		panic(err)
-	}
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
 // player plays the script; the first error stops it.
 type player struct {
 	ctx   context.Context
 	db    *store.DB
 	svc   *referral.Service
 	keys  *rewrite.Keys
-	clock *Clock
+	clock *testlib.Clock
 	n     int
 	err   error
 }
@@ -95,7 +71,7 @@ func Play(ctx context.Context, cfg *configs.Config, db *store.DB, tenant, other 
 	if t == nil || t.ReferralsPerCredit != PerCredit {
 		return nil, fmt.Errorf("reporttest: tenant %q must exist with referrals_per_credit %d", tenant, PerCredit)
 	}
-	clock := &Clock{}
+	clock := testlib.NewClock(time.Time{})
 	svc, err := referral.New(cfg, db, nil, referral.Options{Now: clock.Now})
 	if err != nil {
 		return nil, err
@@ -166,7 +142,13 @@ func Play(ctx context.Context, cfg *configs.Config, db *store.DB, tenant, other 
 	return svc, p.err
 }
 
-func (p *player) at(s string) { p.clock.Set(s) }
+func (p *player) at(s string) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	p.clock.Set(t)
+}
 
 // mail stores a send record of tenant, sent now, and returns its link.
 func (p *player) mail(tenant string) *referral.Link {

@@ -3,11 +3,11 @@ package delivery
 import (
 	"context"
 	"errors"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,31 +22,13 @@ import (
 // t0 is when every test's fake clock starts.
 var t0 = time.Date(2026, 4, 1, 9, 0, 0, 0, time.FixedZone("JST", 9*3600))
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // env is an engine on a fresh store with a fake clock, no jitter, and the
 // test's network.
 type env struct {
 	t     *testing.T
 	dir   string
 	db    *store.DB
-	clock *fakeClock
+	clock *testlib.Clock
 	cfg   *configs.Config
 	eng   *Engine
 	opts  Options
@@ -62,7 +44,7 @@ func newEnv(t *testing.T, configure func(*configs.Config, *Options)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, dir: dir, db: db, clock: &fakeClock{now: t0}}
+	e := &env{t: t, dir: dir, db: db, clock: testlib.NewClock(t0)}
 	e.cfg = &configs.Config{
 		DataDir: dir,
 		SMTP:    configs.SMTP{Hostname: "relay.test"},

@@ -8,6 +8,7 @@ import (
 	"github.com/careerrelay/careerrelay/metrics"
 	"github.com/careerrelay/careerrelay/rewrite"
 	"github.com/careerrelay/careerrelay/store"
+	"github.com/emersion/go-message/textproto"
 )
 
 // Copy is one message to be queued: a body, the recipients it goes to, and
@@ -27,9 +28,11 @@ func (p *Pipeline) prepare(env Envelope, msg []byte) ([]Copy, error) {
 	if t == nil {
 		return []Copy{{Rcpts: rcpts, Body: msg}}, nil
 	}
-	copies := p.rewrite(env, t, rcpts, msg)
+	h := header(msg) // rewriting changes no header field: parsed once
+	copies := p.rewrite(env, t, rcpts, msg, h)
+	from := fromDomain(h)
 	for i := range copies {
-		if err := p.sign(t, &copies[i]); err != nil {
+		if err := p.sign(t, &copies[i], from); err != nil {
 			return nil, err
 		}
 	}
@@ -40,7 +43,7 @@ func (p *Pipeline) prepare(env Envelope, msg []byte) ([]Copy, error) {
 // candidate (outside the tenant's domains) gets a copy with a personal link,
 // the tenant's own addresses (an HR archive Bcc) share one copy with the
 // generic link, which never counts. Untagged mail is one unchanged copy.
-func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg []byte) []Copy {
+func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg []byte, h textproto.Header) []Copy {
 	log := p.log.With("tx", env.SessionID, "tenant", t.ID)
 	tmpl, err := rewrite.Prepare(msg, t.Tag)
 	if err != nil {
@@ -61,7 +64,6 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 		return []Copy{{Rcpts: rcpts, Body: msg}}
 	}
 
-	h := header(msg)
 	names := displayNames(h)
 	var copies []Copy
 	var internal []string

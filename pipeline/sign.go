@@ -8,10 +8,11 @@ import (
 )
 
 // sign is the last stage: the tenant's DKIM signatures over the final
-// bytes of the copy. Signatures the client made are kept on a copy that
+// bytes of the copy; fromDomain is the From header's domain (d= aligns
+// with it when it is the tenant's). Signatures the client made are kept on a copy that
 // went out as it came in, and removed from a copy careerrelay changed,
 // where they would fail ("body hash did not verify").
-func (p *Pipeline) sign(t *configs.Tenant, c *Copy) error {
+func (p *Pipeline) sign(t *configs.Tenant, c *Copy, fromDomain string) error {
 	s := p.signers[t.ID]
 	if s == nil {
 		return nil
@@ -19,7 +20,7 @@ func (p *Pipeline) sign(t *configs.Tenant, c *Copy) error {
 	if c.Changed {
 		c.Body = dkim.StripSignatures(c.Body)
 	}
-	signed, err := s.Sign(c.Body, fromDomain(header(c.Body)))
+	signed, err := s.Sign(c.Body, fromDomain)
 	if err != nil {
 		return fmt.Errorf("dkim sign for tenant %s: %w", t.ID, err)
 	}

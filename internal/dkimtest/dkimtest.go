@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ const Script = "smtp/dkim/testdata/dkimverify.py"
 
 // Result is python3-dkim's verdict on one DKIM-Signature.
 type Result struct {
+	Msg      int    `json:"msg"`   // which message of VerifyAll's (0 for Verify's)
 	Index    int    `json:"index"` // 0 is the topmost signature; -1: python3-dkim could not parse the message
 	Domain   string `json:"d"`
 	Selector string `json:"s"`
@@ -59,6 +61,11 @@ func findPython() (string, error) {
 	return "", errors.New("no python3 here imports dkim (Debian: apt-get install python3-dkim)")
 }
 
+// Interpreter returns the python3 interpreter that has python3-dkim, or why
+// there is none, without skipping or failing anything: for a test that
+// goes on with its other checks where python3-dkim is missing.
+func Interpreter() (string, error) { return python() }
+
 // Python returns a python3 interpreter that has python3-dkim. When there is
 // none it skips the test, or fails it when the environment variable CI is
 // "true": CI installs python3-dkim, so its absence there is an error.
@@ -77,9 +84,24 @@ func Python(t testing.TB) string {
 // Verify runs python3-dkim on msg, with records mapping a key record's
 // name (selector._domainkey.domain) to its TXT text, and returns the
 // verdict on each signature, topmost first. It skips the test as Python
-// does when python3-dkim is missing.
+// does when python3-dkim is missing. It is VerifyAll of one message: a
+// test with several messages should verify them all in one VerifyAll.
 func Verify(t testing.TB, msg []byte, records map[string]string) []Result {
 	t.Helper()
+	return VerifyAll(t, [][]byte{msg}, records)[0]
+}
+
+// VerifyAll is Verify of every message of msgs in one python3 process
+// (starting one, and importing dkim, costs far more than a verification):
+// its k-th element is the verdict on the signatures of msgs[k], topmost
+// first (none when the message has no signature). The messages are written
+// to files in t.TempDir(). With no message it runs nothing.
+func VerifyAll(t testing.TB, msgs [][]byte, records map[string]string) [][]Result {
+	t.Helper()
+	out := make([][]Result, len(msgs))
+	if len(msgs) == 0 {
+		return out
+	}
 	py := Python(t)
 	root, err := testlib.ModuleRoot()
 	if err != nil {
@@ -89,29 +111,48 @@ func Verify(t testing.TB, msg []byte, records map[string]string) []Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recFile := filepath.Join(t.TempDir(), "records.json")
-	if err := os.WriteFile(recFile, recs, 0o600); err != nil {
+	// Relative names, in the process's working directory, keep the
+	// command line short for thousands of messages.
+	dir := t.TempDir()
+	args := []string{filepath.Join(root, Script), "records.json"}
+	if err := os.WriteFile(filepath.Join(dir, "records.json"), recs, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	for k, m := range msgs {
+		name := fmt.Sprintf("%d.eml", k)
+		if err := os.WriteFile(filepath.Join(dir, name), m, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, name)
+	}
+	// A minute for the interpreter under load, and ample time per message
+	// (a few milliseconds each, measured).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(len(msgs))*50*time.Millisecond)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, py, filepath.Join(root, Script), recFile)
-	cmd.Stdin = bytes.NewReader(msg)
+	cmd := exec.CommandContext(ctx, py, args...)
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
-		t.Fatalf("dkimtest: %s: %v\n%s", Script, err, stderr.Bytes())
+		t.Fatalf("dkimtest: %s on %d messages: %v\n%s", Script, len(msgs), err, stderr.Bytes())
 	}
-	var out []Result
 	sc := bufio.NewScanner(&stdout)
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var r Result
+		r.Msg = -1
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("dkimtest: %s printed %q: %v", Script, sc.Text(), err)
 		}
-		out = append(out, r)
+		if r.Msg < 0 || r.Msg >= len(msgs) {
+			t.Fatalf("dkimtest: %s printed %q: no message %d among %d", Script, sc.Text(), r.Msg, len(msgs))
+		}
+		out[r.Msg] = append(out[r.Msg], r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("dkimtest: reading the output of %s: %v", Script, err)
 	}
 	return out
 }

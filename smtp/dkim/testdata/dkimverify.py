@@ -1,22 +1,29 @@
 #!/usr/bin/env python3
-"""Verify every DKIM-Signature of a message with python3-dkim, offline.
+"""Verify every DKIM-Signature of messages with python3-dkim, offline.
 
-Usage: dkimverify.py RECORDS.json < MESSAGE
+Usage: dkimverify.py RECORDS.json MSGFILE...
+       dkimverify.py RECORDS.json < MESSAGE
 
 RECORDS.json is a JSON object from a record name (selector._domainkey.domain,
-no trailing dot) to the TXT record text; no DNS is queried. For each
-DKIM-Signature, topmost first, one JSON line is printed:
-  {"index": 0, "d": "...", "s": "...", "a": "...", "ok": true, "error": ""}
-A message python3-dkim cannot parse gives one line with index -1.
-Exit status: 0 when there is at least one signature and all verify, 1 when
-one fails or there is none, 2 when python3-dkim (or PyNaCl, needed for
-Ed25519) is missing or the arguments are wrong.
+no trailing dot) to the TXT record text; no DNS is queried. Every message
+file is verified in this one process (the interpreter and `import dkim`
+cost far more than a verification); with no file, the one message on
+standard input is. For each DKIM-Signature of message k (0 for the first
+file, or for standard input), topmost first, one JSON line is printed:
+  {"msg": k, "index": 0, "d": "...", "s": "...", "a": "...", "ok": true, "error": ""}
+A message python3-dkim cannot parse gives one line with index -1; a message
+without signatures gives none.
+Exit status: 0 when every message has at least one signature and all
+verify, 1 when one fails or a message has none, 2 when python3-dkim (or
+PyNaCl, needed for Ed25519) is missing, the arguments are wrong or a file
+cannot be read, 3 on an unexpected error (a traceback on stderr).
 
 Used by careerrelay's tests (internal/dkimtest) as an independent verifier.
 """
 import json
 import logging
 import sys
+import traceback
 
 try:
     import dkim
@@ -41,13 +48,58 @@ class Collect(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+def describe(e):
+    return "%s: %s" % (type(e).__name__, e)
+
+
+def verify(k, msg, dnsfunc, log, collect, out):
+    """Prints the verdict on each signature of message k; returns whether
+    it has at least one and all verify."""
+    try:
+        d = dkim.DKIM(msg, logger=log)
+    except Exception as e:  # a DKIMException, or a bug: either way, a verdict
+        out.write(json.dumps({"msg": k, "index": -1, "d": "", "s": "", "a": "",
+                              "ok": False, "error": describe(e)}) + "\n")
+        return False
+    n = sum(1 for name, _ in d.headers if name.lower() == b"dkim-signature")
+    all_ok = n > 0
+    for i in range(n):
+        collect.lines = []
+        ok, err = False, ""
+        d.signature_fields = None
+        try:
+            ok = bool(d.verify(idx=i, dnsfunc=dnsfunc))
+        except Exception as e:  # not only DKIMException: one message must not end the batch
+            err = describe(e)
+        if not ok and not err:
+            err = "; ".join(collect.lines[-3:]) or "signature did not verify"
+        sig = d.signature_fields or {}
+        a = sig.get(b"a", b"").decode("ascii", "replace")
+        if not ok and a.startswith("ed25519") and not HAVE_NACL:
+            err += " (PyNaCl is missing: apt-get install python3-nacl)"
+        out.write(json.dumps({
+            "msg": k,
+            "index": i,
+            "d": sig.get(b"d", b"").decode("ascii", "replace"),
+            "s": sig.get(b"s", b"").decode("ascii", "replace"),
+            "a": a,
+            "ok": ok,
+            "error": err,
+        }) + "\n")
+        all_ok = all_ok and ok
+    return all_ok
+
+
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    with open(sys.argv[1], encoding="utf-8") as f:
-        records = {k.lower().rstrip("."): v for k, v in json.load(f).items()}
-    msg = sys.stdin.buffer.read()
+    try:
+        with open(sys.argv[1], encoding="utf-8") as f:
+            records = {k.lower().rstrip("."): v for k, v in json.load(f).items()}
+    except (OSError, ValueError) as e:
+        print("%s: %s" % (sys.argv[1], e), file=sys.stderr)
+        return 2
 
     def dnsfunc(name, timeout=5):
         if isinstance(name, bytes):
@@ -61,38 +113,27 @@ def main():
     collect = Collect()
     log.addHandler(collect)
 
-    try:
-        d = dkim.DKIM(msg, logger=log)
-    except dkim.DKIMException as e:
-        print(json.dumps({"index": -1, "d": "", "s": "", "a": "", "ok": False,
-                          "error": "%s: %s" % (type(e).__name__, e)}))
-        return 1
-    n = sum(1 for name, _ in d.headers if name.lower() == b"dkim-signature")
-    all_ok = n > 0
-    for i in range(n):
-        collect.lines = []
-        ok, err = False, ""
+    out = sys.stdout
+    all_ok = True
+    files = sys.argv[2:]
+    if not files:
+        return 0 if verify(0, sys.stdin.buffer.read(), dnsfunc, log, collect, out) else 1
+    for k, path in enumerate(files):
         try:
-            ok = bool(d.verify(idx=i, dnsfunc=dnsfunc))
-        except dkim.DKIMException as e:
-            err = "%s: %s" % (type(e).__name__, e)
-        if not ok and not err:
-            err = "; ".join(collect.lines[-3:]) or "signature did not verify"
-        sig = d.signature_fields or {}
-        a = sig.get(b"a", b"").decode("ascii", "replace")
-        if not ok and a.startswith("ed25519") and not HAVE_NACL:
-            err += " (PyNaCl is missing: apt-get install python3-nacl)"
-        print(json.dumps({
-            "index": i,
-            "d": sig.get(b"d", b"").decode("ascii", "replace"),
-            "s": sig.get(b"s", b"").decode("ascii", "replace"),
-            "a": a,
-            "ok": ok,
-            "error": err,
-        }))
-        all_ok = all_ok and ok
+            with open(path, "rb") as f:
+                msg = f.read()
+        except OSError as e:
+            out.flush()
+            print("%s: %s" % (path, e), file=sys.stderr)
+            return 2
+        all_ok = verify(k, msg, dnsfunc, log, collect, out) and all_ok
     return 0 if all_ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+    except Exception:  # not 1, which would pass for "a signature failed"
+        traceback.print_exc()
+        status = 3
+    sys.exit(status)

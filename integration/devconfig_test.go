@@ -77,8 +77,11 @@ func TestDevConfigCapturesSwaksMail(t *testing.T) {
 	t.Parallel()
 	swaks := needSwaks(t)
 	r := startDevRelay(t)
-	printed := regexp.MustCompile(`delivered mail is written to (\S+)`).FindStringSubmatch(r.Log())
-	if printed == nil {
+	// The notice follows the listeners' start, so it may come just after
+	// the SMTP port opens.
+	notice := regexp.MustCompile(`delivered mail is written to (\S+)`)
+	var printed []string
+	if !testlib.Poll(startTimeout, func() bool { printed = notice.FindStringSubmatch(r.Log()); return printed != nil }) {
 		t.Fatalf("the start-up output does not name the capture folder:\n%s", r.LogTail(4000))
 	}
 	captureDir := printed[1]

@@ -82,10 +82,7 @@ func TestCaptureWithSwaks(t *testing.T) {
 		return len(files) > 0
 	})
 	// Delivery is over when the queue is empty: no other file can follow.
-	testlib.WaitFor(t, deliveryTimeout, "the queue to empty", func() bool {
-		s, _ := scrape(t, r.HTTPAddr)
-		return s["careerrelay_queue_messages"] == 0
-	})
+	waitQueueDrained(t, r)
 	if files = captured(t, captureDir); len(files) != 1 {
 		t.Fatalf("capture_dir holds %d .eml files, want 1: %q", len(files), files)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -90,7 +89,7 @@ func TestLimitsRecipients(t *testing.T) {
 	testlib.WaitFor(t, deliveryTimeout, "delivery to the accepted recipients", func() bool {
 		return len(delivered()) >= limit
 	})
-	time.Sleep(300 * time.Millisecond)
+	waitQueueDrained(t, r)
 	if rcpts := delivered(); len(rcpts) != limit || rcpts[fmt.Sprintf("candidate%d@example.net", limit)] {
 		t.Errorf("delivered to %v, want exactly the %d accepted recipients", rcpts, limit)
 	}

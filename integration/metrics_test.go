@@ -58,6 +58,18 @@ func scrape(t *testing.T, addr string) (map[string]float64, string) {
 	return samples, string(body)
 }
 
+// waitQueueDrained waits until the relay's queue is empty: whatever it
+// accepted has been delivered (or bounced), so nothing more can reach a sink.
+// Tests use it to prove that a message did not arrive, without a sleep.
+func waitQueueDrained(t *testing.T, r *Relay) {
+	t.Helper()
+	testlib.WaitFor(t, deliveryTimeout, "the relay's queue to drain", func() bool {
+		s, _ := scrape(t, r.HTTPAddr)
+		v, ok := s["careerrelay_queue_messages"]
+		return ok && v == 0
+	})
+}
+
 func wantSample(t *testing.T, samples map[string]float64, series string, want float64) {
 	t.Helper()
 	got, ok := samples[series]

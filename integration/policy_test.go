@@ -63,7 +63,7 @@ func TestPolicyRelayDeniedWithoutAuth(t *testing.T) {
 			_, err := sendMail(r.SMTPAddr, SendOptions{}, tenantSender, []string{candidate}, data)
 			rep := wantReply(t, err, 550, relayDenied, "mail", "rcpt")
 			t.Logf("refused as expected: %v", rep)
-			time.Sleep(300 * time.Millisecond)
+			waitQueueDrained(t, r)
 			if n := sink.Attempts(); n != 0 {
 				t.Errorf("the sink was offered %d messages", n)
 			}

@@ -109,7 +109,7 @@ func TestSmugglingEndOfData(t *testing.T) {
 	}
 
 	sink.WaitForCount(t, len(variants), deliveryTimeout)
-	time.Sleep(time.Second) // a smuggled message would arrive by now
+	waitQueueDrained(t, r) // a smuggled message would have been queued and delivered by now
 	msgs := sink.Messages()
 	if len(msgs) != len(variants) {
 		t.Errorf("sink got %d messages, want %d (one per session)", len(msgs), len(variants))

@@ -60,7 +60,11 @@ func queue(t *testing.T, db *store.DB) []queued {
 	var out []queued
 	db.View(func(tx *store.Tx) error {
 		return tx.Queued(func(m *store.Message) error {
-			b, err := tx.Body(m.ID)
+			sb, err := tx.Body(m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := sb.Bytes()
 			if err != nil {
 				t.Fatal(err)
 			}

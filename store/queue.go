@@ -190,15 +190,16 @@ func (tx *Tx) Delete(id string) error {
 	return nil
 }
 
-// Body returns a copy of the body of a queued message, or ErrNotFound.
-func (tx *Tx) Body(id string) ([]byte, error) {
+// Body returns the body of a queued message (an inline body is copied out
+// of bbolt, whose memory is only valid inside the transaction), or
+// ErrNotFound.
+func (tx *Tx) Body(id string) (Body, error) {
 	meta, bodies := tx.queue()
 	key := []byte(id)
 	if len(key) == 0 || meta.Get(key) == nil {
-		return nil, ErrNotFound
+		return Body{}, ErrNotFound
 	}
-	// bbolt's memory is only valid inside the transaction.
-	return append([]byte{}, bodies.Get(key)...), nil
+	return InlineBody(append([]byte{}, bodies.Get(key)...)), nil
 }
 
 // Queued calls fn for every queued message in id order, stopping at the

@@ -57,7 +57,7 @@ func TestQueueRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, m) {
 			t.Errorf("Get = %+v, want %+v", got, m)
 		}
-		b, err := tx.Body(m.ID)
+		b, err := bodyOf(tx, m.ID)
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func TestQueueRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(got, m) {
 			t.Errorf("after Put, Get = %+v, want %+v", got, m)
 		}
-		if b, _ := tx.Body(m.ID); !bytes.Equal(b, body) {
+		if b, _ := bodyOf(tx, m.ID); !bytes.Equal(b, body) {
 			t.Errorf("Put changed the body to %q", b)
 		}
 		return nil
@@ -105,7 +105,7 @@ func TestQueueRoundTrip(t *testing.T) {
 		if _, err := tx.Get(m.ID); err != ErrNotFound {
 			t.Errorf("Get after Delete: %v, want ErrNotFound", err)
 		}
-		if _, err := tx.Body(m.ID); err != ErrNotFound {
+		if _, err := bodyOf(tx, m.ID); err != ErrNotFound {
 			t.Errorf("Body after Delete: %v, want ErrNotFound", err)
 		}
 		if err := tx.Delete(m.ID); !errors.Is(err, ErrNotFound) {
@@ -140,7 +140,7 @@ func TestBodyIsCopied(t *testing.T) {
 	}
 	var got []byte
 	err = db.View(func(tx *Tx) error {
-		got, err = tx.Body(m.ID)
+		got, err = bodyOf(tx, m.ID)
 		return err
 	})
 	if err != nil {

@@ -228,7 +228,7 @@ func TestConcurrentUpdates(t *testing.T) {
 			t.Errorf("QueueLen %d, want %d", n, workers*each)
 		}
 		for id, want := range ids {
-			body, err := tx.Body(id)
+			body, err := bodyOf(tx, id)
 			if err != nil {
 				return fmt.Errorf("%s: %w", id, err)
 			}

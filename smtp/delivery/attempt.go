@@ -71,7 +71,11 @@ func (e *Engine) begin(ctx context.Context, id string) (*store.Message, []byte, 
 			deleted = true
 			return tx.Delete(id)
 		}
-		b, err := tx.Body(id)
+		sb, err := tx.Body(id)
+		if err != nil {
+			return err
+		}
+		b, err := sb.Bytes() // contract step: the store/delivery change streams it
 		if err != nil {
 			return err
 		}

@@ -65,15 +65,29 @@ func New(cfg *configs.Config, db *store.DB, notify func(ids ...string), log *slo
 // header) for every recipient of env and enqueues every copy in one durable
 // commit. It returns the queue ids, the first of which names the message in
 // the 250 reply. On error nothing is queued.
+//
+// A message larger than spoolAbove may be a memory map of a file (package
+// spill): its copies are rendered one at a time into one reused buffer and
+// written to spool files, so that memory does not grow with its size times
+// its recipients.
 func (p *Pipeline) Accept(ctx context.Context, env Envelope, msg []byte) ([]string, error) {
+	if len(msg) > spoolAbove {
+		return p.acceptSpooled(ctx, env, msg)
+	}
 	copies, err := p.prepare(env, msg)
 	if err != nil {
 		return nil, err
 	}
+	return p.enqueue(ctx, env, copies, nil)
+}
+
+// enqueue queues copies in one durable commit and notifies the delivery
+// engine. The body of copies[i] is files[i] when files is not nil.
+func (p *Pipeline) enqueue(ctx context.Context, env Envelope, copies []Copy, files []*store.SpoolFile) ([]string, error) {
 	var ids []string
-	err = p.db.Update(ctx, func(tx *store.Tx) error {
+	err := p.db.Update(ctx, func(tx *store.Tx) error {
 		ids = ids[:0] // Update may run this more than once
-		for _, c := range copies {
+		for i, c := range copies {
 			m := &store.Message{
 				From:        env.From,
 				MessageID:   env.MessageID,
@@ -86,7 +100,13 @@ func (p *Pipeline) Accept(ctx context.Context, env Envelope, msg []byte) ([]stri
 			for _, r := range c.Rcpts {
 				m.Rcpts = append(m.Rcpts, store.Rcpt{Addr: r})
 			}
-			if err := tx.Enqueue(m, c.Body); err != nil {
+			var err error
+			if files != nil {
+				err = tx.EnqueueSpooled(m, files[i])
+			} else {
+				err = tx.Enqueue(m, c.Body)
+			}
+			if err != nil {
 				return err
 			}
 			if c.Send != nil {

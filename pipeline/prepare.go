@@ -14,36 +14,75 @@ import (
 // Copy is one message to be queued: a body, the recipients it goes to, and
 // the send record of its personal link when it carries one.
 type Copy struct {
-	Rcpts   []string
+	Rcpts []string
+	// Body is the copy's final bytes. Until the copy is rendered it is nil
+	// when the copy is the template rendered with Link, else the body the
+	// copy will have before signing.
 	Body    []byte
+	Link    string
 	Send    *store.Send // nil unless the copy carries a personal link
 	Changed bool        // the body differs from what the client sent
 }
 
-// prepare runs the stages of the package comment. Mail of unknown senders
-// is relayed untouched and unsigned.
-func (p *Pipeline) prepare(env Envelope, msg []byte) ([]Copy, error) {
+// plan is the split of one message into copies (stages 1 and 2 of the
+// package comment) before any copy is rendered.
+type plan struct {
+	tenant *configs.Tenant // nil: relayed untouched, unsigned
+	tmpl   *rewrite.Template
+	from   string // the From header's domain, for d=
+	copies []Copy
+}
+
+// split runs stages 1 and 2 up to rendering. Mail of unknown senders is
+// relayed untouched and unsigned.
+func (p *Pipeline) split(env Envelope, msg []byte) *plan {
 	rcpts := uniqueRcpts(env.Rcpts)
 	t := env.Tenant
 	if t == nil {
-		return []Copy{{Rcpts: rcpts, Body: msg}}, nil
+		return &plan{copies: []Copy{{Rcpts: rcpts, Body: msg}}}
 	}
 	h := header(msg) // rewriting changes no header field: parsed once
-	copies := p.rewrite(env, t, rcpts, msg, h)
-	from := fromDomain(h)
-	for i := range copies {
-		if err := p.sign(t, &copies[i], from); err != nil {
+	pl := &plan{tenant: t, from: fromDomain(h)}
+	pl.tmpl, pl.copies = p.rewrite(env, t, rcpts, msg, h)
+	return pl
+}
+
+// render returns c's body before signing, appended to dst when it must be
+// rendered from the template.
+func (pl *plan) render(c *Copy, dst []byte) ([]byte, error) {
+	if c.Body != nil {
+		return c.Body, nil
+	}
+	return pl.tmpl.AppendRender(dst, c.Link)
+}
+
+// prepare renders and signs every copy in memory (stage 3).
+func (p *Pipeline) prepare(env Envelope, msg []byte) ([]Copy, error) {
+	pl := p.split(env, msg)
+	for i := range pl.copies {
+		c := &pl.copies[i]
+		body, err := pl.render(c, nil)
+		if err != nil {
 			return nil, err
 		}
+		sigs, body, err := p.signatures(pl, c, body)
+		if err != nil {
+			return nil, err
+		}
+		if len(sigs) > 0 {
+			body = append(sigs, body...)
+		}
+		c.Body = body
 	}
-	return copies, nil
+	return pl.copies, nil
 }
 
 // rewrite splits the recipients and replaces the tenant's tag: each
 // candidate (outside the tenant's domains) gets a copy with a personal link,
 // the tenant's own addresses (an HR archive Bcc) share one copy with the
 // generic link, which never counts. Untagged mail is one unchanged copy.
-func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg []byte, h textproto.Header) []Copy {
+// Copies to render from the template have a Link and no Body.
+func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg []byte, h textproto.Header) (*rewrite.Template, []Copy) {
 	log := p.log.With("tx", env.SessionID, "tenant", t.ID)
 	tmpl, err := rewrite.Prepare(msg, t.Tag)
 	if err != nil {
@@ -51,7 +90,7 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 		metrics.RewriteFailures.WithLabelValues(t.ID).Inc()
 		body, n := rewrite.ReplaceRaw(msg, t.Tag, p.genericLink(t))
 		log.Warn("message not parseable for rewriting; relayed with raw tags replaced by the generic link", "err", err, "raw_tags", n)
-		return []Copy{{Rcpts: rcpts, Body: body, Changed: n > 0}}
+		return nil, []Copy{{Rcpts: rcpts, Body: body, Changed: n > 0}}
 	}
 	if n := tmpl.Skipped(); n > 0 {
 		// A text part shows the raw tag but cannot be rewritten safely
@@ -61,7 +100,7 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 		log.Warn("text parts with the tag left unrewritten (unsupported charset or broken encoding)", "parts", n)
 	}
 	if !tmpl.Tagged() {
-		return []Copy{{Rcpts: rcpts, Body: msg}}
+		return tmpl, []Copy{{Rcpts: rcpts, Body: msg}}
 	}
 
 	names := displayNames(h)
@@ -73,29 +112,30 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 			continue
 		}
 		id := rewrite.NewSendID()
-		body, err := tmpl.Render(p.links.BaseURL + "/c/" + p.keys.Mint(id))
-		if err != nil {
+		link := p.links.BaseURL + "/c/" + p.keys.Mint(id)
+		if err := rewrite.CheckLink(link); err != nil {
 			metrics.RewriteFailures.WithLabelValues(t.ID).Inc()
 			log.Warn("rendering a personal link failed; generic link instead", "err", err)
 			internal = append(internal, r)
 			continue
 		}
-		copies = append(copies, Copy{Rcpts: []string{r}, Body: body, Changed: true, Send: &store.Send{
+		copies = append(copies, Copy{Rcpts: []string{r}, Link: link, Changed: true, Send: &store.Send{
 			ID: id.String(), Tenant: t.ID, Rcpt: r, Name: names[strings.ToLower(r)],
 			MessageID: env.MessageID, Sent: env.Received,
 		}})
 	}
 	if len(internal) > 0 {
-		body, err := tmpl.Render(p.genericLink(t))
-		if err != nil {
+		c := Copy{Rcpts: internal, Link: p.genericLink(t), Changed: true}
+		if err := rewrite.CheckLink(c.Link); err != nil {
 			metrics.RewriteFailures.WithLabelValues(t.ID).Inc()
-			body, _ = rewrite.ReplaceRaw(msg, t.Tag, p.genericLink(t))
+			c.Link = ""
+			c.Body, _ = rewrite.ReplaceRaw(msg, t.Tag, p.genericLink(t))
 		}
-		copies = append(copies, Copy{Rcpts: internal, Body: body, Changed: true})
+		copies = append(copies, c)
 	}
 	metrics.LinksInjected.WithLabelValues(t.ID).Add(float64(len(copies) - min(len(internal), 1)))
 	log.Debug("rewritten", "personal_links", len(copies)-min(len(internal), 1), "generic_rcpts", len(internal))
-	return copies
+	return tmpl, copies
 }
 
 // genericLink is the tenant's link that carries no person: <base>/t/<id>.

@@ -7,25 +7,28 @@ import (
 	"github.com/careerrelay/careerrelay/smtp/dkim"
 )
 
-// sign is the last stage: the tenant's DKIM signatures over the final
-// bytes of the copy; fromDomain is the From header's domain (d= aligns
-// with it when it is the tenant's). Signatures the client made are kept on a copy that
-// went out as it came in, and removed from a copy careerrelay changed,
-// where they would fail ("body hash did not verify").
-func (p *Pipeline) sign(t *configs.Tenant, c *Copy, fromDomain string) error {
-	s := p.signers[t.ID]
+// signatures is the last stage: the tenant's DKIM signatures over the
+// final bytes of the copy, body, which it returns with them (fromDomain,
+// the From header's domain, picks d=). Signatures the client made are kept
+// on a copy that went out as it came in, and removed from a copy
+// careerrelay changed, where they would fail ("body hash did not verify").
+// The copy's bytes are sigs followed by the body returned.
+func (p *Pipeline) signatures(pl *plan, c *Copy, body []byte) (sigs, signed []byte, err error) {
+	if pl.tenant == nil {
+		return nil, body, nil
+	}
+	s := p.signers[pl.tenant.ID]
 	if s == nil {
-		return nil
+		return nil, body, nil
 	}
 	if c.Changed {
-		c.Body = dkim.StripSignatures(c.Body)
+		body = dkim.StripSignatures(body)
 	}
-	signed, err := s.Sign(c.Body, fromDomain)
+	sigs, err = s.Signatures(body, pl.from)
 	if err != nil {
-		return fmt.Errorf("dkim sign for tenant %s: %w", t.ID, err)
+		return nil, nil, fmt.Errorf("dkim sign for tenant %s: %w", pl.tenant.ID, err)
 	}
-	c.Body = signed
-	return nil
+	return sigs, body, nil
 }
 
 // newSigners builds one DKIM signer per tenant that has keys.

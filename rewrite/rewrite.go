@@ -192,6 +192,10 @@ func (t *Template) sizeHint(link string) int {
 	return n
 }
 
+// CheckLink reports whether Render accepts link (see Render), so that a
+// caller can choose its links before rendering.
+func CheckLink(link string) error { return validLink(link) }
+
 // validLink checks the link Render writes: it must need no escaping other
 // than & in HTML and must fit on a line.
 func validLink(link string) error {

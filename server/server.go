@@ -93,6 +93,9 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		return err
 	}
 	in, err := inbound.New(cfg, pipe, log)
+	if err == nil {
+		in.SetTempFiles(db.TempFile)
+	}
 	if err != nil {
 		return err
 	}

@@ -127,8 +127,24 @@ func (s *Signer) Domain(fromDomain string) string {
 // msg must have CRLF line endings (the pipeline normalises bare CR and LF
 // before signing); a bare LF is read as a line end, as verifiers do.
 func (s *Signer) Sign(msg []byte, fromDomain string) ([]byte, error) {
-	if s == nil || len(s.keys) == 0 {
+	sigs, err := s.Signatures(msg, fromDomain)
+	if err != nil {
+		return nil, err
+	}
+	if len(sigs) == 0 {
 		return msg, nil
+	}
+	out := make([]byte, 0, len(sigs)+len(msg))
+	return append(append(out, sigs...), msg...), nil
+}
+
+// Signatures returns the DKIM-Signature header fields (each with its CRLF)
+// that Sign would prepend to msg, without copying msg: a caller that
+// writes a large message to a file writes them, then msg. It returns nil
+// when s does not sign.
+func (s *Signer) Signatures(msg []byte, fromDomain string) ([]byte, error) {
+	if s == nil || len(s.keys) == 0 {
+		return nil, nil
 	}
 	var fieldArr [64]field
 	fields, bodyStart := parseHeader(msg, fieldArr[:0])
@@ -148,23 +164,17 @@ func (s *Signer) Sign(msg []byte, fromDomain string) ([]byte, error) {
 		BodyCanonicalization:   msgauth.CanonicalizationRelaxed,
 		HeaderKeys:             headerKeys(fields),
 	}
-	sigs := make([]string, len(s.keys))
-	size := len(msg)
-	for i, k := range s.keys {
+	var sigs []byte
+	for _, k := range s.keys {
 		o := opts
 		o.Selector, o.Signer = k.selector, k.signer
 		sig, err := signOne(&o, msg, tail)
 		if err != nil {
 			return nil, fmt.Errorf("dkim: signing with selector %s: %w", k.selector, err)
 		}
-		sigs[i] = sig
-		size += len(sig)
+		sigs = append(sigs, sig...)
 	}
-	out := make([]byte, 0, size)
-	for _, sig := range sigs {
-		out = append(out, sig...)
-	}
-	return append(out, msg...), nil
+	return sigs, nil
 }
 
 // signOne returns the DKIM-Signature field (with its CRLF) that go-msgauth

@@ -5,40 +5,77 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/mail"
 	"net/netip"
 	"strings"
 	"time"
 )
 
-// normalizeLineEndings turns every bare LF and bare CR into CRLF, so that
-// what is signed and relayed has only canonical line endings (and a bare-LF
-// "." line can never end a message downstream). It returns msg itself when
-// it is already canonical.
-func normalizeLineEndings(msg []byte) []byte {
-	clean := true
-	for i, c := range msg {
-		if c == '\n' && (i == 0 || msg[i-1] != '\r') || c == '\r' && (i+1 == len(msg) || msg[i+1] != '\n') {
-			clean = false
+// crlfWriter passes a message on with every bare LF and bare CR turned
+// into CRLF, so that what is signed and relayed has only canonical line
+// endings (and a bare-LF "." line can never end a message downstream). It
+// streams: a CR at the end of one Write is resolved by the next, or by
+// Close. Canonical text is passed on in spans, without a copy.
+type crlfWriter struct {
+	w  io.Writer
+	cr bool // the last octet written was a CR not yet passed on
+}
+
+var crlf = []byte("\r\n")
+
+func (c *crlfWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if c.cr {
+		c.cr = false
+		if _, err := c.w.Write(crlf); err != nil {
+			return 0, err
+		}
+		if len(p) > 0 && p[0] == '\n' {
+			p = p[1:] // the CRLF of the previous Write
+		}
+	}
+	start, i := 0, 0 // p[start:i] is canonical and not yet passed on
+	for {
+		j := bytes.IndexAny(p[i:], "\r\n")
+		if j < 0 {
 			break
 		}
+		j += i
+		switch {
+		case p[j] == '\r' && j+1 == len(p):
+			c.cr = true // decided by the next octet
+			_, err := c.w.Write(p[start:j])
+			return n, err
+		case p[j] == '\r' && p[j+1] == '\n':
+			i = j + 2
+			continue
+		}
+		// A bare CR or a bare LF.
+		if _, err := c.w.Write(p[start:j]); err != nil {
+			return 0, err
+		}
+		if _, err := c.w.Write(crlf); err != nil {
+			return 0, err
+		}
+		start, i = j+1, j+1
 	}
-	if clean {
-		return msg
-	}
-	out := make([]byte, 0, len(msg)+len(msg)/32)
-	for i := 0; i < len(msg); i++ {
-		switch c := msg[i]; {
-		case c == '\r' && i+1 < len(msg) && msg[i+1] == '\n':
-			out = append(out, '\r', '\n')
-			i++
-		case c == '\r' || c == '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
+	if start < len(p) {
+		if _, err := c.w.Write(p[start:]); err != nil {
+			return 0, err
 		}
 	}
-	return out
+	return n, nil
+}
+
+// Close passes on a CR left at the very end, as CRLF.
+func (c *crlfWriter) Close() error {
+	if !c.cr {
+		return nil
+	}
+	c.cr = false
+	_, err := c.w.Write(crlf)
+	return err
 }
 
 // headerEnd returns the length of the header section including the blank

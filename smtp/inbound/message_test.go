@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 	"time"
@@ -17,17 +18,44 @@ func TestNormalizeLineEndings(t *testing.T) {
 		{"", ""},
 	}
 	for _, c := range cases {
-		if got := string(normalizeLineEndings([]byte(c.in))); got != c.want {
+		if got := normalize(c.in, len(c.in)+1); got != c.want {
 			t.Errorf("normalize(%q) = %q, want %q", c.in, got, c.want)
+		}
+		// The same, written in pieces of every size: a CR at the end of
+		// one Write and its LF at the start of the next are one line end.
+		for size := 1; size <= len(c.in); size++ {
+			if got := normalize(c.in, size); got != c.want {
+				t.Errorf("normalize(%q) in writes of %d = %q, want %q", c.in, size, got, c.want)
+			}
 		}
 	}
 }
 
-func TestNormalizeReturnsCanonicalInputUncopied(t *testing.T) {
-	in := []byte("Subject: x\r\n\r\nbody\r\n")
-	if out := normalizeLineEndings(in); &out[0] != &in[0] {
-		t.Error("a canonical message was copied")
+// normalize passes in through a crlfWriter in writes of size octets.
+func normalize(in string, size int) string {
+	var out bytes.Buffer
+	w := &crlfWriter{w: &out}
+	for p := []byte(in); len(p) > 0; p = p[min(size, len(p)):] {
+		w.Write(p[:min(size, len(p))])
 	}
+	w.Close()
+	return out.String()
+}
+
+func TestNormalizePassesCanonicalTextInOneSpan(t *testing.T) {
+	in := []byte("Subject: x\r\n\r\nbody\r\n")
+	var rec writeRecorder
+	(&crlfWriter{w: &rec}).Write(in)
+	if len(rec) != 1 || rec[0] != string(in) {
+		t.Errorf("canonical text was written as %q, want one write", rec)
+	}
+}
+
+type writeRecorder []string
+
+func (r *writeRecorder) Write(p []byte) (int, error) {
+	*r = append(*r, string(p))
+	return len(p), nil
 }
 
 func TestHeaderValueAndFromDomain(t *testing.T) {

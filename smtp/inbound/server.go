@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/spill"
 	"github.com/careerrelay/careerrelay/pipeline"
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -32,6 +34,9 @@ type Server struct {
 	users  *users
 	tls    *tls.Config
 	now    func() time.Time
+	// tempFile makes the unlinked file a large DATA spills to (see
+	// package spill); SetTempFiles points it at the store's folder.
+	tempFile func() (*os.File, error)
 
 	mu      sync.Mutex
 	servers []*gosmtp.Server
@@ -40,7 +45,7 @@ type Server struct {
 
 // New prepares a server; Listen opens its listeners.
 func New(cfg *configs.Config, accept Acceptor, log *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, accept: accept, log: log, users: newUsers(cfg.SMTP.Users), now: time.Now}
+	s := &Server{cfg: cfg, accept: accept, log: log, users: newUsers(cfg.SMTP.Users), now: time.Now, tempFile: spill.TempFile}
 	if cfg.SMTP.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.SMTP.TLS.CertFile, cfg.SMTP.TLS.KeyFile)
 		if err != nil {
@@ -50,6 +55,11 @@ func New(cfg *configs.Config, accept Acceptor, log *slog.Logger) (*Server, error
 	}
 	return s, nil
 }
+
+// SetTempFiles sets where large messages are held while they are received:
+// newFile must return an unlinked file (store.DB.TempFile does, in the
+// store's folder). Call it before Listen.
+func (s *Server) SetTempFiles(newFile func() (*os.File, error)) { s.tempFile = newFile }
 
 func (s *Server) newGoSMTP() *gosmtp.Server {
 	c := s.cfg.SMTP

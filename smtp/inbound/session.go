@@ -9,9 +9,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
-	"strings"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/spill"
 	"github.com/careerrelay/careerrelay/metrics"
 	"github.com/careerrelay/careerrelay/pipeline"
 	"github.com/emersion/go-sasl"
@@ -100,7 +100,17 @@ func (s *session) Data(r io.Reader) error {
 	s.seq++
 	txID := s.id + "-" + strconv.Itoa(s.seq)
 	log := s.log.With("tx", txID)
-	raw, err := io.ReadAll(r)
+	now := s.srv.now()
+	buf := spill.New(spill.DefaultLimit, s.srv.tempFile)
+	defer buf.Close()
+	// The trace field first, so that the message needs no copy to get it.
+	received := receivedHeader(s.conn.Hostname(), s.ip, s.srv.cfg.SMTP.Hostname, txID, s.tls, s.user != "", now)
+	io.WriteString(buf, received)
+	norm := &crlfWriter{w: buf}
+	_, err := io.Copy(norm, r)
+	if err == nil {
+		err = norm.Close()
+	}
 	if err != nil {
 		if errors.Is(err, gosmtp.ErrDataTooLarge) {
 			return s.reject("too_large", gosmtp.ErrDataTooLarge)
@@ -111,9 +121,15 @@ func (s *session) Data(r io.Reader) error {
 		log.Warn("reading DATA failed", "err", err)
 		return Reply(err)
 	}
-	now := s.srv.now()
-	msg := normalizeLineEndings(raw)
-	header := msg[:headerEnd(msg)]
+	// A large message is mapped from its file: this may wait while other
+	// large messages are processed (see package spill).
+	msg, err := buf.Bytes()
+	if err != nil {
+		log.Error("reading back DATA failed", "err", err)
+		return Reply(err)
+	}
+	recv := len(received)
+	header := msg[recv : recv+headerEnd(msg[recv:])]
 
 	tenant := s.srv.cfg.TenantByDomain(domainOf(s.from))
 	if tenant == nil {
@@ -123,15 +139,14 @@ func (s *session) Data(r io.Reader) error {
 		return s.reject("unknown_sender", errUnknownSender)
 	}
 
-	var add strings.Builder
-	add.WriteString(receivedHeader(s.conn.Hostname(), s.ip, s.srv.cfg.SMTP.Hostname, txID, s.tls, s.user != "", now))
+	full := msg
 	msgID, ok := headerValue(header, "Message-ID")
 	if !ok {
 		msgID = newMessageID(s.srv.cfg.SMTP.Hostname)
-		add.WriteString("Message-ID: " + msgID + "\r\n")
+		field := "Message-ID: " + msgID + "\r\n"
+		full = make([]byte, 0, len(msg)+len(field))
+		full = append(append(append(full, msg[:recv]...), field...), msg[recv:]...)
 	}
-	full := make([]byte, 0, add.Len()+len(msg))
-	full = append(append(full, add.String()...), msg...)
 
 	env := pipeline.Envelope{
 		From: s.from, Rcpts: s.rcpts, Tenant: tenant,

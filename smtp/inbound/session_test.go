@@ -63,9 +63,18 @@ func testConfig(networks ...string) *configs.Config {
 
 func startServer(t *testing.T, cfg *configs.Config, acc Acceptor) string {
 	t.Helper()
+	return startServerWith(t, cfg, acc, nil)
+}
+
+// startServerWith is startServer with setup called before Listen.
+func startServerWith(t *testing.T, cfg *configs.Config, acc Acceptor, setup func(*Server)) string {
+	t.Helper()
 	s, err := New(cfg, acc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(s)
 	}
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)

@@ -7,13 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // The queue lives in two buckets keyed by queue id: the metadata of each
-// message as JSON, and its body. The metadata bucket's sequence number is
+// message as JSON, and its body when it is inline (a spooled body is a file
+// that Message.Spool names, see spool.go). The metadata bucket's sequence number is
 // the count of queued messages, so QueueLen needs no scan.
 var (
 	bucketQueue  = []byte("queue")
@@ -101,21 +103,18 @@ func (tx *Tx) queue() (meta, bodies *bolt.Bucket) {
 }
 
 // Enqueue adds m with its body to the queue. It assigns m.ID (unique, sorting
-// by arrival) and m.Size; the caller sets everything else.
+// by arrival) and m.Size, and clears m.Spool (the body is inline); the
+// caller sets everything else. Large bodies go to a spool file instead
+// (see DB.CreateSpool and EnqueueSpooled).
 func (tx *Tx) Enqueue(m *Message, body []byte) error {
 	if m == nil {
 		return errors.New("store: enqueue: nil message")
 	}
 	meta, bodies := tx.queue()
-	var key []byte
-	for {
-		key = []byte(tx.db.newID())
-		if meta.Get(key) == nil {
-			break
-		}
-	}
+	key := tx.newKey(meta)
 	m.ID = string(key)
 	m.Size = int64(len(body))
+	m.Spool = ""
 	v, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("store: enqueue: encode: %w", err)
@@ -127,6 +126,32 @@ func (tx *Tx) Enqueue(m *Message, body []byte) error {
 	// the caller may reuse its buffer.
 	if err := bodies.Put(key, append([]byte{}, body...)); err != nil {
 		return fmt.Errorf("store: enqueue %s body: %w", m.ID, err)
+	}
+	if err := meta.SetSequence(meta.Sequence() + 1); err != nil {
+		return fmt.Errorf("store: enqueue %s: count: %w", m.ID, err)
+	}
+	return nil
+}
+
+// newKey returns a new queue id that is not in meta.
+func (tx *Tx) newKey(meta *bolt.Bucket) []byte {
+	for {
+		key := []byte(tx.db.newID())
+		if meta.Get(key) == nil {
+			return key
+		}
+	}
+}
+
+// putNew stores the metadata of a new message m under key (without a body
+// value) and counts it.
+func (tx *Tx) putNew(meta *bolt.Bucket, m *Message, key []byte) error {
+	v, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("store: enqueue: encode: %w", err)
+	}
+	if err := meta.Put(key, v); err != nil {
+		return fmt.Errorf("store: enqueue %s: %w", m.ID, err)
 	}
 	if err := meta.SetSequence(meta.Sequence() + 1); err != nil {
 		return fmt.Errorf("store: enqueue %s: count: %w", m.ID, err)
@@ -149,16 +174,28 @@ func (tx *Tx) Get(id string) (*Message, error) {
 }
 
 // Put replaces the metadata of a queued message (attempt counts, recipient
-// states, next attempt). The body is unchanged. A message that is not
-// queued gives ErrNotFound.
+// states, next attempt). The body is unchanged, so m.Spool must be what the
+// queue holds (as Get returned it). A message that is not queued gives
+// ErrNotFound.
 func (tx *Tx) Put(m *Message) error {
 	if m == nil {
 		return errors.New("store: put: nil message")
 	}
 	meta, _ := tx.queue()
 	key := []byte(m.ID)
-	if len(key) == 0 || meta.Get(key) == nil {
+	var old []byte
+	if len(key) > 0 {
+		old = meta.Get(key)
+	}
+	if old == nil {
 		return fmt.Errorf("store: put %q: %w", m.ID, ErrNotFound)
+	}
+	ref, err := spoolOf(old)
+	if err != nil {
+		return fmt.Errorf("store: put %s: decode: %w", m.ID, err)
+	}
+	if ref.Spool != m.Spool {
+		return fmt.Errorf("store: put %s: spool file %q, queued with %q: the body cannot change", m.ID, m.Spool, ref.Spool)
 	}
 	v, err := json.Marshal(m)
 	if err != nil {
@@ -170,34 +207,60 @@ func (tx *Tx) Put(m *Message) error {
 	return nil
 }
 
-// Delete removes a queued message and its body. A message that is not
-// queued gives ErrNotFound.
+// Delete removes a queued message and its body. A spooled body's file is
+// removed once the transaction has committed (never when it is rolled
+// back). A message that is not queued gives ErrNotFound.
 func (tx *Tx) Delete(id string) error {
 	meta, bodies := tx.queue()
 	key := []byte(id)
-	if len(key) == 0 || meta.Get(key) == nil {
+	var v []byte
+	if len(key) > 0 {
+		v = meta.Get(key)
+	}
+	if v == nil {
 		return fmt.Errorf("store: delete %q: %w", id, ErrNotFound)
+	}
+	ref, err := spoolOf(v)
+	if err != nil {
+		// Delete all the same: an orphaned file is swept at Open.
+		tx.db.log.Error("deleting a queued message whose metadata cannot be decoded", "queue_id", id, "err", err)
 	}
 	if err := meta.Delete(key); err != nil {
 		return fmt.Errorf("store: delete %s: %w", id, err)
 	}
-	if err := bodies.Delete(key); err != nil {
-		return fmt.Errorf("store: delete %s body: %w", id, err)
+	if ref.Spool == "" {
+		if err := bodies.Delete(key); err != nil {
+			return fmt.Errorf("store: delete %s body: %w", id, err)
+		}
 	}
 	if err := meta.SetSequence(meta.Sequence() - 1); err != nil {
 		return fmt.Errorf("store: delete %s: count: %w", id, err)
 	}
+	if ref.Spool != "" {
+		tx.removes = append(tx.removes, ref.Spool)
+	}
 	return nil
 }
 
-// Body returns the body of a queued message (an inline body is copied out
-// of bbolt, whose memory is only valid inside the transaction), or
-// ErrNotFound.
+// Body returns the body of a queued message, or ErrNotFound. An inline body
+// is copied out of bbolt, whose memory is only valid inside the
+// transaction; a spooled body is not read here: Body.Open reads the file.
 func (tx *Tx) Body(id string) (Body, error) {
 	meta, bodies := tx.queue()
 	key := []byte(id)
-	if len(key) == 0 || meta.Get(key) == nil {
+	var v []byte
+	if len(key) > 0 {
+		v = meta.Get(key)
+	}
+	if v == nil {
 		return Body{}, ErrNotFound
+	}
+	ref, err := spoolOf(v)
+	if err != nil {
+		return Body{}, fmt.Errorf("store: body %s: decode: %w", id, err)
+	}
+	if ref.Spool != "" {
+		return Body{path: filepath.Join(tx.db.spoolDir, ref.Spool), size: ref.Size}, nil
 	}
 	return InlineBody(append([]byte{}, bodies.Get(key)...)), nil
 }

@@ -1,5 +1,6 @@
 // Package store is careerrelay's durable state in one bbolt file: the mail
-// queue (message metadata and bodies), and later send and click records,
+// queue (message metadata and small bodies; large bodies are files in the
+// spool folder beside it, see spool.go), and later send and click records,
 // referrals, the ledger and the webhook outbox. Writes from concurrent
 // callers are group-committed: one bbolt transaction (and its fsyncs)
 // carries every Update that arrived while the previous commit was on disk.
@@ -41,6 +42,9 @@ type Options struct {
 	// Fault, when set, is called before every commit with the operation
 	// name; a non-nil error fails that commit as a disk error would. It
 	// exists for tests that prove a failed write never yields a 250.
+	// The operations are "commit" (on the committer goroutine) and
+	// "spool" (SpoolFile.Finish, on the caller's goroutine: Fault must be
+	// safe for concurrent use when spool files are written).
 	Fault func(op string) error
 	// LockTimeout is how long Open waits for the file lock held by another
 	// process; zero means DefaultLockTimeout.
@@ -56,9 +60,11 @@ type Stats struct {
 
 // DB is the open store. It holds bbolt's file lock: one process at a time.
 type DB struct {
-	bolt  *bolt.DB
-	log   *slog.Logger
-	fault func(op string) error
+	bolt     *bolt.DB
+	log      *slog.Logger
+	fault    func(op string) error
+	spoolDir string // large bodies, one file each (spool.go)
+	tmpDir   string // unlinked transient files (TempFile)
 
 	mu     sync.Mutex
 	cond   *sync.Cond // signalled when queue grows or closed is set
@@ -104,12 +110,13 @@ func boltOptions(timeout time.Duration) *bolt.Options {
 	return o
 }
 
-// Open opens (creating if needed) the store file at path.
+// Open opens (creating if needed) the store file at path, and beside it the
+// folders spool/ and tmp/. Once it holds the file lock it empties tmp/ and
+// removes every spool file that no queued message names.
 func Open(path string, opts Options) (*DB, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("store: create folder of %s: %w", path, err)
-		}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: create folder of %s: %w", path, err)
 	}
 	timeout := opts.LockTimeout
 	if timeout <= 0 {
@@ -127,15 +134,25 @@ func Open(path string, opts Options) (*DB, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	db := &DB{
-		bolt:  bdb,
-		log:   log.With("path", path),
-		fault: opts.Fault,
-		done:  make(chan struct{}),
+		bolt:     bdb,
+		log:      log.With("path", path),
+		fault:    opts.Fault,
+		spoolDir: filepath.Join(dir, spoolFolder),
+		tmpDir:   filepath.Join(dir, tmpFolder),
+		done:     make(chan struct{}),
 	}
 	db.cond = sync.NewCond(&db.mu)
+	if err := db.prepareFolders(); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
 	if err := bdb.Update(db.init); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := bdb.View(db.sweepSpool); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("store: open %s: spool: %w", path, err)
 	}
 	go db.run()
 	return db, nil
@@ -170,7 +187,8 @@ func (db *DB) Stats() Stats {
 
 // Update runs fn in a read-write transaction that may be shared with other
 // concurrent Updates (group commit). When Update returns nil, fn's writes
-// are on disk (fsynced). If fn returns an error, none of fn's writes are
+// are on disk (fsynced), and the spool files of messages fn deleted are
+// removed. If fn returns an error, none of fn's writes are
 // committed and the error is returned; other callers' writes are unaffected.
 // fn may be run more than once (when another fn in its group failed), so it
 // must not have side effects outside tx.
@@ -239,6 +257,11 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 type Tx struct {
 	tx *bolt.Tx
 	db *DB
+
+	// Side effects that wait for the commit (afterCommit); a transaction
+	// that is rolled back (and re-run in a fresh Tx) drops them.
+	removes  []string     // spool files of deleted messages
+	enqueued []*SpoolFile // spool files of enqueued messages
 }
 
 // Bolt exposes the underlying bbolt transaction.
@@ -368,6 +391,9 @@ func (db *DB) commit(reqs []*request) {
 		}
 		db.commits.Add(1)
 		db.updates.Add(uint64(ok))
+		if len(tx.removes) > 0 || len(tx.enqueued) > 0 {
+			db.afterCommit(tx) // before the answers: Update's caller sees it done
+		}
 		db.answerAll(reqs, nil)
 		return
 	}

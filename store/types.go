@@ -23,7 +23,8 @@ type Rcpt struct {
 }
 
 // Message is one queued copy: the metadata of a body that still has
-// recipients to reach. Its body is stored separately (see Tx.Body).
+// recipients to reach. Its body is stored separately (see Tx.Body): inline
+// in bbolt, or for a large one in a spool file (Spool).
 type Message struct {
 	ID          string    `json:"id"`                   // queue id, assigned by Tx.Enqueue, sorts by arrival
 	Tenant      string    `json:"tenant,omitempty"`     // tenant id, "" when relayed for an unknown sender
@@ -36,6 +37,7 @@ type Message struct {
 	NextAttempt time.Time `json:"next_attempt"`         // when a worker may next try it
 	LastError   string    `json:"last_error,omitempty"` // the last temporary failure
 	DSN         bool      `json:"dsn,omitempty"`        // a bounce we generated: never bounced itself
+	Spool       string    `json:"spool,omitempty"`      // the body's file in the spool folder (set by Tx.EnqueueSpooled); "" when inline
 }
 
 // PendingRcpts lists the addresses still to be delivered.

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -50,15 +51,16 @@ func (e *Engine) attempt(ctx context.Context, id string) (next time.Time, keep b
 }
 
 // begin commits Attempts+1 and NextAttempt = now + backoff before the
-// attempt starts, and returns the message and its body; nil when it is no
-// longer queued or has nothing left to deliver.
-func (e *Engine) begin(ctx context.Context, id string) (*store.Message, []byte, error) {
+// attempt starts, and returns the message and its body (a spooled body is
+// not read here: the transport streams it); nil when it is no longer queued
+// or has nothing left to deliver.
+func (e *Engine) begin(ctx context.Context, id string) (*store.Message, store.Body, error) {
 	now := e.now()
 	var m *store.Message
-	var body []byte
+	var body store.Body
 	deleted := false
 	err := e.db.Update(ctx, func(tx *store.Tx) error {
-		m, body, deleted = nil, nil, false
+		m, body, deleted = nil, store.Body{}, false
 		cur, err := tx.Get(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -71,11 +73,7 @@ func (e *Engine) begin(ctx context.Context, id string) (*store.Message, []byte, 
 			deleted = true
 			return tx.Delete(id)
 		}
-		sb, err := tx.Body(id)
-		if err != nil {
-			return err
-		}
-		b, err := sb.Bytes() // contract step: the store/delivery change streams it
+		b, err := tx.Body(id)
 		if err != nil {
 			return err
 		}
@@ -88,7 +86,7 @@ func (e *Engine) begin(ctx context.Context, id string) (*store.Message, []byte, 
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, store.Body{}, err
 	}
 	if deleted {
 		e.refreshQueueLen()
@@ -111,13 +109,21 @@ type record struct {
 // deferred ones with their error; a message with nothing left pending is
 // deleted. Past the lifetime a deferral is final. An interrupted attempt
 // (shutdown) never expires a message.
-func (e *Engine) finish(ctx context.Context, m *store.Message, body []byte, results []rcptResult, interrupted bool) (record, error) {
+func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, results []rcptResult, interrupted bool) (record, error) {
 	now := e.now()
 	byAddr := make(map[string]rcptResult, len(results))
+	failing := false
 	for _, r := range results {
 		byAddr[r.addr] = r
+		failing = failing || r.outcome == bounced
 	}
 	expired := !interrupted && !m.Received.IsZero() && !now.Before(m.Received.Add(e.lifetime))
+	var origHeader []byte
+	if (failing || expired) && !m.DSN && m.From != "" {
+		// A DSN may follow: read the original's header now, outside the
+		// store's transaction (a spooled body is a file).
+		origHeader = e.dsnHeader(m, body)
+	}
 	var rec record
 	err := e.db.Update(ctx, func(tx *store.Tx) error {
 		rec = record{expired: expired}
@@ -159,7 +165,7 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body []byte, resu
 		if len(failed) > 0 {
 			if cur.DSN || cur.From == "" {
 				rec.dsnDropped = true // never a bounce to <>
-			} else if rec.dsnID, err = e.enqueueDSN(tx, cur, body, failed, now); err != nil {
+			} else if rec.dsnID, err = e.enqueueDSN(tx, cur, origHeader, failed, now); err != nil {
 				return err
 			}
 		}
@@ -192,10 +198,34 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body []byte, resu
 	return rec, nil
 }
 
+// dsnHeaderLimit bounds the original's header section that a DSN returns
+// (and reads from a spool file): far above any real header (Postfix's
+// default header_size_limit is 100 KiB for the whole section), small
+// enough that a DSN stays a small, inline message.
+const dsnHeaderLimit = 64 << 10
+
+// dsnHeader returns the header section of the body of m for a DSN, cut at
+// dsnHeaderLimit (at the end of the last whole line within it). Without it
+// (the file cannot be read) the DSN still goes out, without the headers.
+func (e *Engine) dsnHeader(m *store.Message, body store.Body) []byte {
+	h, err := body.Header(dsnHeaderLimit)
+	if err != nil {
+		e.log.Warn("cannot read the original header for a DSN", "queue_id", m.ID, "err", err)
+		return nil
+	}
+	if len(h) >= dsnHeaderLimit {
+		if i := bytes.LastIndexByte(h, '\n'); i >= 0 {
+			h = h[:i+1]
+		}
+	}
+	return h
+}
+
 // enqueueDSN composes the DSN for the failed recipients of m and queues it
-// from the null sender to m's envelope sender.
-func (e *Engine) enqueueDSN(tx *store.Tx, m *store.Message, body []byte, failed []rcptResult, now time.Time) (string, error) {
-	d := &dsn{reportingMTA: e.hostname, orig: m, origBody: body, failed: failed, now: now, lifetime: e.lifetime}
+// from the null sender to m's envelope sender. origHeader is the header
+// section of m's body (dsnHeader).
+func (e *Engine) enqueueDSN(tx *store.Tx, m *store.Message, origHeader []byte, failed []rcptResult, now time.Time) (string, error) {
+	d := &dsn{reportingMTA: e.hostname, orig: m, origHeader: origHeader, failed: failed, now: now, lifetime: e.lifetime}
 	msgID := newMessageID(e.hostname)
 	raw, err := d.compose(msgID)
 	if err != nil {

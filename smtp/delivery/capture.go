@@ -32,8 +32,13 @@ func (t *captureTransport) name() string { return "capture " + t.dir }
 
 // deliver writes <dir>/<queue-id>-<n>.eml for each recipient, n being the
 // recipient's position (from 1) in the envelope, so that a retry rewrites
-// the same file. A write failure is temporary.
-func (t *captureTransport) deliver(_ context.Context, m *store.Message, body []byte, rcpts []string) []rcptResult {
+// the same file. A write failure is temporary. Capture mode is for
+// development: it reads the whole body into memory, even a spooled one.
+func (t *captureTransport) deliver(_ context.Context, m *store.Message, sb store.Body, rcpts []string) []rcptResult {
+	body, err := sb.Bytes()
+	if err != nil {
+		return resultsFor(rcpts, bodyError(err), "capture")
+	}
 	eol := "\n"
 	if bytes.Contains(body, []byte("\r\n")) {
 		eol = "\r\n"

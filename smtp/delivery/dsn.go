@@ -25,7 +25,7 @@ const maxDiagnostic = 900
 type dsn struct {
 	reportingMTA string         // our host name
 	orig         *store.Message // the message that failed
-	origBody     []byte         // its body, for the headers part
+	origHeader   []byte         // its header section (Body.Header), for the headers part
 	failed       []rcptResult   // recipients that failed for good
 	now          time.Time
 	lifetime     time.Duration
@@ -187,7 +187,7 @@ func clip(s string) string {
 }
 
 func (d *dsn) writeHeaders(mw *multipart.Writer) error {
-	hdrs := headerBlock(d.origBody)
+	hdrs := headerBlock(d.origHeader)
 	mh := textproto.MIMEHeader{
 		"Content-Type":        {"text/rfc822-headers"},
 		"Content-Description": {"Undelivered Message Headers"},

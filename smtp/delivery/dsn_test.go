@@ -207,7 +207,7 @@ func TestComposeDSN(t *testing.T) {
 	orig := &store.Message{ID: "q1", From: "hr@acme.example", MessageID: "orig@acme.example", Received: t0}
 	body := []byte("Subject: hello\nFrom: hr@acme.example\n\nbody\n")
 	d := &dsn{
-		reportingMTA: "relay.test", orig: orig, origBody: body, now: t0.Add(time.Hour), lifetime: time.Hour,
+		reportingMTA: "relay.test", orig: orig, origHeader: body, now: t0.Add(time.Hour), lifetime: time.Hour,
 		failed: []rcptResult{
 			{addr: "a@example.jp", outcome: bounced, status: "5.1.10", detail: "example.jp does not accept mail (null MX)"},
 			{addr: "b@example.jp", outcome: bounced, status: "5.7.1", reply: "554 5.7.1 " + strings.Repeat("x", 2000), remote: "mx.example.jp"},

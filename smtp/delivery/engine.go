@@ -68,8 +68,9 @@ type Options struct {
 // transport is one way of delivering: relay, mx or capture.
 type transport interface {
 	// deliver tries to deliver m's body to rcpts (pending recipients of
-	// m) and returns one result per address.
-	deliver(ctx context.Context, m *store.Message, body []byte, rcpts []string) []rcptResult
+	// m) and returns one result per address. It reads the body with
+	// body.Open, once per session, and never holds a large one in memory.
+	deliver(ctx context.Context, m *store.Message, body store.Body, rcpts []string) []rcptResult
 	name() string
 }
 

@@ -40,7 +40,7 @@ type mxHost struct {
 	addr string
 }
 
-func (t *mxTransport) deliver(ctx context.Context, m *store.Message, body []byte, rcpts []string) []rcptResult {
+func (t *mxTransport) deliver(ctx context.Context, m *store.Message, body store.Body, rcpts []string) []rcptResult {
 	var domains []string
 	byDomain := map[string][]string{}
 	for _, a := range rcpts {
@@ -61,7 +61,7 @@ func (t *mxTransport) deliver(ctx context.Context, m *store.Message, body []byte
 // answers finally (2xx, 5xx) are done; those it defers (connection
 // failure, TLS, 4xx) go on to the next host, and stay deferred with the
 // last host's answer when no host is left.
-func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body []byte, domain string, addrs []string) []rcptResult {
+func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body store.Body, domain string, addrs []string) []rcptResult {
 	hosts, err := t.route(ctx, domain)
 	if err != nil {
 		return resultsFor(addrs, err, "")
@@ -192,7 +192,7 @@ func (t *mxTransport) targets(ctx context.Context, h mxHost) ([]string, error) {
 
 // tryTarget runs one session with one address, with opportunistic
 // STARTTLS: when the handshake fails, it reconnects without TLS.
-func (t *mxTransport) tryTarget(ctx context.Context, m *store.Message, body []byte, name, addr string, rcpts []string) []rcptResult {
+func (t *mxTransport) tryTarget(ctx context.Context, m *store.Message, body store.Body, name, addr string, rcpts []string) []rcptResult {
 	p := peer{
 		addr:   addr,
 		name:   name,

@@ -61,7 +61,7 @@ func newRelayTransport(d *dialer, rc configs.Relay, roots *x509.CertPool) (*rela
 
 func (t *relayTransport) name() string { return "relay " + t.peer.addr }
 
-func (t *relayTransport) deliver(ctx context.Context, m *store.Message, body []byte, rcpts []string) []rcptResult {
+func (t *relayTransport) deliver(ctx context.Context, m *store.Message, body store.Body, rcpts []string) []rcptResult {
 	p := t.peer
 	if t.username != "" {
 		p.auth = sasl.NewPlainClient("", t.username, t.password)

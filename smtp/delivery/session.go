@@ -7,13 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/textproto"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/careerrelay/careerrelay/store"
 )
 
 // tlsPolicy is how a session uses TLS.
@@ -266,9 +270,15 @@ func asTemporary(err error) error {
 }
 
 // transact runs one mail transaction on s: MAIL, a RCPT per address, DATA.
-// It returns one result per address, honouring each RCPT reply.
-func transact(s *session, from string, rcpts []string, body []byte, remote string) []rcptResult {
-	opts := &gosmtp.MailOptions{Size: int64(len(body))}
+// It returns one result per address, honouring each RCPT reply. It opens
+// the body afresh, so each session sends it from the first octet.
+func transact(s *session, from string, rcpts []string, body store.Body, remote string) []rcptResult {
+	r, err := body.Open()
+	if err != nil {
+		return resultsFor(rcpts, bodyError(err), "")
+	}
+	defer r.Close()
+	opts := &gosmtp.MailOptions{Size: body.Size()}
 	if !isASCII(from) || !allASCII(rcpts) {
 		opts.UTF8 = true
 	}
@@ -292,8 +302,15 @@ func transact(s *session, from string, rcpts []string, body []byte, remote strin
 	if err != nil {
 		return append(results, resultsFor(accepted, err, remote)...)
 	}
-	if err := s.writeBody(w, body); err != nil {
-		w.Close()
+	if err := s.writeBody(w, r, body.Size()); err != nil {
+		// Never end DATA after a partial body: the peer would accept a
+		// truncated message. Dropping the connection makes it discard the
+		// transaction.
+		s.abort()
+		var be *bodyReadError
+		if errors.As(err, &be) {
+			return append(results, resultsFor(accepted, be.err, "")...)
+		}
 		return append(results, resultsFor(accepted, fmt.Errorf("DATA: %w", err), remote)...)
 	}
 	resp, err := w.CloseWithResponse()
@@ -306,22 +323,69 @@ func transact(s *session, from string, rcpts []string, body []byte, remote strin
 	return append(results, out...)
 }
 
-// writeBody writes the body in chunks, each under a fresh write deadline:
-// go-smtp bounds commands and replies but not the body, and a peer that
-// stops reading must not hold a worker for ever, while a large body on a
-// slow link that keeps moving is fine.
-func (s *session) writeBody(w io.Writer, body []byte) error {
-	const chunk = 64 << 10
+// bodyChunk is the most of a body written under one write deadline, and
+// the size of the buffers in bodyBufs.
+const bodyChunk = 64 << 10
+
+// bodyBufs hold the buffers through which bodies go to the network, so
+// that concurrent deliveries of large bodies cost bodyChunk each, not
+// their size.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, bodyChunk); return &b }}
+
+// bodyReadError is a failure to read the queued body (a local problem, not
+// the peer's).
+type bodyReadError struct{ err error }
+
+func (e *bodyReadError) Error() string { return e.err.Error() }
+func (e *bodyReadError) Unwrap() error { return e.err }
+
+// bodyError describes a failure to read a queued body. A spool file that
+// is gone will not come back, so its recipients fail at once (and their
+// sender learns of it) instead of being retried until the lifetime ends;
+// any other failure is temporary.
+func bodyError(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return &permanentError{status: "5.3.0", msg: "the queued copy of the message is missing (spool file gone)"}
+	}
+	return fmt.Errorf("read queued body: %w", err)
+}
+
+// writeBody copies the body from r in chunks, each under a fresh write
+// deadline: go-smtp bounds commands and replies but not the body, and a
+// peer that stops reading must not hold a worker for ever, while a large
+// body on a slow link that keeps moving is fine. A body that is not size
+// octets long is an error (a damaged spool file): it is not sent as it is.
+func (s *session) writeBody(w io.Writer, r io.Reader, size int64) error {
+	bp := bodyBufs.Get().(*[]byte)
+	defer bodyBufs.Put(bp)
+	buf := *bp
 	defer s.conn.SetWriteDeadline(time.Time{})
-	for len(body) > 0 {
-		n := min(len(body), chunk)
-		s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
-		if _, err := w.Write(body[:n]); err != nil {
-			return err
+	var sent int64
+	for {
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+			if _, err := w.Write(buf[:n]); err != nil {
+				return err
+			}
+			sent += int64(n)
 		}
-		body = body[n:]
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return &bodyReadError{bodyError(rerr)}
+		}
+	}
+	if sent != size {
+		return &bodyReadError{fmt.Errorf("read queued body: %d octets, want %d", sent, size)}
 	}
 	return nil
+}
+
+// abort drops the connection in the middle of a transaction.
+func (s *session) abort() {
+	s.conn.Close()
 }
 
 // mailError turns go-smtp's local refusal of a UTF-8 envelope into the

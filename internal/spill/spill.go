@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 )
 
 // DefaultLimit is the size past which a Buffer moves to a file.
@@ -24,6 +25,11 @@ const DefaultLimit = 256 << 10
 // adds resident memory.
 var mapped = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 
+// memPool keeps the memory of closed buffers for the next message: most
+// mail is a few KB, and growing a fresh slice for each costs more than
+// receiving it.
+var memPool = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+
 // Buffer is a message being received. The zero value is not usable; use
 // New. A Buffer is not safe for concurrent use.
 type Buffer struct {
@@ -31,6 +37,7 @@ type Buffer struct {
 	newFile func() (*os.File, error)
 
 	mem  []byte
+	pool *[]byte // where mem came from, returned at Close
 	f    *os.File
 	w    *bufio.Writer // buffers the writes to f
 	size int64
@@ -44,7 +51,8 @@ type Buffer struct {
 // then moves to a file made by newFile, which must return an unlinked,
 // writable, readable file.
 func New(limit int, newFile func() (*os.File, error)) *Buffer {
-	return &Buffer{limit: limit, newFile: newFile}
+	p := memPool.Get().(*[]byte)
+	return &Buffer{limit: limit, newFile: newFile, mem: (*p)[:0], pool: p}
 }
 
 // TempFile makes an unlinked file in the system's temporary folder: the
@@ -76,7 +84,7 @@ func (b *Buffer) Write(p []byte) (int, error) {
 		if _, err := b.w.Write(b.mem); err != nil {
 			return 0, fmt.Errorf("spill: %w", err)
 		}
-		b.mem = nil
+		b.mem = b.mem[:0]
 	}
 	if b.f != nil {
 		n, err := b.w.Write(p)
@@ -98,7 +106,7 @@ func (b *Buffer) Len() int64 { return b.size }
 func (b *Buffer) Spilled() bool { return b.f != nil }
 
 // Bytes returns everything written, as one slice that stays valid until
-// Close and must not be changed. For a spilled buffer it waits for a free
+// Close (its memory is then reused) and must not be changed. For a spilled buffer it waits for a free
 // mapping slot (see the package comment), then maps the file.
 func (b *Buffer) Bytes() ([]byte, error) {
 	if b.closed {
@@ -146,6 +154,10 @@ func (b *Buffer) Close() error {
 			err = cerr
 		}
 	}
-	b.mem = nil
+	if b.pool != nil && cap(b.mem) <= max(b.limit, 32<<10) {
+		*b.pool = b.mem[:0]
+		memPool.Put(b.pool)
+	}
+	b.mem, b.pool = nil, nil
 	return err
 }

@@ -29,6 +29,7 @@ type signed struct {
 	db     *store.DB
 	dir    string
 	fail   bool
+	spools int // spool files finished
 	tenant *configs.Tenant
 	lookup func(string) ([]string, error) // the key's DNS record
 }
@@ -37,6 +38,9 @@ func signedPipeline(t *testing.T) *signed {
 	t.Helper()
 	s := &signed{dir: t.TempDir()}
 	db, err := store.Open(filepath.Join(s.dir, "q.db"), store.Options{Fault: func(op string) error {
+		if op == "spool" {
+			s.spools++
+		}
 		if s.fail && op == "commit" {
 			return errors.New("disk full")
 		}
@@ -133,6 +137,9 @@ func TestLargeMessageCommitFailureLeavesNoSpoolFile(t *testing.T) {
 	env := Envelope{From: "hr@acme.example", Tenant: s.tenant, Rcpts: []string{"a@cand.example", "b@cand.example"}, Received: time.Now()}
 	if _, err := s.p.Accept(context.Background(), env, []byte(largeMail)); err == nil {
 		t.Fatal("Accept succeeded although the commit failed")
+	}
+	if s.spools != 2 {
+		t.Fatalf("%d spool files written before the commit, want 2", s.spools)
 	}
 	entries, err := os.ReadDir(filepath.Join(s.dir, "spool"))
 	if err != nil {

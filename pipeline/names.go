@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"mime"
 	"net/mail"
 	"strings"
@@ -21,7 +22,24 @@ func header(msg []byte) textproto.Header {
 	return h
 }
 
-var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader}}
+// addressParser decodes display names in every charset go-message knows.
+// Its CharsetReader decodes the (short) word at once and hands back a
+// bytes.Reader: mime.WordDecoder copies from it with io.Copy, which
+// would otherwise allocate a 32 KB buffer for every encoded word.
+var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: func(cs string, in io.Reader) (io.Reader, error) {
+	r, err := charset.Reader(cs, in)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(r)
+	return bytes.NewReader(b), err
+}}}
+
+// addressOnlyParser finds the addresses of a field without decoding
+// display names (their words are kept as they are).
+var addressOnlyParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: func(_ string, in io.Reader) (io.Reader, error) {
+	return in, nil // a *bytes.Reader: copied without a buffer
+}}}
 
 // displayNames maps each lower-cased address of the To and Cc header fields
 // to its decoded display name (ISO-2022-JP and other encoded words
@@ -46,7 +64,7 @@ func displayNames(h textproto.Header) map[string]string {
 
 // fromDomain is the lower-cased domain of the first From address, or "".
 func fromDomain(h textproto.Header) string {
-	list, err := addressParser.ParseList(h.Get("From"))
+	list, err := addressOnlyParser.ParseList(h.Get("From"))
 	if err != nil || len(list) == 0 {
 		return ""
 	}

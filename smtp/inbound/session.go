@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"sync"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/spill"
@@ -107,7 +108,9 @@ func (s *session) Data(r io.Reader) error {
 	received := receivedHeader(s.conn.Hostname(), s.ip, s.srv.cfg.SMTP.Hostname, txID, s.tls, s.user != "", now)
 	io.WriteString(buf, received)
 	norm := &crlfWriter{w: buf}
-	_, err := io.Copy(norm, r)
+	cp := copyBuffers.Get().(*[]byte)
+	_, err := io.CopyBuffer(norm, r, *cp)
+	copyBuffers.Put(cp)
 	if err == nil {
 		err = norm.Close()
 	}
@@ -164,6 +167,10 @@ func (s *session) Data(r io.Reader) error {
 	log.Info("queued", "ids", ids, "tenant", tenantID(tenant), "rcpts", len(s.rcpts), "size", len(full))
 	return queued(ids[0])
 }
+
+// copyBuffers are the buffers DATA is read through (io.Copy would make a
+// new 32 KB one per message).
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (s *session) Reset() {
 	s.from, s.fromSeen, s.rcpts = "", false, nil

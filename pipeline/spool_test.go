@@ -55,7 +55,8 @@ func signedPipeline(t *testing.T) *signed {
 		t.Fatal(err)
 	}
 	tenant := *acme
-	tenant.DKIM = []configs.DKIMKey{{Selector: "s1", Signer: key}}
+	// Two keys: both signatures go in front of the copy.
+	tenant.DKIM = []configs.DKIMKey{{Selector: "s1", Signer: key}, {Selector: "s2", Signer: key}}
 	cfg := &configs.Config{Links: testLinks, Tenants: []configs.Tenant{tenant}}
 	p, err := New(cfg, db, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -67,7 +68,7 @@ func signedPipeline(t *testing.T) *signed {
 	}
 	s.p, s.db, s.tenant = p, db, &cfg.Tenants[0]
 	s.lookup = func(name string) ([]string, error) {
-		if name != "s1._domainkey.acme.example" {
+		if name != "s1._domainkey.acme.example" && name != "s2._domainkey.acme.example" {
 			return nil, errors.New("no such record " + name)
 		}
 		return []string{txt}, nil
@@ -75,18 +76,28 @@ func signedPipeline(t *testing.T) *signed {
 	return s
 }
 
-// A message past spoolAbove gets the same copies as a small one, each in
-// its own spool file: a personal link for each candidate, the generic link
-// for the tenant's own address, everything else unchanged, and a DKIM
-// signature that verifies over the final bytes.
-func TestLargeMessageCopiesAreSpooledAndSigned(t *testing.T) {
+// A message gets a personal link for each candidate, the generic link for
+// the tenant's own address, everything else unchanged, and DKIM signatures
+// that verify over the final bytes; past spoolAbove each copy is in its
+// own spool file.
+func TestCopiesAreSignedAndLargeOnesSpooled(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mail    string
+		spooled bool
+	}{{"small", taggedMail, false}, {"large", largeMail, true}} {
+		t.Run(tc.name, func(t *testing.T) { testCopiesSigned(t, tc.mail, tc.spooled) })
+	}
+}
+
+func testCopiesSigned(t *testing.T, mail string, spooled bool) {
 	s := signedPipeline(t)
 	p, db := s.p, s.db
 	env := Envelope{
 		From: "hr@acme.example", Tenant: s.tenant, MessageID: "<r1@acme.example>", Received: time.Now(),
 		Rcpts: []string{"Taro@Cand.example", "hanako@cand2.example", "archive@acme.example"},
 	}
-	ids, err := p.Accept(context.Background(), env, []byte(largeMail))
+	ids, err := p.Accept(context.Background(), env, []byte(mail))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,15 +114,15 @@ func TestLargeMessageCopiesAreSpooledAndSigned(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !body.Spooled() {
-			t.Errorf("copy %s of a %d-octet message is not spooled", id, len(largeMail))
+		if body.Spooled() != spooled {
+			t.Errorf("copy %s of a %d-octet message: spooled %v, want %v", id, len(mail), body.Spooled(), spooled)
 		}
 		b, err := body.Bytes()
 		if err != nil {
 			t.Fatal(err)
 		}
 		verifs, err := msgauth.VerifyWithOptions(bytes.NewReader(b), &msgauth.VerifyOptions{LookupTXT: s.lookup})
-		if err != nil || len(verifs) != 1 || verifs[0].Err != nil {
+		if err != nil || len(verifs) != 2 || verifs[0].Err != nil || verifs[1].Err != nil {
 			t.Fatalf("copy %s: DKIM verification %v %+v", id, err, verifs)
 		}
 		found := linkRE.FindAllString(string(b), -1)
@@ -120,7 +131,7 @@ func TestLargeMessageCopiesAreSpooledAndSigned(t *testing.T) {
 		}
 		links[found[0]] = true
 		rest := strings.Replace(string(b), found[0], "[[career-relay]]", 1)
-		if !strings.HasPrefix(rest, "DKIM-Signature:") || !strings.HasSuffix(rest, largeMail) {
+		if !strings.HasPrefix(rest, "DKIM-Signature:") || !strings.HasSuffix(rest, mail) {
 			t.Errorf("copy %s differs from the original beyond its signature and link", id)
 		}
 	}

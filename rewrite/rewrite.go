@@ -180,6 +180,10 @@ func (t *Template) AppendRender(dst []byte, link string) ([]byte, error) {
 	return append(dst, t.msg[cur:]...), nil
 }
 
+// SizeHint is a generous estimate of the size Render gives for link: a
+// capacity for AppendRender's buffer.
+func (t *Template) SizeHint(link string) int { return t.sizeHint(link) }
+
 // sizeHint is a generous estimate of the rendered size.
 func (t *Template) sizeHint(link string) int {
 	n := len(t.msg)

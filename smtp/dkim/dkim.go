@@ -50,6 +50,14 @@ type Signer struct {
 	keys    []key
 }
 
+// Keys is the number of signatures Sign adds (0 for a nil Signer).
+func (s *Signer) Keys() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.keys)
+}
+
 // key is one configured signing key.
 type key struct {
 	selector string

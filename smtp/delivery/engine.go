@@ -63,6 +63,9 @@ type Options struct {
 	// ShutdownGrace bounds how long Run waits for attempts in flight
 	// once its context is done; past it they are interrupted (30s).
 	ShutdownGrace time.Duration
+
+	// reuse shortens the connection cache's limits (tests).
+	reuse reuseLimits
 }
 
 // transport is one way of delivering: relay, mx or capture.
@@ -79,6 +82,7 @@ type Engine struct {
 	db       *store.DB
 	log      *slog.Logger
 	tr       transport
+	cache    *connCache // idle upstream sessions (relay and mx mode)
 	now      func() time.Time
 	random   func() float64
 	grace    time.Duration
@@ -155,6 +159,8 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*En
 		helloName:      helloName,
 		connectTimeout: dc.ConnectTimeout,
 		commandTimeout: dc.CommandTimeout,
+		cache:          newConnCache(opts.reuse, workers, e.now),
+		log:            e.log,
 	}
 	if d.dial == nil {
 		d.dial = (&net.Dialer{}).DialContext
@@ -190,6 +196,9 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*En
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
+	if dc.Mode != "capture" {
+		e.cache = d.cache
+	}
 	return e, nil
 }
 
@@ -214,7 +223,8 @@ func (e *Engine) poke() {
 
 // Run loads the queue and delivers until ctx is done; then it waits for
 // the attempts in flight, at most Options.ShutdownGrace before interrupting
-// them, and returns. An error means the queue could not be loaded.
+// them, closes (QUIT) the upstream connections left idle for reuse, and
+// returns. An error means the queue could not be loaded.
 func (e *Engine) Run(ctx context.Context) error {
 	if err := e.load(); err != nil {
 		return err
@@ -262,6 +272,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		interrupt()
 		<-done
 	}
+	// No attempt runs any more: QUIT the idle upstream sessions.
+	e.cache.close()
 	e.log.Info("delivery stopped")
 	return nil
 }
@@ -270,7 +282,8 @@ func (e *Engine) Run(ctx context.Context) error {
 // attempts; it repeats while that made more messages due (a DSN), and
 // returns how many attempts it made. It loads the queue on first use. Run's
 // loop takes the same step without waiting; tests call RunDue after moving
-// a fake clock, instead of running Run.
+// a fake clock, instead of running Run. Connections it leaves idle for
+// reuse are closed after their idle limit.
 func (e *Engine) RunDue(ctx context.Context) (int, error) {
 	if err := e.load(); err != nil {
 		return 0, err

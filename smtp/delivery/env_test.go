@@ -73,6 +73,8 @@ func newEnv(t *testing.T, configure func(*configs.Config, *Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// RunDue, unlike Run, leaves sessions idle in the connection cache.
+	t.Cleanup(e.eng.cache.close)
 	return e
 }
 

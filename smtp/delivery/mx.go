@@ -190,8 +190,10 @@ func (t *mxTransport) targets(ctx context.Context, h mxHost) ([]string, error) {
 	return out, nil
 }
 
-// tryTarget runs one session with one address, with opportunistic
-// STARTTLS: when the handshake fails, it reconnects without TLS.
+// tryTarget runs one transaction with one address, on a cached session
+// to it when there is one. A new session uses opportunistic STARTTLS: when
+// the handshake fails, it reconnects without TLS (and is cached as what
+// opportunistic TLS gave with this peer).
 func (t *mxTransport) tryTarget(ctx context.Context, m *store.Message, body store.Body, name, addr string, rcpts []string) []rcptResult {
 	p := peer{
 		addr:   addr,
@@ -202,18 +204,18 @@ func (t *mxTransport) tryTarget(ctx context.Context, m *store.Message, body stor
 		// they are not verified (RFC 7435). Refusing would lose mail.
 		tlsConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10},
 	}
-	s, err := t.d.open(ctx, p)
-	var te *tlsError
-	if errors.As(err, &te) && ctx.Err() == nil {
-		t.log.Info("STARTTLS failed, retrying without TLS", "queue_id", m.ID, "peer", name, "peer_addr", addr, "err", te.err.Error())
-		p.policy = tlsNone
-		s, err = t.d.open(ctx, p)
+	open := func() (*session, error) {
+		s, err := t.d.open(ctx, p)
+		var te *tlsError
+		if errors.As(err, &te) && ctx.Err() == nil {
+			t.log.Info("STARTTLS failed, retrying without TLS", "queue_id", m.ID, "peer", name, "peer_addr", addr, "err", te.err.Error())
+			plain := p
+			plain.policy = tlsNone
+			s, err = t.d.open(ctx, plain)
+		}
+		return s, err
 	}
-	if err != nil {
-		return resultsFor(rcpts, err, name)
-	}
-	defer s.close()
-	return transact(s, m.From, rcpts, body, name)
+	return t.d.send(ctx, p, open, m.From, rcpts, body)
 }
 
 func isNotFound(err error) bool {

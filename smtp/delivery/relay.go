@@ -65,11 +65,7 @@ func (t *relayTransport) deliver(ctx context.Context, m *store.Message, body sto
 	p := t.peer
 	if t.username != "" {
 		p.auth = sasl.NewPlainClient("", t.username, t.password)
+		p.user = t.username
 	}
-	s, err := t.d.open(ctx, p)
-	if err != nil {
-		return resultsFor(rcpts, err, p.name)
-	}
-	defer s.close()
-	return transact(s, m.From, rcpts, body, p.name)
+	return t.d.send(ctx, p, func() (*session, error) { return t.d.open(ctx, p) }, m.From, rcpts, body)
 }

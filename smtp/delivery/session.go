@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/textproto"
 	"strings"
@@ -43,6 +44,7 @@ type peer struct {
 	policy      tlsPolicy   //
 	tlsConfig   *tls.Config // verification settings; ServerName is filled in
 	auth        sasl.Client // AUTH after TLS, nil for none
+	user        string      // the AUTH identity, for the connection cache's key
 	authPlainOK bool        // AUTH allowed without TLS (loopback peers)
 }
 
@@ -52,29 +54,67 @@ type tlsError struct{ err error }
 func (e *tlsError) Error() string { return "TLS: " + e.err.Error() }
 func (e *tlsError) Unwrap() error { return e.err }
 
-// dialer opens SMTP sessions.
+// dialer opens SMTP sessions, and keeps those that stay healthy after a
+// transaction in its connection cache for the next one (reuse.go).
 type dialer struct {
 	dial           func(ctx context.Context, network, addr string) (net.Conn, error)
 	helloName      string
 	connectTimeout time.Duration
 	commandTimeout time.Duration
+	cache          *connCache
+	log            *slog.Logger
 }
 
-// session is an open SMTP client connection. Canceling the context it was
-// opened with closes the connection, so that a shutdown interrupts it.
+// session is an open SMTP client connection. While a transaction runs on
+// it, canceling that attempt's context closes the connection, so that a
+// shutdown interrupts it; an idle session in the cache belongs to no
+// attempt.
 type session struct {
 	c       *gosmtp.Client
 	conn    net.Conn // the TCP connection, for deadlines
+	wire    net.Conn // what c speaks over (TLS, or conn), for RSET
 	timeout time.Duration
 	tls     bool
-	release func() bool
+	release func() bool // unbinds the session from its attempt's context
+
+	// For the connection cache.
+	key       cacheKey
+	opened    time.Time // when the connection was opened
+	idleSince time.Time // when it was last put in the cache
+	uses      int       // mail transactions begun on it
 }
 
-func (s *session) close() {
-	s.release()
+// bind ties the connection to ctx: canceling ctx closes it.
+func (s *session) bind(ctx context.Context) {
+	s.release = context.AfterFunc(ctx, func() { s.conn.Close() })
+}
+
+// unbind undoes bind; false when ctx was canceled (the connection is
+// closed, or being closed).
+func (s *session) unbind() bool {
+	if s.release == nil {
+		return true
+	}
+	ok := s.release()
+	s.release = nil
+	return ok
+}
+
+// quit ends a healthy session politely: QUIT, waiting for the reply at
+// most quitTimeout, then close.
+func (s *session) quit() {
+	s.unbind()
+	s.c.CommandTimeout = min(s.timeout, quitTimeout)
 	if err := s.c.Quit(); err != nil {
 		s.c.Close()
 	}
+}
+
+// drop closes a session whose state is unknown (a network error, a
+// timeout, a 421), without a word: nothing it would say can be trusted.
+func (s *session) drop() {
+	s.unbind()
+	s.c.Close()
 }
 
 // open connects to p, negotiates TLS as p.policy says, says EHLO and
@@ -119,20 +159,22 @@ func (d *dialer) negotiate(ctx context.Context, conn net.Conn, p peer) (*session
 		if err != nil {
 			return nil, err
 		}
-		s.c, s.tls = d.client(tc), true
+		s.setClient(d, tc)
+		s.tls = true
 	case tlsStartTLS, tlsOpportunistic:
 		tc, plain, err := d.startTLS(ctx, conn, p)
 		switch {
 		case err != nil:
 			return nil, err
 		case tc != nil:
-			s.c, s.tls = d.client(greeted(tc, tc)), true
+			s.setClient(d, greeted(tc, tc))
+			s.tls = true
 		default:
 			// Not offered, and allowed: carry on in plain text.
-			s.c = d.client(plain)
+			s.setClient(d, plain)
 		}
 	default:
-		s.c = d.client(conn)
+		s.setClient(d, conn)
 	}
 	if err := s.c.Hello(d.helloName); err != nil {
 		s.c.Close()
@@ -157,11 +199,11 @@ func (d *dialer) negotiate(ctx context.Context, conn net.Conn, p peer) (*session
 	return s, nil
 }
 
-func (d *dialer) client(conn net.Conn) *gosmtp.Client {
+func (s *session) setClient(d *dialer, conn net.Conn) {
 	c := gosmtp.NewClient(conn)
 	c.CommandTimeout = d.commandTimeout
 	c.SubmissionTimeout = d.commandTimeout
-	return c
+	s.c, s.wire = c, conn
 }
 
 func (d *dialer) handshake(ctx context.Context, conn net.Conn, p peer) (*tls.Conn, error) {
@@ -269,38 +311,82 @@ func asTemporary(err error) error {
 	return err
 }
 
+// sessionState is what a transaction left its session in.
+type sessionState int
+
+const (
+	// sessionOK: the server answered every command, and no transaction
+	// is open: the session may carry another one.
+	sessionOK sessionState = iota
+	// sessionBroken: its state is unknown (a network error, a timeout, a
+	// reply that does not parse, a 421, a failed RSET): close it.
+	sessionBroken
+	// sessionStale: MAIL, the transaction's first command, failed with a
+	// network error, EOF or 421, or was refused and the RSET after it
+	// failed so: the connection was dead before the transaction began, and
+	// nothing was accepted on it. On a reused session the transaction is
+	// run again on a new connection (dialer.send); otherwise it is broken.
+	sessionStale
+)
+
 // transact runs one mail transaction on s: MAIL, a RCPT per address, DATA.
-// It returns one result per address, honouring each RCPT reply. It opens
-// the body afresh, so each session sends it from the first octet.
-func transact(s *session, from string, rcpts []string, body store.Body, remote string) []rcptResult {
+// It returns one result per address, honouring each RCPT reply, and the
+// state it left s in. It opens the body afresh, so each session sends it
+// from the first octet. A transaction refused before DATA is ended with
+// RSET, so that the session can carry the next one.
+func (s *session) transact(from string, rcpts []string, body store.Body, remote string) ([]rcptResult, sessionState) {
 	r, err := body.Open()
 	if err != nil {
-		return resultsFor(rcpts, bodyError(err), "")
+		// Nothing was said: the session is as it was.
+		return resultsFor(rcpts, bodyError(err), ""), sessionOK
 	}
 	defer r.Close()
 	opts := &gosmtp.MailOptions{Size: body.Size()}
 	if !isASCII(from) || !allASCII(rcpts) {
 		opts.UTF8 = true
 	}
+	s.uses++
 	if err := s.c.Mail(from, opts); err != nil {
-		return resultsFor(rcpts, mailError(err), remote)
+		st := sessionBroken
+		switch {
+		case deadSession(err):
+			st = sessionStale
+		case isRefusal(err):
+			if err := s.rset(); err == nil {
+				st = sessionOK
+			} else if deadSession(err) {
+				// Some servers answer their idle timeout with a 4xx
+				// (not 421) before hanging up: the refusal was not
+				// about this message.
+				st = sessionStale
+			}
+		}
+		return resultsFor(rcpts, mailError(err), remote), st
 	}
 	results := make([]rcptResult, 0, len(rcpts))
 	var accepted []string
+	healthy := true
 	for _, a := range rcpts {
 		if err := s.c.Rcpt(a, nil); err != nil {
+			healthy = healthy && isRefusal(err)
 			results = append(results, resultFor(a, err, remote))
 			continue
 		}
 		accepted = append(accepted, a)
 	}
 	if len(accepted) == 0 {
-		s.c.Reset()
-		return results
+		if healthy && s.rset() == nil {
+			return results, sessionOK
+		}
+		return results, sessionBroken
 	}
 	w, err := s.c.Data()
 	if err != nil {
-		return append(results, resultsFor(accepted, err, remote)...)
+		st := sessionBroken
+		if healthy && isRefusal(err) && s.rset() == nil {
+			st = sessionOK
+		}
+		return append(results, resultsFor(accepted, err, remote)...), st
 	}
 	if err := s.writeBody(w, r, body.Size()); err != nil {
 		// Never end DATA after a partial body: the peer would accept a
@@ -309,9 +395,9 @@ func transact(s *session, from string, rcpts []string, body store.Body, remote s
 		s.abort()
 		var be *bodyReadError
 		if errors.As(err, &be) {
-			return append(results, resultsFor(accepted, be.err, "")...)
+			return append(results, resultsFor(accepted, be.err, "")...), sessionBroken
 		}
-		return append(results, resultsFor(accepted, fmt.Errorf("DATA: %w", err), remote)...)
+		return append(results, resultsFor(accepted, fmt.Errorf("DATA: %w", err), remote)...), sessionBroken
 	}
 	resp, err := w.CloseWithResponse()
 	out := resultsFor(accepted, err, remote)
@@ -320,7 +406,63 @@ func transact(s *session, from string, rcpts []string, body store.Body, remote s
 			out[i].reply = "250 " + oneLine(resp.StatusText)
 		}
 	}
-	return append(results, out...)
+	// The server answered the end of DATA: whatever it said, the
+	// transaction is over and the session is in a known state.
+	st := sessionOK
+	if !healthy || (err != nil && !isRefusal(err)) {
+		st = sessionBroken
+	}
+	return append(results, out...), st
+}
+
+// isRefusal reports whether err is an ordinary SMTP reply refusing a
+// command, one after which the session goes on: any reply but 421, with
+// which the server announces that it is closing the connection.
+func isRefusal(err error) bool {
+	var se *gosmtp.SMTPError
+	return errors.As(err, &se) && se.Code != 421
+}
+
+// deadSession reports whether err says that the connection is gone: the
+// peer closed or reset it (EOF, a network error, a timeout) or announced
+// that it is closing it (421).
+func deadSession(err error) bool {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code == 421
+	}
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
+}
+
+// rset ends the transaction in progress. go-smtp's Client.Reset would also
+// forget the EHLO, so that the next MAIL says EHLO again: a round trip
+// more, and a server may forget the AUTH with it. So RSET is said here,
+// over the connection the client speaks on: the client has flushed what
+// it wrote and, the server having answered, has nothing buffered to read.
+// The reply is read an octet at a time so that nothing past it is taken
+// from the client.
+func (s *session) rset() error {
+	s.conn.SetDeadline(time.Now().Add(s.timeout))
+	defer s.conn.SetDeadline(time.Time{})
+	if _, err := io.WriteString(s.wire, "RSET\r\n"); err != nil {
+		return err
+	}
+	tp := textproto.NewReader(bufio.NewReader(octetReader{s.wire}))
+	if _, _, err := tp.ReadResponse(250); err != nil {
+		return smtpError(err)
+	}
+	return nil
+}
+
+// octetReader reads at most one octet at a time.
+type octetReader struct{ r io.Reader }
+
+func (o octetReader) Read(p []byte) (int, error) {
+	if len(p) > 1 {
+		p = p[:1]
+	}
+	return o.r.Read(p)
 }
 
 // bodyChunk is the most of a body written under one write deadline, and

@@ -104,7 +104,7 @@ func (tx *Tx) queue() (meta, bodies *bolt.Bucket) {
 
 // Enqueue adds m with its body to the queue. It assigns m.ID (unique, sorting
 // by arrival) and m.Size, and clears m.Spool (the body is inline); the
-// caller sets everything else. Large bodies go to a spool file instead
+// caller sets everything else. body must not change before Update returns. Large bodies go to a spool file instead
 // (see DB.CreateSpool and EnqueueSpooled).
 func (tx *Tx) Enqueue(m *Message, body []byte) error {
 	if m == nil {
@@ -122,9 +122,10 @@ func (tx *Tx) Enqueue(m *Message, body []byte) error {
 	if err := meta.Put(key, v); err != nil {
 		return fmt.Errorf("store: enqueue %s: %w", m.ID, err)
 	}
-	// bbolt keeps a reference to the value until commit: copy the body so
-	// the caller may reuse its buffer.
-	if err := bodies.Put(key, append([]byte{}, body...)); err != nil {
+	// bbolt keeps a reference to body until the commit, which Update waits
+	// for: like every value passed to Put, the caller must not change it
+	// before Update returns (see Update), so it needs no copy.
+	if err := bodies.Put(key, body); err != nil {
 		return fmt.Errorf("store: enqueue %s body: %w", m.ID, err)
 	}
 	if err := meta.SetSequence(meta.Sequence() + 1); err != nil {

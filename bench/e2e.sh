@@ -163,9 +163,22 @@ target() {
 	printf 'TARGET %-19s %12s   %-2s %-14s %s\n' "$1" "$2" "$3" "$5" "$v"
 }
 
+# cpu_busy: how busy the CPUs were over the last second, in percent.
+cpu_busy() {
+	local a b
+	a=$(awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6}' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6}' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; i = y[2] - x[2]
+		printf "%.0f\n", (t > 0 ? 100 * (t - i) / t : 0)}'
+}
+
 # run SCENARIO SERVER ROUND CONNS MESSAGES SIZE: one run into the results.
 run() {
-	local out=$results/$1.$2.$3
+	local out=$results/$1.$2.$3 others
+	# Another benchmark on this machine (another checkout's crload) skews
+	# every figure: say so on the run's line.
+	others=$(pgrep -x crload | tr '\n' ' ') || true
 	if ! CONNS=$4 MESSAGES=$5 SIZE=$6 bench/run.sh "$2" >"$out"; then
 		echo >&2
 		echo "FAILED: $2, scenario $1, round $3 (details above)" >&2
@@ -174,6 +187,9 @@ run() {
 	printf '  round %d %-12s accepted %7s/s  delivered %7s/s  p50 %8s ms  p99 %8s ms  peak RSS %7s MB\n' \
 		"$3" "$2" "$(get accepted_msg_per_s "$out")" "$(get delivered_msg_per_s "$out")" \
 		"$(get latency_p50_ms "$out")" "$(get latency_p99_ms "$out")" "$(get peak_rss_mb "$out")"
+	if [ -n "$others" ]; then
+		echo "  WARNING: another crload (pid $others) was running when this run started: its figures are skewed"
+	fi
 }
 
 tsv() { [ -n "${RESULTS:-}" ] && printf '%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS" || true; }
@@ -181,12 +197,16 @@ tsv() { [ -n "${RESULTS:-}" ] && printf '%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS" || 
 
 # The header: what was measured, on what.
 fs=$(df -T "$results" | awk 'NR == 2 {print $2}')
+busy=$(cpu_busy)
 echo
 echo "== careerrelay vs Postfix + OpenDKIM, end to end ($(date -u +%Y-%m-%dT%H:%MZ))"
 printf '%-14s %s\n' \
-	"host" "$(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(uname -sr), load average at start $(cut -d' ' -f1 /proc/loadavg)" \
+	"host" "$(nproc) CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(uname -sr), CPUs ${busy}% busy in the second before the start" \
 	"queues" "$fs at ${BENCH_TMP:-${TMPDIR:-/tmp}} (fsync)" \
 	"careerrelay" "bin/careerrelay at $(git describe --always --dirty 2>/dev/null || echo '?'), delivery.workers ${WORKERS:-16}, RSA-2048 DKIM"
+if [ "$busy" -gt 10 ]; then
+	echo "WARNING: something else keeps the CPUs ${busy}% busy: the figures will be skewed"
+fi
 if [ "$have_peer" = 1 ]; then
 	printf '%-14s %s\n' "peer" "Postfix $(postconf -d -h mail_version 2>/dev/null) + $(opendkim -V 2>/dev/null | awk 'NR == 1 {print $2, $NF}') (milter on a $PF_MILTER socket), RSA-2048 DKIM"
 else

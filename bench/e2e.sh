@@ -163,11 +163,11 @@ target() {
 	printf 'TARGET %-19s %12s   %-2s %-14s %s\n' "$1" "$2" "$3" "$5" "$v"
 }
 
-# cpu_busy: how busy the CPUs were over the last second, in percent.
+# cpu_busy SECONDS: how busy the CPUs are over SECONDS, in percent.
 cpu_busy() {
 	local a b
 	a=$(awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6}' /proc/stat)
-	sleep 1
+	sleep "$1"
 	b=$(awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6}' /proc/stat)
 	awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); t = y[1] - x[1]; i = y[2] - x[2]
 		printf "%.0f\n", (t > 0 ? 100 * (t - i) / t : 0)}'
@@ -175,9 +175,11 @@ cpu_busy() {
 
 # run SCENARIO SERVER ROUND CONNS MESSAGES SIZE: one run into the results.
 run() {
-	local out=$results/$1.$2.$3 others
-	# Another benchmark on this machine (another checkout's crload) skews
-	# every figure: say so on the run's line.
+	local out=$results/$1.$2.$3 others busy
+	# Other work on this machine skews every figure: look how busy the
+	# CPUs are just before the run, and for another checkout's crload
+	# before and after it, and say so.
+	busy=$(cpu_busy 0.5)
 	others=$(pgrep -x crload | tr '\n' ' ') || true
 	if ! CONNS=$4 MESSAGES=$5 SIZE=$6 bench/run.sh "$2" >"$out"; then
 		echo >&2
@@ -187,8 +189,12 @@ run() {
 	printf '  round %d %-12s accepted %7s/s  delivered %7s/s  p50 %8s ms  p99 %8s ms  peak RSS %7s MB\n' \
 		"$3" "$2" "$(get accepted_msg_per_s "$out")" "$(get delivered_msg_per_s "$out")" \
 		"$(get latency_p50_ms "$out")" "$(get latency_p99_ms "$out")" "$(get peak_rss_mb "$out")"
-	if [ -n "$others" ]; then
-		echo "  WARNING: another crload (pid $others) was running when this run started: its figures are skewed"
+	others=$({ echo "$others"; pgrep -x crload; } | tr ' ' '\n' | sort -un | paste -sd ' ' -) || true
+	if [ -n "${others// /}" ]; then
+		echo "  WARNING: another crload (pid ${others# }) ran beside round $3 of $2: its figures are skewed"
+	fi
+	if [ "$busy" -gt 10 ]; then
+		echo "  WARNING: the CPUs were ${busy}% busy just before round $3 of $2: its figures are skewed"
 	fi
 }
 
@@ -197,7 +203,7 @@ tsv() { [ -n "${RESULTS:-}" ] && printf '%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS" || 
 
 # The header: what was measured, on what.
 fs=$(df -T "$results" | awk 'NR == 2 {print $2}')
-busy=$(cpu_busy)
+busy=$(cpu_busy 1)
 echo
 echo "== careerrelay vs Postfix + OpenDKIM, end to end ($(date -u +%Y-%m-%dT%H:%MZ))"
 printf '%-14s %s\n' \

@@ -65,6 +65,12 @@ func TestSendToSink(t *testing.T) {
 	if res.LatencyP50Ms <= 0 || res.LatencyP99Ms < res.LatencyP50Ms {
 		t.Errorf("latencies p50 %v p99 %v", res.LatencyP50Ms, res.LatencyP99Ms)
 	}
+	// start and end are what bench/e2e.sh measures delivery from.
+	start, err1 := time.Parse(time.RFC3339Nano, res.Start)
+	end, err2 := time.Parse(time.RFC3339Nano, res.End)
+	if err1 != nil || err2 != nil || end.Before(start) {
+		t.Errorf("start %q end %q: %v %v", res.Start, res.End, err1, err2)
+	}
 	select {
 	case <-s.done:
 	case <-time.After(3 * time.Second):

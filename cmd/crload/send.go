@@ -37,6 +37,8 @@ type SendResult struct {
 	Accepted      int     `json:"accepted"`
 	Errors        int     `json:"errors"`
 	FirstError    string  `json:"first_error,omitempty"`
+	Start         string  `json:"start"` // when the first connection was opened (RFC 3339, ns)
+	End           string  `json:"end"`   // when the last reply was read
 	ElapsedSec    float64 `json:"elapsed_s"`
 	AcceptedPerS  float64 `json:"accepted_msg_per_s"`
 	LatencyP50Ms  float64 `json:"latency_p50_ms"`
@@ -89,6 +91,7 @@ func printSendResult(w io.Writer, r *SendResult) {
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first_error: %s\n", r.FirstError)
 	}
+	fmt.Fprintf(w, "start: %s\nend: %s\n", r.Start, r.End)
 	fmt.Fprintf(w, "elapsed_s: %.3f\naccepted_msg_per_s: %.1f\n", r.ElapsedSec, r.AcceptedPerS)
 	fmt.Fprintf(w, "latency_p50_ms: %.2f\nlatency_p90_ms: %.2f\nlatency_p99_ms: %.2f\nlatency_max_ms: %.2f\nlatency_mean_ms: %.2f\n",
 		r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencyMeanMs)
@@ -212,11 +215,13 @@ func send(c sendConfig) (*SendResult, error) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	end := time.Now()
+	elapsed := end.Sub(start)
 
 	res := &SendResult{
 		Addr: c.Addr, Conns: c.Conns, Messages: c.Messages, MessageBytes: len(sample),
 		Accepted: int(accepted.Load()), Errors: int(failures.Load()), FirstError: firstErr,
+		Start: start.Format(time.RFC3339Nano), End: end.Format(time.RFC3339Nano),
 		ElapsedSec: elapsed.Seconds(),
 	}
 	res.AcceptedPerS = float64(res.Accepted) / elapsed.Seconds()

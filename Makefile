@@ -31,7 +31,7 @@ test: lint
 # 20 connections and 1 connection sending 10 KB ISO-2022-JP tagged mails,
 # then careerrelay's memory with 50 10 MB mails at once. As root it
 # apt-gets the peer's packages if missing; without root it measures
-# careerrelay alone. About 5 minutes on 2 cores.
+# careerrelay alone. About 4 minutes on 2 cores.
 BENCHTIME ?= 1s
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...

@@ -37,10 +37,24 @@ type Envelope struct {
 	Received  time.Time
 }
 
+// Delivery is the delivery engine as the pipeline sees it when it records
+// each copy's first delivery attempt in the commit that enqueues it
+// (delivery.Engine implements it; see SetDelivery).
+type Delivery interface {
+	// Prestart marks m, about to be enqueued, as in its first attempt
+	// (Attempts, NextAttempt). It runs inside the store's Update: it must
+	// be quick and must not touch the store.
+	Prestart(m *store.Message)
+	// NotifyStarted names the copies enqueued after Prestart, once they
+	// are committed.
+	NotifyStarted(ids ...string)
+}
+
 // Pipeline prepares and enqueues accepted messages.
 type Pipeline struct {
 	db      *store.DB
 	notify  func(ids ...string)
+	deliv   Delivery // nil: notify, and the engine records every attempt itself
 	log     *slog.Logger
 	links   configs.Links
 	keys    *rewrite.Keys
@@ -48,7 +62,8 @@ type Pipeline struct {
 }
 
 // New returns a pipeline for cfg that enqueues into db and then calls
-// notify with the new queue ids (the delivery engine's Notify).
+// notify with the new queue ids (the delivery engine's Notify), unless
+// SetDelivery gave it the engine.
 func New(cfg *configs.Config, db *store.DB, notify func(ids ...string), log *slog.Logger) (*Pipeline, error) {
 	keys, err := rewrite.NewKeys(cfg.Links.Keys)
 	if err != nil {
@@ -60,6 +75,13 @@ func New(cfg *configs.Config, db *store.DB, notify func(ids ...string), log *slo
 	}
 	return &Pipeline{db: db, notify: notify, log: log, links: cfg.Links, keys: keys, signers: signers}, nil
 }
+
+// SetDelivery makes every copy enqueued from now on carry its first
+// delivery attempt (d.Prestart, in the enqueue commit), and tells d of the
+// copies with d.NotifyStarted instead of calling New's notify: the engine
+// then starts that attempt without a commit of its own. Call it before the
+// first Accept.
+func (p *Pipeline) SetDelivery(d Delivery) { p.deliv = d }
 
 // Accept prepares msg (already normalised to CRLF, with its Received:
 // header) for every recipient of env and enqueues every copy in one durable
@@ -82,7 +104,8 @@ func (p *Pipeline) Accept(ctx context.Context, env Envelope, msg []byte) ([]stri
 }
 
 // enqueue queues copies in one durable commit and notifies the delivery
-// engine. The body of copies[i] is files[i] when files is not nil.
+// engine; with SetDelivery, each copy's first attempt is in that commit.
+// The body of copies[i] is files[i] when files is not nil.
 func (p *Pipeline) enqueue(ctx context.Context, env Envelope, copies []Copy, files []*store.SpoolFile) ([]string, error) {
 	var ids []string
 	err := p.db.Update(ctx, func(tx *store.Tx) error {
@@ -99,6 +122,9 @@ func (p *Pipeline) enqueue(ctx context.Context, env Envelope, copies []Copy, fil
 			}
 			for _, r := range c.Rcpts {
 				m.Rcpts = append(m.Rcpts, store.Rcpt{Addr: r})
+			}
+			if p.deliv != nil {
+				p.deliv.Prestart(m) // the first attempt, on record with the copy
 			}
 			var err error
 			if files != nil {
@@ -123,7 +149,10 @@ func (p *Pipeline) enqueue(ctx context.Context, env Envelope, copies []Copy, fil
 	if err != nil {
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}
-	if p.notify != nil {
+	switch {
+	case p.deliv != nil:
+		p.deliv.NotifyStarted(ids...)
+	case p.notify != nil:
 		p.notify(ids...)
 	}
 	return ids, nil

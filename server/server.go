@@ -92,6 +92,9 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	if err != nil {
 		return err
 	}
+	// Each copy's first delivery attempt is committed with the copy: one
+	// store commit less per message (engine.Prestart).
+	pipe.SetDelivery(engine)
 	in, err := inbound.New(cfg, pipe, log)
 	if err == nil {
 		in.SetTempFiles(db.TempFile)

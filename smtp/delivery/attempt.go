@@ -12,9 +12,21 @@ import (
 )
 
 // attempt makes one delivery attempt of message id. It returns when the
-// message is next due and whether it is still queued.
-func (e *Engine) attempt(ctx context.Context, id string) (next time.Time, keep bool) {
-	m, body, err := e.begin(ctx, id)
+// message is next due and whether it is still queued. fresh is true for
+// the first attempt of a message that NotifyStarted named: that attempt is
+// on record since the enqueue commit (Prestart), so it starts without
+// begin's commit when the store still shows it as prestarted (started).
+func (e *Engine) attempt(ctx context.Context, id string, fresh bool) (next time.Time, keep bool) {
+	var m *store.Message
+	var body store.Body
+	var err error
+	ok := false
+	if fresh {
+		m, body, ok = e.started(id)
+	}
+	if !ok {
+		m, body, err = e.begin(ctx, id, fresh)
+	}
 	if err != nil {
 		// Without the attempt on record we must not try: a crash could
 		// then retry without end. The store failing is temporary.
@@ -53,8 +65,12 @@ func (e *Engine) attempt(ctx context.Context, id string) (next time.Time, keep b
 // begin commits Attempts+1 and NextAttempt = now + backoff before the
 // attempt starts, and returns the message and its body (a spooled body is
 // not read here: the transport streams it); nil when it is no longer queued
-// or has nothing left to deliver.
-func (e *Engine) begin(ctx context.Context, id string) (*store.Message, store.Body, error) {
+// or has nothing left to deliver. Every attempt goes through begin except
+// the first one of a prestarted message, whose enqueue committed the same
+// (see Prestart and started). When that one cannot skip begin, fresh is
+// set: if the store still counts one attempt (the prestarted one, not made
+// yet), begin only plans the retry from now and the count stays 1.
+func (e *Engine) begin(ctx context.Context, id string, fresh bool) (*store.Message, store.Body, error) {
 	now := e.now()
 	var m *store.Message
 	var body store.Body
@@ -77,7 +93,9 @@ func (e *Engine) begin(ctx context.Context, id string) (*store.Message, store.Bo
 		if err != nil {
 			return err
 		}
-		cur.Attempts++
+		if !fresh || cur.Attempts != 1 {
+			cur.Attempts++
+		}
 		cur.NextAttempt = now.Add(e.backoff(cur.Attempts))
 		if err := tx.Put(cur); err != nil {
 			return err
@@ -92,6 +110,44 @@ func (e *Engine) begin(ctx context.Context, id string) (*store.Message, store.Bo
 		e.refreshQueueLen()
 	}
 	return m, body, nil
+}
+
+// started reads message id and its body for the first attempt of a
+// prestarted message, which needs no commit: the enqueue committed
+// Attempts 1 and NextAttempt (Prestart). ok is false when begin must run
+// instead: the message has something other than that first attempt on
+// record, its NextAttempt has already come (the attempt starts later than
+// the backoff it promised: begin plans the retry from now, still as attempt
+// 1), it has no pending recipient left (begin deletes it), or the store
+// cannot be read.
+// m is nil, with ok true, when the message is no longer queued.
+func (e *Engine) started(id string) (m *store.Message, body store.Body, ok bool) {
+	now := e.now()
+	err := e.db.View(func(tx *store.Tx) error {
+		m, body, ok = nil, store.Body{}, false
+		cur, err := tx.Get(id)
+		if errors.Is(err, store.ErrNotFound) {
+			ok = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Attempts != 1 || !now.Before(cur.NextAttempt) || len(cur.PendingRcpts()) == 0 {
+			return nil
+		}
+		b, err := tx.Body(id)
+		if err != nil {
+			return err
+		}
+		m, body, ok = cur, b, true
+		return nil
+	})
+	if err != nil {
+		e.log.Warn("cannot read a prestarted message; recording its attempt again", "queue_id", id, "err", err)
+		return nil, store.Body{}, false
+	}
+	return m, body, ok
 }
 
 // record is what finish did.

@@ -99,6 +99,17 @@ type Engine struct {
 	sched    *schedule
 	running  map[string]bool // ids being attempted
 	notified []string        // ids from Notify, not yet planned
+	// fresh are ids from NotifyStarted whose first attempt, recorded by
+	// the enqueue commit (Prestart), has not started yet: planned at
+	// once, and attempted without begin's commit. Starting the attempt
+	// consumes the mark; it is never on disk, so after a restart the
+	// message takes the ordinary path (begin) at its stored NextAttempt.
+	fresh      map[string]bool
+	queueStale bool // NotifyStarted planned new messages: refresh the gauge
+
+	// testScanned, when set, runs in scan between reading the queue and
+	// planning it (tests: a NotifyStarted racing a rescan).
+	testScanned func()
 }
 
 // New prepares an engine for cfg.Delivery; it checks the mode's settings,
@@ -120,6 +131,7 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*En
 		wake:     make(chan struct{}, 1),
 		sched:    newSchedule(),
 		running:  map[string]bool{},
+		fresh:    map[string]bool{},
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -210,6 +222,53 @@ func (e *Engine) Notify(ids ...string) {
 	}
 	e.mu.Lock()
 	e.notified = append(e.notified, ids...)
+	e.mu.Unlock()
+	e.poke()
+}
+
+// Prestart records the first delivery attempt of m, a message about to be
+// enqueued, in m itself: Attempts 1, and NextAttempt the first backoff
+// (with its jitter) after m.Received. The pipeline calls it inside the
+// Update that enqueues m, so that the enqueue commit also commits what
+// begin would commit before the first attempt, and that attempt (after
+// NotifyStarted) needs no commit of its own. Crash safety is begin's: from
+// the enqueue commit on, the store says one attempt has started and the
+// next is not due before NextAttempt, so a message that crashes the
+// process on its first attempt is not retried at once after a restart;
+// later attempts go through begin. Prestart is pure and cheap: it touches
+// neither the store nor the engine's lock, and may run more than once for
+// a message (Update may re-run its function).
+func (e *Engine) Prestart(m *store.Message) {
+	from := m.Received
+	if from.IsZero() {
+		from = e.now()
+	}
+	m.Attempts = 1
+	m.NextAttempt = from.Add(e.backoff(1))
+}
+
+// NotifyStarted is Notify for messages that were enqueued after Prestart
+// (never for others): it plans them at once, without reading the store,
+// and their first attempt skips begin's commit (the enqueue committed it).
+// It never blocks on the store or on deliveries.
+func (e *Engine) NotifyStarted(ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	now := e.now()
+	e.mu.Lock()
+	for _, id := range ids {
+		if e.running[id] {
+			// Already being attempted (planned by a rescan that came
+			// first and already due): that attempt went through begin.
+			continue
+		}
+		e.fresh[id] = true
+		// At once, even when a rescan planned it at its stored
+		// NextAttempt before this call.
+		e.sched.set(id, now)
+	}
+	e.queueStale = true
 	e.mu.Unlock()
 	e.poke()
 }
@@ -328,9 +387,14 @@ func (e *Engine) scan() error {
 	if err != nil {
 		return err
 	}
+	if e.testScanned != nil {
+		e.testScanned()
+	}
 	e.mu.Lock()
 	for _, it := range all {
-		if _, planned := e.sched.byID[it.id]; !planned && !e.running[it.id] {
+		// A fresh id is planned (at once) until its attempt starts, and
+		// then running: a rescan never moves it to its stored NextAttempt.
+		if _, planned := e.sched.byID[it.id]; !planned && !e.running[it.id] && !e.fresh[it.id] {
 			e.sched.set(it.id, it.at)
 		}
 	}
@@ -339,13 +403,19 @@ func (e *Engine) scan() error {
 	return nil
 }
 
-// drainNotified plans the messages Notify named, at their NextAttempt.
+// drainNotified plans the messages Notify named, at their NextAttempt, and
+// refreshes the queue gauge after NotifyStarted planned new ones.
 func (e *Engine) drainNotified() {
 	e.mu.Lock()
 	ids := e.notified
 	e.notified = nil
+	stale := e.queueStale
+	e.queueStale = false
 	e.mu.Unlock()
 	if len(ids) == 0 {
+		if stale {
+			e.refreshQueueLen()
+		}
 		return
 	}
 	type entry struct {
@@ -374,7 +444,7 @@ func (e *Engine) drainNotified() {
 	}
 	e.mu.Lock()
 	for _, it := range found {
-		if !e.running[it.id] {
+		if !e.running[it.id] && !e.fresh[it.id] {
 			e.sched.set(it.id, it.at)
 		}
 	}
@@ -424,8 +494,11 @@ func (e *Engine) startDue(ctx context.Context, wg *sync.WaitGroup) int {
 		}
 		e.mu.Lock()
 		id, ok := e.sched.popDue(now)
+		fresh := false
 		if ok {
 			e.running[id] = true
+			fresh = e.fresh[id]
+			delete(e.fresh, id) // one attempt only may skip begin
 		}
 		e.mu.Unlock()
 		if !ok {
@@ -436,7 +509,7 @@ func (e *Engine) startDue(ctx context.Context, wg *sync.WaitGroup) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			next, keep := e.attempt(ctx, id)
+			next, keep := e.attempt(ctx, id, fresh)
 			e.mu.Lock()
 			delete(e.running, id)
 			if keep {

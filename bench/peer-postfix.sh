@@ -25,6 +25,8 @@ PF_SELECTOR=${PF_SELECTOR:-pf2026}
 PF_DOMAIN=acme.example
 PF_DIR=""
 PF_ADDR=""
+# The services of master.cf, shared with the integration tests.
+PF_MASTER_CF=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/integration/testdata/postfix-master.cf
 PF_RECORD=""
 PF_MASTER_PID=""
 PF_DKIM_PID=""
@@ -175,35 +177,12 @@ smtp_tls_security_level = none
 smtpd_milters = $milter
 milter_default_action = tempfail
 EOF
-	# master.cf: upstream Postfix's services for a relaying server, none
-	# chrooted (the upstream default; Debian's packaged master.cf chroots,
-	# which would need a copy of /etc in the private queue folder), smtpd
-	# on the free port instead of port 25.
-	cat >"$dir/conf/master.cf" <<EOF
-# service type  private unpriv  chroot  wakeup  maxproc command
-$PF_ADDR inet n - n - - smtpd
-pickup     unix  n       -       n       60      1       pickup
-cleanup    unix  n       -       n       -       0       cleanup
-qmgr       unix  n       -       n       300     1       qmgr
-tlsmgr     unix  -       -       n       1000?   1       tlsmgr
-rewrite    unix  -       -       n       -       -       trivial-rewrite
-bounce     unix  -       -       n       -       0       bounce
-defer      unix  -       -       n       -       0       bounce
-trace      unix  -       -       n       -       0       bounce
-verify     unix  -       -       n       -       1       verify
-flush      unix  n       -       n       1000?   0       flush
-proxymap   unix  -       -       n       -       -       proxymap
-proxywrite unix  -       -       n       -       1       proxymap
-smtp       unix  -       -       n       -       -       smtp
-relay      unix  -       -       n       -       -       smtp
-showq      unix  n       -       n       -       -       showq
-error      unix  -       -       n       -       -       error
-retry      unix  -       -       n       -       -       error
-discard    unix  -       -       n       -       -       discard
-anvil      unix  -       -       n       -       1       anvil
-scache     unix  -       -       n       -       1       scache
-postlog    unix-dgram n  -       n       -       1       postlogd
-EOF
+	# master.cf: smtpd on the free port instead of port 25, then the
+	# services the integration tests' Postfix also uses.
+	{
+		echo "$PF_ADDR inet n - n - - smtpd"
+		cat "$PF_MASTER_CF"
+	} >"$dir/conf/master.cf"
 	# postfix check: the configuration is sane, and the queue's folders
 	# are made with their owners and modes.
 	if ! "$PF_COMMAND_DIR/postfix" -c "$dir/conf" check >"$dir/check.log" 2>&1; then

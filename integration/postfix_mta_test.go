@@ -196,32 +196,13 @@ func StartPostfix(t *testing.T, inst postfixInstall, opts PostfixOptions) *Postf
 		"maximal_backoff_time = 2s",
 	}
 	writeFileMode(t, filepath.Join(p.ConfDir, "main.cf"), []byte(strings.Join(main, "\n")+"\n"), 0o644)
-	// master.cf: the services a relaying Postfix uses, none chrooted, and
-	// smtpd on the test's port instead of port 25.
-	master := `# service type  private unpriv  chroot  wakeup  maxproc command
-` + p.Addr + ` inet n - n - - smtpd
-pickup     unix  n       -       n       60      1       pickup
-cleanup    unix  n       -       n       -       0       cleanup
-qmgr       unix  n       -       n       300     1       qmgr
-tlsmgr     unix  -       -       n       1000?   1       tlsmgr
-rewrite    unix  -       -       n       -       -       trivial-rewrite
-bounce     unix  -       -       n       -       0       bounce
-defer      unix  -       -       n       -       0       bounce
-trace      unix  -       -       n       -       0       bounce
-verify     unix  -       -       n       -       1       verify
-flush      unix  n       -       n       1000?   0       flush
-proxymap   unix  -       -       n       -       -       proxymap
-proxywrite unix  -       -       n       -       1       proxymap
-smtp       unix  -       -       n       -       -       smtp
-relay      unix  -       -       n       -       -       smtp
-showq      unix  n       -       n       -       -       showq
-error      unix  -       -       n       -       -       error
-retry      unix  -       -       n       -       -       error
-discard    unix  -       -       n       -       -       discard
-anvil      unix  -       -       n       -       1       anvil
-scache     unix  -       -       n       -       1       scache
-postlog    unix-dgram n  -       n       -       1       postlogd
-`
+	// master.cf: smtpd on the test's port instead of port 25, then the
+	// services of testdata/postfix-master.cf (shared with bench/).
+	services, err := os.ReadFile(filepath.Join("testdata", "postfix-master.cf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := p.Addr + " inet n - n - - smtpd\n" + string(services)
 	writeFileMode(t, filepath.Join(p.ConfDir, "master.cf"), []byte(master), 0o644)
 
 	// postfix check: the configuration is sane, and the queue's folders

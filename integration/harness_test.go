@@ -102,8 +102,9 @@ func StartRelay(t *testing.T, sinkAddr string, mods ...func(dir string, c *Confi
 	return r
 }
 
-// Start runs `careerrelay serve -config FILE` and waits until its SMTP port
-// accepts connections. It fails the test, with the log, when the process
+// Start runs `careerrelay serve -config FILE` and waits until its SMTP,
+// HTTP and admin ports accept connections (the SMTP listener opens first,
+// so a test must not reach for /metrics on the SMTP port's word alone). It fails the test, with the log, when the process
 // exits or the port stays closed.
 func (r *Relay) Start() {
 	r.t.Helper()
@@ -149,7 +150,12 @@ func (r *Relay) Start() {
 			return true
 		default:
 		}
-		return testlib.PortOpen(r.SMTPAddr)
+		for _, a := range []string{r.SMTPAddr, r.HTTPAddr, r.AdminAddr} {
+			if a != "" && !testlib.PortOpen(a) {
+				return false
+			}
+		}
+		return true
 	})
 	switch {
 	case exited:
@@ -159,7 +165,7 @@ func (r *Relay) Start() {
 		r.mu.Unlock()
 		r.t.Fatalf("relay: exited while starting (%v); log:\n%s", err, r.LogTail(8000))
 	case !ok:
-		r.t.Fatalf("relay: SMTP port %s not open after %v; log:\n%s", r.SMTPAddr, startTimeout, r.LogTail(8000))
+		r.t.Fatalf("relay: ports %s, %s, %s not all open after %v; log:\n%s", r.SMTPAddr, r.HTTPAddr, r.AdminAddr, startTimeout, r.LogTail(8000))
 	}
 }
 

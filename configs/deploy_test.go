@@ -22,7 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/careerrelay/careerrelay/metrics"
+	"github.com/careerrelay/careerrelay/internal/metrics"
 )
 
 const deployDir = "deploy"

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/testlib"
-	"github.com/careerrelay/careerrelay/metrics"
 )
 
 // scrape fetches /metrics and returns every sample by its series as

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/internal/testlib"
-	"github.com/careerrelay/careerrelay/web"
+	"github.com/careerrelay/careerrelay/internal/web"
 )
 
 // TestQueueCommand: with an upstream answering 451 (naming the recipient),

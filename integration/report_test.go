@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/referral"
+	"github.com/careerrelay/careerrelay/internal/report"
+	"github.com/careerrelay/careerrelay/internal/report/reporttest"
 	"github.com/careerrelay/careerrelay/internal/testlib"
-	"github.com/careerrelay/careerrelay/referral"
-	"github.com/careerrelay/careerrelay/report"
-	"github.com/careerrelay/careerrelay/report/reporttest"
 	"github.com/careerrelay/careerrelay/store"
 )
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/testlib"
-	"github.com/careerrelay/careerrelay/referral"
 )
 
 // artifactsDir holds what tests keep for people to look at (screenshots);

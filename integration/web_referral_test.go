@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/testlib"
-	"github.com/careerrelay/careerrelay/referral"
 )
 
 // fullBalance is `careerrelay ledger balance` for the test tenant.

@@ -1,6 +1,7 @@
 // Package rewrite replaces a tenant's template tag in a mail with a
-// recipient's link, changing nothing else; Keys mints and verifies the
-// links' tokens.
+// recipient's link, changing nothing else. It is pure (bytes in, bytes
+// out): it imports nothing of careerrelay, and the link it splices in is
+// made by its caller.
 //
 // Prepare parses a message once: it walks the MIME tree the way go-message
 // reads it (so both agree on every part's bytes), undoes the transfer

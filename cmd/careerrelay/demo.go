@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/careerrelay/careerrelay/demo"
+	"github.com/careerrelay/careerrelay/cmd/careerrelay/internal/demo"
 )
 
 // runDemo is `careerrelay demo`: the tour of package demo.

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
-	"github.com/careerrelay/careerrelay/web"
+	"github.com/careerrelay/careerrelay/internal/web"
 )
 
 // runQueue shows what waits in the running server's queue, oldest first,

@@ -12,7 +12,7 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/durable"
-	"github.com/careerrelay/careerrelay/report"
+	"github.com/careerrelay/careerrelay/internal/report"
 )
 
 const reportUsage = `Usage:

@@ -10,7 +10,7 @@ import (
 	"syscall"
 
 	"github.com/careerrelay/careerrelay/configs"
-	"github.com/careerrelay/careerrelay/server"
+	"github.com/careerrelay/careerrelay/internal/server"
 )
 
 func runServe(args []string) int {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/careerrelay/careerrelay/metrics"
+	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/store"
 )
 

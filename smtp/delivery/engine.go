@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
-	"github.com/careerrelay/careerrelay/metrics"
+	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/store"
 )
 

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/careerrelay/careerrelay/metrics"
+	"github.com/careerrelay/careerrelay/internal/metrics"
 )
 
 // limitListener refuses connections past a total and a per-client-address

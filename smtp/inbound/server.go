@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/internal/spill"
-	"github.com/careerrelay/careerrelay/pipeline"
 	gosmtp "github.com/emersion/go-smtp"
 )
 

@@ -12,9 +12,9 @@ import (
 	"sync"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/metrics"
+	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/internal/spill"
-	"github.com/careerrelay/careerrelay/metrics"
-	"github.com/careerrelay/careerrelay/pipeline"
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 )

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
-	"github.com/careerrelay/careerrelay/pipeline"
+	"github.com/careerrelay/careerrelay/internal/pipeline"
 	gosmtp "github.com/emersion/go-smtp"
 )
 

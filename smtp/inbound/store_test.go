@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/careerrelay/careerrelay/pipeline"
+	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/store"
 	gosmtp "github.com/emersion/go-smtp"
 )

@@ -1,0 +1,241 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/linktoken"
+	"github.com/careerrelay/careerrelay/internal/metrics"
+	"github.com/careerrelay/careerrelay/store"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// rewriteFailures reads careerrelay_rewrite_failures_total{tenant="acme"}.
+func rewriteFailures(t *testing.T) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := metrics.RewriteFailures.WithLabelValues("acme").Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+var testLinks = configs.Links{
+	BaseURL: "https://careers.test",
+	Keys:    []configs.LinkKey{{ID: "k1", Secret: []byte("TEST-ONLY-pipeline-link-key-0123456789")}},
+}
+
+var acme = &configs.Tenant{ID: "acme", Name: "Acme", Domains: []string{"acme.example"}, Tag: "[[career-relay]]"}
+
+func newTestPipeline(t *testing.T) (*Pipeline, *store.DB, *[]string) {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "q.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var notified []string
+	cfg := &configs.Config{Links: testLinks, Tenants: []configs.Tenant{*acme}}
+	p, err := New(cfg, db, func(ids ...string) { notified = append(notified, ids...) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, db, &notified
+}
+
+type queued struct {
+	msg  *store.Message
+	body string
+}
+
+func queue(t *testing.T, db *store.DB) []queued {
+	t.Helper()
+	var out []queued
+	db.View(func(tx *store.Tx) error {
+		return tx.Queued(func(m *store.Message) error {
+			sb, err := tx.Body(m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := sb.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, queued{m, string(b)})
+			return nil
+		})
+	})
+	return out
+}
+
+const taggedMail = "From: 人事部 <hr@acme.example>\r\n" +
+	"To: =?UTF-8?B?5YCZ6KOcIOWkqumDjg==?= <Taro@Cand.example>, hanako@cand2.example\r\n" +
+	"Subject: =?UTF-8?B?6YG46ICD57WQ5p6c?=\r\n" +
+	"Message-ID: <r1@acme.example>\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: text/plain; charset=UTF-8\r\n" +
+	"Content-Transfer-Encoding: 8bit\r\n" +
+	"\r\n" +
+	"ご応募ありがとうございました。\r\n" +
+	"キャリア相談はこちら: [[career-relay]]\r\n"
+
+var linkRE = regexp.MustCompile(`https://careers\.test/(c|t)/([A-Za-z0-9._-]+)`)
+
+// TestTaggedMailPersonalAndGenericLinks: two candidates and one address of
+// the tenant's own domain give two personal links, each with its send
+// record in the same commit, and one generic link.
+func TestTaggedMailPersonalAndGenericLinks(t *testing.T) {
+	p, db, notified := newTestPipeline(t)
+	received := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	env := Envelope{
+		From: "hr@acme.example", Tenant: acme, MessageID: "<r1@acme.example>", Received: received,
+		Rcpts: []string{"Taro@Cand.example", "hanako@cand2.example", "archive@acme.example", "taro@cand.example"},
+	}
+	ids, err := p.Accept(context.Background(), env, []byte(taggedMail))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 3 || len(*notified) != 3 {
+		t.Fatalf("ids %v, notified %v: want 3 copies (a repeated recipient counts once)", ids, *notified)
+	}
+	keys, _ := linktoken.NewKeys(testLinks.Keys)
+	personal := map[string]string{} // rcpt -> link
+	var generic []string
+	for _, q := range queue(t, db) {
+		if strings.Contains(q.body, "[[career-relay]]") {
+			t.Errorf("copy for %v still holds the tag", q.msg.PendingRcpts())
+		}
+		links := linkRE.FindAllStringSubmatch(q.body, -1)
+		if len(links) != 1 {
+			t.Fatalf("copy for %v has %d links:\n%s", q.msg.PendingRcpts(), len(links), q.body)
+		}
+		rest := strings.Replace(q.body, links[0][0], "[[career-relay]]", 1)
+		if !strings.HasSuffix(rest, taggedMail) {
+			t.Errorf("copy differs from the original beyond the link:\n%s", q.body)
+		}
+		if links[0][1] == "t" {
+			if links[0][2] != "acme" {
+				t.Errorf("generic link %s", links[0][0])
+			}
+			generic = append(generic, q.msg.PendingRcpts()...)
+			continue
+		}
+		if len(q.msg.Rcpts) != 1 {
+			t.Fatalf("a personal copy goes to %v", q.msg.PendingRcpts())
+		}
+		rcpt := q.msg.Rcpts[0].Addr
+		personal[rcpt] = links[0][0]
+		id, err := keys.Verify(links[0][2])
+		if err != nil {
+			t.Fatalf("link of %s does not verify: %v", rcpt, err)
+		}
+		db.View(func(tx *store.Tx) error {
+			s, err := tx.GetSend(id.String())
+			if err != nil {
+				t.Fatalf("no send record for %s: %v", rcpt, err)
+			}
+			if s.Rcpt != rcpt || s.Tenant != "acme" || s.QueueID != q.msg.ID || s.MessageID != "<r1@acme.example>" || !s.Sent.Equal(received) {
+				t.Errorf("send record %+v for copy %s to %s", s, q.msg.ID, rcpt)
+			}
+			if rcpt == "Taro@Cand.example" && s.Name != "候補 太郎" {
+				t.Errorf("display name %q, want the decoded To name", s.Name)
+			}
+			return nil
+		})
+	}
+	if len(personal) != 2 || personal["Taro@Cand.example"] == personal["hanako@cand2.example"] {
+		t.Errorf("personal links %v: want two different ones", personal)
+	}
+	if len(generic) != 1 || generic[0] != "archive@acme.example" {
+		t.Errorf("generic link went to %v", generic)
+	}
+}
+
+func TestUntaggedMailIsOneUnchangedCopy(t *testing.T) {
+	p, db, _ := newTestPipeline(t)
+	msg := strings.Replace(taggedMail, "[[career-relay]]", "https://acme.example/careers", 1)
+	env := Envelope{From: "hr@acme.example", Tenant: acme, Rcpts: []string{"a@cand.example", "b@cand.example"}, Received: time.Now()}
+	if _, err := p.Accept(context.Background(), env, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	q := queue(t, db)
+	if len(q) != 1 || len(q[0].msg.Rcpts) != 2 {
+		t.Fatalf("%d copies, want 1 for both recipients", len(q))
+	}
+	if !strings.HasSuffix(q[0].body, msg) {
+		t.Errorf("untagged body changed:\n%s", q[0].body)
+	}
+}
+
+func TestUnknownSenderRelayedUntouched(t *testing.T) {
+	p, db, _ := newTestPipeline(t)
+	env := Envelope{From: "x@other.example", Rcpts: []string{"a@cand.example"}, Received: time.Now()}
+	if _, err := p.Accept(context.Background(), env, []byte(taggedMail)); err != nil {
+		t.Fatal(err)
+	}
+	if q := queue(t, db); len(q) != 1 || q[0].body != taggedMail || q[0].msg.Tenant != "" {
+		t.Errorf("unknown sender's mail was changed or given a tenant: %+v", q)
+	}
+}
+
+func TestStoreFailureQueuesNothing(t *testing.T) {
+	p, db, notified := newTestPipeline(t)
+	db.Close() // every Update now fails
+	env := Envelope{From: "hr@acme.example", Tenant: acme, Rcpts: []string{"a@cand.example"}, Received: time.Now()}
+	if _, err := p.Accept(context.Background(), env, []byte(taggedMail)); err == nil {
+		t.Fatal("Accept on a closed store succeeded")
+	}
+	if len(*notified) != 0 {
+		t.Errorf("delivery notified of %v after a failed commit", *notified)
+	}
+}
+
+// TestUnreadableTaggedPartCountsAsFailure: a tagged part in a charset the
+// rewriter cannot handle safely goes out unchanged and is counted.
+func TestUnreadableTaggedPartCountsAsFailure(t *testing.T) {
+	p, db, _ := newTestPipeline(t)
+	msg := strings.Replace(taggedMail, "charset=UTF-8", "charset=x-unknown-charset", 1)
+	before := rewriteFailures(t)
+	env := Envelope{From: "hr@acme.example", Tenant: acme, Rcpts: []string{"a@cand.example"}, Received: time.Now()}
+	if _, err := p.Accept(context.Background(), env, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rewriteFailures(t) - before; got != 1 {
+		t.Errorf("careerrelay_rewrite_failures_total moved by %v, want 1", got)
+	}
+	if q := queue(t, db); len(q) != 1 || !strings.HasSuffix(q[0].body, msg) {
+		t.Errorf("the message was not relayed unchanged: %+v", q)
+	}
+}
+
+// TestUnparseableMessageGetsGenericLinkInBodyOnly: a message the rewriter
+// cannot parse is still delivered, its body's raw tag becomes the generic
+// link, its Subject keeps the tag, and the failure is counted.
+func TestUnparseableMessageGetsGenericLinkInBodyOnly(t *testing.T) {
+	p, db, _ := newTestPipeline(t)
+	msg := "From: hr@acme.example\r\nSubject: [[career-relay]]\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhere: [[career-relay]]\r\n"
+	before := rewriteFailures(t)
+	env := Envelope{From: "hr@acme.example", Tenant: acme, Rcpts: []string{"a@cand.example"}, Received: time.Now()}
+	if _, err := p.Accept(context.Background(), env, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if got := rewriteFailures(t) - before; got != 1 {
+		t.Fatalf("careerrelay_rewrite_failures_total moved by %v, want 1 (is the message parseable after all?)", got)
+	}
+	q := queue(t, db)
+	if len(q) != 1 {
+		t.Fatalf("%d copies", len(q))
+	}
+	want := strings.Replace(msg, "here: [[career-relay]]", "here: https://careers.test/t/acme", 1)
+	if q[0].body != want {
+		t.Errorf("got\n%q\nwant\n%q", q[0].body, want)
+	}
+}

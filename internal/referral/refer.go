@@ -1,0 +1,241 @@
+package referral
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/metrics"
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// idEncoding spells referral ids: lower-case base32 without padding, safe in
+// a URL query and case-insensitive to read out.
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newReferralID returns 128 random bits as 26 characters.
+func newReferralID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return idEncoding.EncodeToString(b[:])
+}
+
+// counts are a tenant's running totals in store.BucketBalances.
+type counts struct {
+	Referrals int `json:"referrals"`
+	Granted   int `json:"granted"`
+	Redeemed  int `json:"redeemed"`
+	Adjusted  int `json:"adjusted"`
+}
+
+func (c counts) available() int { return c.Granted - c.Redeemed + c.Adjusted }
+
+func (c counts) balance(tenant string) *Balance {
+	return &Balance{
+		Tenant: tenant, Referrals: c.Referrals, Granted: c.Granted,
+		Redeemed: c.Redeemed, Adjusted: c.Adjusted, Available: c.available(),
+	}
+}
+
+func getCounts(tx *bolt.Tx, tenant string) (counts, error) {
+	var c counts
+	v := tx.Bucket([]byte(store.BucketBalances)).Get([]byte(tenant))
+	if v == nil {
+		return c, nil
+	}
+	if err := json.Unmarshal(v, &c); err != nil {
+		return c, fmt.Errorf("decode balance of %s: %w", tenant, err)
+	}
+	return c, nil
+}
+
+func putCounts(tx *bolt.Tx, tenant string, c counts) error {
+	v, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket([]byte(store.BucketBalances)).Put([]byte(tenant), v)
+}
+
+// indexKey is the key of (tenant, candidate) in store.BucketReferralIndex.
+func indexKey(tenant, addr string) []byte {
+	return []byte(tenant + "\x00" + normAddr(addr))
+}
+
+// normAddr is the form in which two spellings of an address count once.
+func normAddr(addr string) string { return strings.ToLower(strings.TrimSpace(addr)) }
+
+// addrHash is how logs name a candidate.
+func addrHash(addr string) string {
+	h := sha256.Sum256([]byte(normAddr(addr)))
+	return hex.EncodeToString(h[:6])
+}
+
+func (s *Service) refer(ctx context.Context, l *Link, consentVersion string) (*Referral, error) {
+	if err := s.checkLink(l); err != nil {
+		return nil, err
+	}
+	if s.expired(l.Send) {
+		return nil, ErrExpired
+	}
+	if strings.TrimSpace(consentVersion) == "" {
+		return nil, errors.New("referral: consent version missing")
+	}
+	t := s.cfg.TenantByID(l.Send.Tenant)
+	perCredit := t.ReferralsPerCredit
+	if perCredit <= 0 {
+		perCredit = configs.DefaultReferralsPerCredit
+	}
+	// The id is drawn outside fn: fn may run more than once, and must not
+	// give the same referral two ids.
+	fresh := &Referral{
+		ID:             newReferralID(),
+		Tenant:         t.ID,
+		SendID:         l.Send.ID,
+		Candidate:      l.Send.Rcpt,
+		Name:           l.Send.Name,
+		ConsentAt:      s.now().UTC().Truncate(time.Second),
+		ConsentVersion: consentVersion,
+	}
+	var (
+		ref     *Referral
+		created bool
+		granted bool
+	)
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		ref, created, granted = nil, false, false
+		btx := tx.Bolt()
+		idx := btx.Bucket([]byte(store.BucketReferralIndex))
+		key := indexKey(t.ID, l.Send.Rcpt)
+		if id := idx.Get(key); id != nil {
+			old, err := getReferral(btx, string(id))
+			if err != nil {
+				return err
+			}
+			ref = old
+			return nil
+		}
+		c, err := getCounts(btx, t.ID)
+		if err != nil {
+			return err
+		}
+		r := *fresh
+		c.Referrals++
+		r.Seq = c.Referrals
+		v, err := json.Marshal(&r)
+		if err != nil {
+			return err
+		}
+		if err := btx.Bucket([]byte(store.BucketReferrals)).Put([]byte(r.ID), v); err != nil {
+			return err
+		}
+		if err := idx.Put(key, []byte(r.ID)); err != nil {
+			return err
+		}
+		re := &Entry{Time: r.ConsentAt, Tenant: t.ID, Kind: KindReferral, ReferralID: r.ID}
+		if err := appendEntry(btx, re); err != nil {
+			return err
+		}
+		if r.Seq%perCredit == 0 {
+			ge := &Entry{Time: r.ConsentAt, Tenant: t.ID, Kind: KindGrant, ReferralID: r.ID, Amount: 1,
+				Note: fmt.Sprintf("referral %d, one credit per %d", r.Seq, perCredit)}
+			if err := appendEntry(btx, ge); err != nil {
+				return err
+			}
+			c.Granted++
+			granted = true
+		}
+		if err := putCounts(btx, t.ID, c); err != nil {
+			return err
+		}
+		if s.hookURL != "" {
+			if err := queueWebhook(btx, s.payload(&r, t, re, granted), r.ID, r.ConsentAt); err != nil {
+				return err
+			}
+		}
+		ref, created = &r, true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("referral: record referral: %w", err)
+	}
+	if !created {
+		return ref, nil
+	}
+	metrics.Referrals.WithLabelValues(t.ID).Inc()
+	if granted {
+		metrics.CreditsGranted.WithLabelValues(t.ID).Inc()
+	}
+	s.log.Info("referral recorded", "tenant", t.ID, "referral", ref.ID, "seq", ref.Seq,
+		"send", ref.SendID, "candidate", addrHash(ref.Candidate), "credit_granted", granted)
+	if s.hookURL != "" {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return ref, nil
+}
+
+func getReferral(tx *bolt.Tx, id string) (*Referral, error) {
+	v := tx.Bucket([]byte(store.BucketReferrals)).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	r := &Referral{}
+	if err := json.Unmarshal(v, r); err != nil {
+		return nil, fmt.Errorf("decode referral %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Referral returns the referral id (ErrNotFound).
+func (s *Service) Referral(id string) (*Referral, error) {
+	var r *Referral
+	err := s.db.View(func(tx *store.Tx) error {
+		var err error
+		r, err = getReferral(tx.Bolt(), id)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("referral: %w", err)
+	}
+	return r, err
+}
+
+// Referrals returns the tenant's referrals (all tenants' for ""), in the
+// order of their Seq within each tenant.
+func (s *Service) Referrals(tenant string) ([]Referral, error) {
+	var out []Referral
+	err := s.db.View(func(tx *store.Tx) error {
+		return tx.Bolt().Bucket([]byte(store.BucketReferrals)).ForEach(func(k, v []byte) error {
+			var r Referral
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("decode referral %s: %w", k, err)
+			}
+			if tenant == "" || r.Tenant == tenant {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("referral: list referrals: %w", err)
+	}
+	slices.SortFunc(out, func(a, b Referral) int {
+		return cmp.Or(strings.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Seq, b.Seq))
+	})
+	return out, nil
+}

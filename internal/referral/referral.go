@@ -1,0 +1,308 @@
+// Package referral is the bookkeeping behind the links: it resolves a link
+// token to its send record, records clicks (never a referral), records a
+// candidate's consent as a referral once per tenant and address, grants a
+// credit at every tenant's referrals_per_credit-th referral, keeps the
+// hash-chained ledger that company and agency can verify independently, and
+// delivers the signed agency webhook from a durable outbox.
+//
+// # The ledger and how to verify it
+//
+// Every referral, credit grant, redemption and adjustment is an Entry,
+// numbered from 1 without gaps, all tenants in one chain. An entry's Hash is
+//
+//	hex(SHA-256(prev + "\n" + canonical))
+//
+// where prev is the previous entry's Hash ("" for entry 1; it is also the
+// entry's own "prev" field) and canonical is the entry's JSON object
+// without "hash", written as Python writes it with
+//
+//	json.dumps(entry, sort_keys=True, separators=(",", ":"))
+//
+// that is: keys in code-point order, no white space, integers in decimal,
+// strings with \" \\ \b \f \n \r \t escaped and every other character
+// outside printable ASCII (U+0020 to U+007E) as \uXXXX in lower-case hex
+// (surrogate pairs above U+FFFF). The object has exactly the keys of the
+// JSON export: amount, kind, prev, seq, tenant and time always, note and
+// referral_id only when not empty; seq and amount are integers and time is
+// the string as exported (RFC 3339, UTC, whole seconds). This verifies a
+// complete JSON export (Export with tenant ""):
+//
+//	import hashlib, json
+//	prev = ""
+//	for n, e in enumerate(json.load(open("ledger.json")), 1):
+//	    h = e.pop("hash")
+//	    assert e["seq"] == n and e["prev"] == prev, n
+//	    c = json.dumps(e, sort_keys=True, separators=(",", ":"))
+//	    assert hashlib.sha256((prev + "\n" + c).encode()).hexdigest() == h, n
+//	    prev = h
+//
+// A CSV export has the columns seq,time,tenant,kind,referral_id,amount,
+// note,prev,hash; its rows give the same object (seq and amount as
+// integers, referral_id and note left out when empty).
+//
+// The n-th referral of a tenant grants it a credit when n is a multiple of
+// the tenant's referrals_per_credit at that moment; the counts of a tenant
+// are kept with the ledger, so Balance reads one record.
+//
+// An export for one tenant keeps each entry's seq, prev and hash from the
+// whole chain: each entry still verifies by itself and consecutive entries
+// still chain (VerifyPartial), and each appears with the same seq and hash
+// in a full export (VerifySubset). Whoever keeps a hash (the agency gets the
+// referral entry's in every webhook) can later tell that the history up to
+// it was not rewritten.
+//
+// # The agency webhook
+//
+// A referral's webhook (a WebhookPayload) is written to the outbox in the
+// referral's own commit and POSTed to agency.webhook.url with
+// X-CareerRelay-Signature: sha256=<hex HMAC-SHA256(secret, body)>. Every
+// attempt is committed (with its next retry time) before it starts. Until a
+// 2xx answer it is retried after 10s, 20s, 40s, … up to 1h between
+// attempts, each ±20% at random; the outbox survives restarts. Delivery is
+// at least once: the agency dedupes by referral_id. Each attempt counts once
+// in careerrelay_agency_webhooks_total: ok (2xx), retry (no answer, 3xx, 5xx,
+// 408 or 429) or failed (any other 4xx: the agency refuses it, usually a
+// configuration error on one side such as the secret). A failed webhook is
+// not dropped: it is retried all the same, so that fixing the configuration
+// delivers it; alert on failed.
+package referral
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/linktoken"
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// Errors callers map to pages and API replies.
+var (
+	ErrInvalidToken  = errors.New("referral: invalid link")             // 404, nothing stored
+	ErrExpired       = errors.New("referral: link expired")             // expiry page with the generic link
+	ErrNoCredit      = errors.New("referral: no credit left to redeem") // redeem below 0
+	ErrUnknownTenant = errors.New("referral: unknown tenant")
+	// ErrBelowZero is returned by Adjust for a correction that would leave
+	// the tenant's available credits below zero.
+	ErrBelowZero = errors.New("referral: adjustment would leave the balance below zero")
+	// ErrNotFound is returned by Referral for an unknown referral id.
+	ErrNotFound = errors.New("referral: no such referral")
+)
+
+// Click classes (SPEC §4).
+const (
+	Human = "human"
+	Bot   = "bot"
+)
+
+// Ledger entry kinds.
+const (
+	KindReferral = "referral" // amount 0
+	KindGrant    = "grant"    // amount +1
+	KindRedeem   = "redeem"   // amount -1
+	KindAdjust   = "adjust"   // amount ±n, never 0
+)
+
+// Link is a verified personal link.
+type Link struct {
+	Send   *store.Send
+	Tenant *configs.Tenant
+}
+
+// Referral is a candidate's consent for one tenant.
+type Referral struct {
+	ID             string    `json:"id"`     // stable, unguessable; sent to the agency as ref=
+	Tenant         string    `json:"tenant"` //
+	SendID         string    `json:"send_id"`
+	Candidate      string    `json:"candidate"` // address as sent
+	Name           string    `json:"name,omitempty"`
+	ConsentAt      time.Time `json:"consent_at"`
+	ConsentVersion string    `json:"consent_version"`
+	Seq            int       `json:"seq"` // n-th referral of the tenant, from 1
+}
+
+// Balance of a tenant's credits.
+type Balance struct {
+	Tenant    string `json:"tenant"`
+	Referrals int    `json:"referrals"`
+	Granted   int    `json:"granted"`
+	Redeemed  int    `json:"redeemed"`
+	// Adjusted is the sum of the operator's corrections (Adjust); 0 unless
+	// an operator corrected the balance.
+	Adjusted  int `json:"adjusted"`
+	Available int `json:"available"` // Granted - Redeemed + Adjusted, never negative
+}
+
+// Entry is one ledger entry. Hash = SHA-256 over the previous entry's hash
+// and this entry's canonical encoding (every field but Hash), hex; the
+// package comment gives the exact recipe.
+type Entry struct {
+	Seq        uint64    `json:"seq"` // from 1, no gaps
+	Time       time.Time `json:"time"`
+	Tenant     string    `json:"tenant"`
+	Kind       string    `json:"kind"` // referral | grant | redeem | adjust
+	ReferralID string    `json:"referral_id,omitempty"`
+	Amount     int       `json:"amount"` // credits: +1 grant, -1 redeem, ± adjust; 0 for referral
+	Note       string    `json:"note,omitempty"`
+	Prev       string    `json:"prev"` // hash of entry Seq-1, "" for the first
+	Hash       string    `json:"hash"`
+}
+
+// Options make the service testable. Zero fields take the real thing.
+type Options struct {
+	Now func() time.Time
+	// Client posts the agency webhook; the default times out after 30s
+	// and does not follow redirects.
+	Client *http.Client
+	// Random returns a number in [0, 1): the jitter of webhook retries.
+	Random func() float64
+	// WebhookBackoff is the delay before the first webhook retry (10s);
+	// it doubles with every failed attempt up to WebhookMaxBackoff (1h).
+	WebhookBackoff    time.Duration
+	WebhookMaxBackoff time.Duration
+}
+
+const (
+	defaultWebhookBackoff    = 10 * time.Second
+	defaultWebhookMaxBackoff = time.Hour
+	defaultWebhookTimeout    = 30 * time.Second
+)
+
+// Service is the referral bookkeeping over the store.
+type Service struct {
+	cfg    *configs.Config
+	db     *store.DB
+	log    *slog.Logger
+	keys   *linktoken.Keys
+	now    func() time.Time
+	random func() float64
+	client *http.Client
+	ttl    time.Duration
+
+	hookURL    string
+	hookSecret []byte
+	backoff    time.Duration
+	maxBackoff time.Duration
+	wake       chan struct{} // a webhook was queued
+	sendMu     sync.Mutex    // one delivery pass at a time
+
+	// testAttempted, when set (tests only), is called after each webhook
+	// attempt's result is recorded.
+	testAttempted func(referralID, result string)
+}
+
+// New returns the service for cfg's tenants, links keys and agency.
+func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Service, error) {
+	if cfg == nil || db == nil {
+		return nil, errors.New("referral: New needs a config and a store")
+	}
+	keys, err := linktoken.NewKeys(cfg.Links.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("referral: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		cfg:        cfg,
+		db:         db,
+		log:        log.With("component", "referral"),
+		keys:       keys,
+		now:        opts.Now,
+		random:     opts.Random,
+		client:     opts.Client,
+		ttl:        cfg.Links.TTL,
+		hookURL:    cfg.Agency.Webhook.URL,
+		hookSecret: cfg.Agency.Webhook.Secret,
+		backoff:    opts.WebhookBackoff,
+		maxBackoff: opts.WebhookMaxBackoff,
+		wake:       make(chan struct{}, 1),
+	}
+	if s.hookURL != "" && len(s.hookSecret) == 0 {
+		return nil, errors.New("referral: agency.webhook.url is set but its secret is empty")
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.random == nil {
+		s.random = rand.Float64
+	}
+	if s.client == nil {
+		s.client = &http.Client{
+			Timeout: defaultWebhookTimeout,
+			// A redirect is not a delivery: the POST would become a GET.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if s.ttl <= 0 {
+		s.ttl = configs.DefaultLinkTTL
+	}
+	if s.backoff <= 0 {
+		s.backoff = defaultWebhookBackoff
+	}
+	if s.maxBackoff <= 0 {
+		s.maxBackoff = defaultWebhookMaxBackoff
+	}
+	s.maxBackoff = max(s.maxBackoff, s.backoff)
+	return s, nil
+}
+
+// Resolve verifies a token and returns its link: ErrInvalidToken for a
+// malformed, tampered or unknown token (nothing stored), ErrExpired (with
+// the link, so the page can name the tenant) past links.ttl.
+func (s *Service) Resolve(token string) (*Link, error) { return s.resolve(token) }
+
+// RecordClick records one click on a link with its class. It never creates
+// a referral.
+func (s *Service) RecordClick(ctx context.Context, l *Link, class string) error {
+	return s.recordClick(ctx, l, class)
+}
+
+// Refer records the candidate's consent: once per tenant and candidate
+// address (case-insensitive) however often called, concurrently too; at
+// every referrals_per_credit-th referral it grants a credit; the ledger
+// entries and the agency webhook (outbox) are written in the same commit.
+// It returns the referral (the existing one when already referred).
+// consentVersion (the version of the consent text shown) must not be
+// empty; an expired link gives ErrExpired.
+func (s *Service) Refer(ctx context.Context, l *Link, consentVersion string) (*Referral, error) {
+	return s.refer(ctx, l, consentVersion)
+}
+
+// Balance returns a tenant's credits (ErrUnknownTenant).
+func (s *Service) Balance(tenant string) (*Balance, error) { return s.balance(tenant) }
+
+// Redeem spends one credit of the tenant (ErrNoCredit when none is left).
+func (s *Service) Redeem(ctx context.Context, tenant, note string) (*Entry, error) {
+	return s.redeem(ctx, tenant, note)
+}
+
+// Ledger returns the ledger entries, all tenants, in order.
+func (s *Service) Ledger() ([]Entry, error) { return s.ledger("") }
+
+// Export writes the ledger as "csv" or "json" (tenant "" = all tenants;
+// verification needs the whole chain, so a tenant's export carries the
+// hashes of the full chain). ParseExport reads either back.
+func (s *Service) Export(w io.Writer, tenant, format string) error {
+	return s.export(w, tenant, format)
+}
+
+// Verify checks the hash chain and returns an error naming the first entry
+// that does not verify. entries must be the whole ledger, from Seq 1 (for
+// one tenant's export, see VerifyPartial). Besides the hashes it checks
+// that each kind has its amount and that no tenant's balance ever goes
+// below zero. The error is a *VerifyError.
+func Verify(entries []Entry) error { return verify(entries, true) }
+
+// RunWebhooks delivers the agency webhook outbox until ctx is done: signed
+// JSON POSTs retried with backoff until a 2xx, kept across restarts. It
+// returns nil when ctx is done, or the store's error once it is closed.
+// With no agency.webhook.url it only waits for ctx.
+func (s *Service) RunWebhooks(ctx context.Context) error { return s.runWebhooks(ctx) }

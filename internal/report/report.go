@@ -1,0 +1,310 @@
+// Package report builds a tenant's impact report (SPEC §8): for a period,
+// month by month and in total, the mails that carried a personal link, the
+// links people clicked, the referrals and credits they led to, and the
+// rates between them; written as JSON, CSV or a printable HTML page with
+// inline SVG charts.
+//
+// # What is counted
+//
+// Every figure counts events by when they happened, in Japan time (UTC+9;
+// days and months begin at midnight JST), from the first day of the period
+// to its last day inclusive:
+//
+//   - links_sent: send records of the tenant (one per recipient of a mail
+//     that carried a personal link), by their Sent time.
+//   - human_clicks, bot_clicks: click records by class; links_clicked: the
+//     distinct links with at least one human click. A link clicked in two
+//     months counts in both, and once in the total, so the total can be
+//     less than the sum of the months.
+//   - referrals, credits_granted, credits_redeemed, credits_adjusted: the
+//     tenant's ledger entries of kind referral, grant, redeem (counts) and
+//     adjust (sum of amounts), by entry time. They are the ledger's numbers:
+//     an export of the same period has exactly these entries.
+//   - click_rate = links_clicked / links_sent and referral_rate =
+//     referrals / links_sent; null when no link was sent. Events are not
+//     tied to the month of their mail, so a month's rate can pass 100%.
+//
+// The credit progress is read from the whole ledger up to the end of the
+// period: the n-th referral of a tenant grants a credit when n is a
+// multiple of referrals_per_credit, so the next credit comes after
+// referrals_per_credit - (n mod referrals_per_credit) more referrals.
+package report
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/referral"
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// Zone is the time zone of the report's days and months: Japan time.
+var Zone = time.FixedZone("JST", 9*60*60)
+
+// DateLayout is how the period's days are written (-from, -to, JSON).
+const DateLayout = "2006-01-02"
+
+// MaxMonths bounds a report's period.
+const MaxMonths = 120
+
+// now is the clock of Report.Generated; tests replace it.
+var now = time.Now
+
+// Source is the bookkeeping a report reads; *referral.Service has it.
+type Source interface {
+	Sends(fn func(s *store.Send) error) error
+	Clicks(fn func(c *referral.Click) error) error
+	Ledger() ([]referral.Entry, error)
+}
+
+// Report is a tenant's impact report for one period.
+type Report struct {
+	Tenant     string    `json:"tenant"`
+	TenantName string    `json:"tenant_name"`
+	From       string    `json:"from"` // first day, YYYY-MM-DD, Japan time
+	To         string    `json:"to"`   // last day, inclusive
+	TimeZone   string    `json:"time_zone"`
+	Generated  time.Time `json:"generated"`
+	Months     []Figures `json:"months"` // every month of the period, oldest first
+	Total      Figures   `json:"total"`  // the whole period
+	Credit     Progress  `json:"credit"` // at the end of the period
+	// LedgerEntries and LedgerHead name the ledger the report was built
+	// from (all tenants): its length and its last entry's hash, as
+	// `careerrelay ledger verify` prints them.
+	LedgerEntries int    `json:"ledger_entries"`
+	LedgerHead    string `json:"ledger_head,omitempty"`
+
+	accent string // the tenant's colour, for the HTML page
+}
+
+// Figures are the counts of one month (Month "YYYY-MM") or of the whole
+// period (Month "").
+type Figures struct {
+	Month           string   `json:"month,omitempty"`
+	LinksSent       int      `json:"links_sent"`
+	LinksClicked    int      `json:"links_clicked"`
+	HumanClicks     int      `json:"human_clicks"`
+	BotClicks       int      `json:"bot_clicks"`
+	Referrals       int      `json:"referrals"`
+	CreditsGranted  int      `json:"credits_granted"`
+	CreditsRedeemed int      `json:"credits_redeemed"`
+	CreditsAdjusted int      `json:"credits_adjusted"`
+	ClickRate       *float64 `json:"click_rate"`    // links_clicked / links_sent, null without links
+	ReferralRate    *float64 `json:"referral_rate"` // referrals / links_sent
+}
+
+// Progress is where the tenant stands toward its next credit, from the
+// ledger up to the end of the period.
+type Progress struct {
+	Referrals          int     `json:"referrals"` // all the tenant's referrals so far
+	ReferralsPerCredit int     `json:"referrals_per_credit"`
+	TowardNext         int     `json:"toward_next"` // referrals counted toward the next credit
+	Remaining          int     `json:"remaining"`   // referrals still needed for it
+	Fraction           float64 `json:"fraction"`    // TowardNext / ReferralsPerCredit
+	Granted            int     `json:"granted"`
+	Redeemed           int     `json:"redeemed"`
+	Adjusted           int     `json:"adjusted"`
+	Available          int     `json:"available"` // granted - redeemed + adjusted
+}
+
+// ParseDate reads a day written YYYY-MM-DD, in Zone.
+func ParseDate(s string) (time.Time, error) {
+	t, err := time.ParseInLocation(DateLayout, s, Zone)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("report: date %q: want YYYY-MM-DD", s)
+	}
+	return t, nil
+}
+
+// Period turns the -from and -to flags (either may be "") into the first
+// and last day of a report: to defaults to today, from to the first day of
+// the eleventh month before to's (twelve months in all).
+func Period(from, to string, today time.Time) (first, last time.Time, err error) {
+	today = today.In(Zone)
+	last = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, Zone)
+	if to != "" {
+		if last, err = ParseDate(to); err != nil {
+			return first, last, err
+		}
+	}
+	first = time.Date(last.Year(), last.Month()-11, 1, 0, 0, 0, 0, Zone)
+	if from != "" {
+		if first, err = ParseDate(from); err != nil {
+			return first, last, err
+		}
+	}
+	return first, last, checkPeriod(first, last)
+}
+
+func checkPeriod(first, last time.Time) error {
+	if last.Before(first) {
+		return fmt.Errorf("report: the period ends (%s) before it starts (%s)", last.Format(DateLayout), first.Format(DateLayout))
+	}
+	if n := monthIndex(last) - monthIndex(first) + 1; n > MaxMonths {
+		return fmt.Errorf("report: the period spans %d months; at most %d", n, MaxMonths)
+	}
+	return nil
+}
+
+// monthIndex numbers t's month (in Zone) so that consecutive months differ
+// by one.
+func monthIndex(t time.Time) int {
+	t = t.In(Zone)
+	return t.Year()*12 + int(t.Month()) - 1
+}
+
+// Build reads src and returns tenant t's report for the days first to last
+// (inclusive, in Zone; only their dates count).
+func Build(src Source, t *configs.Tenant, first, last time.Time) (*Report, error) {
+	if src == nil || t == nil {
+		return nil, errors.New("report: Build needs a source and a tenant")
+	}
+	first = startOfDay(first)
+	end := startOfDay(last).AddDate(0, 0, 1) // exclusive
+	if err := checkPeriod(first, end.AddDate(0, 0, -1)); err != nil {
+		return nil, err
+	}
+	r := &Report{
+		Tenant:     t.ID,
+		TenantName: t.Name,
+		From:       first.Format(DateLayout),
+		To:         end.AddDate(0, 0, -1).Format(DateLayout),
+		TimeZone:   "Asia/Tokyo (UTC+09:00)",
+		Generated:  now().UTC().Truncate(time.Second),
+		accent:     t.Color,
+	}
+	base := monthIndex(first)
+	for m := base; m <= monthIndex(end.AddDate(0, 0, -1)); m++ {
+		r.Months = append(r.Months, Figures{Month: fmt.Sprintf("%04d-%02d", m/12, m%12+1)})
+	}
+	in := func(at time.Time) (*Figures, bool) {
+		if at.Before(first) || !at.Before(end) {
+			return nil, false
+		}
+		return &r.Months[monthIndex(at)-base], true
+	}
+
+	err := src.Sends(func(s *store.Send) error {
+		if f, ok := in(s.Sent); ok && s.Tenant == t.ID {
+			f.LinksSent++
+			r.Total.LinksSent++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: read send records: %w", err)
+	}
+
+	clicked := map[string]bool{}         // links with a human click in the period
+	monthClicked := map[[2]string]bool{} // (month, link) pairs counted
+	err = src.Clicks(func(c *referral.Click) error {
+		f, ok := in(c.Time)
+		if !ok || c.Tenant != t.ID {
+			return nil
+		}
+		if c.Class != referral.Human {
+			f.BotClicks++
+			r.Total.BotClicks++
+			return nil
+		}
+		f.HumanClicks++
+		r.Total.HumanClicks++
+		if k := [2]string{f.Month, c.SendID}; !monthClicked[k] {
+			monthClicked[k] = true
+			f.LinksClicked++
+		}
+		if !clicked[c.SendID] {
+			clicked[c.SendID] = true
+			r.Total.LinksClicked++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: read clicks: %w", err)
+	}
+
+	entries, err := src.Ledger()
+	if err != nil {
+		return nil, fmt.Errorf("report: read ledger: %w", err)
+	}
+	r.LedgerEntries = len(entries)
+	if len(entries) > 0 {
+		r.LedgerHead = entries[len(entries)-1].Hash
+	}
+	p := &r.Credit
+	for i := range entries {
+		e := &entries[i]
+		if e.Tenant != t.ID || !e.Time.Before(end) {
+			continue
+		}
+		p.add(e)
+		if f, ok := in(e.Time); ok {
+			f.add(e)
+			r.Total.add(e)
+		}
+	}
+	p.ReferralsPerCredit = t.ReferralsPerCredit
+	if p.ReferralsPerCredit <= 0 {
+		p.ReferralsPerCredit = configs.DefaultReferralsPerCredit
+	}
+	p.TowardNext = p.Referrals % p.ReferralsPerCredit
+	p.Remaining = p.ReferralsPerCredit - p.TowardNext
+	p.Fraction = *ratio(p.TowardNext, p.ReferralsPerCredit)
+	p.Available = p.Granted - p.Redeemed + p.Adjusted
+
+	for i := range r.Months {
+		r.Months[i].rates()
+	}
+	r.Total.rates()
+	return r, nil
+}
+
+func startOfDay(t time.Time) time.Time {
+	t = t.In(Zone)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, Zone)
+}
+
+// add counts a ledger entry of the tenant.
+func (f *Figures) add(e *referral.Entry) {
+	switch e.Kind {
+	case referral.KindReferral:
+		f.Referrals++
+	case referral.KindGrant:
+		f.CreditsGranted++
+	case referral.KindRedeem:
+		f.CreditsRedeemed++
+	case referral.KindAdjust:
+		f.CreditsAdjusted += e.Amount
+	}
+}
+
+// add counts a ledger entry of the tenant up to the end of the period.
+func (p *Progress) add(e *referral.Entry) {
+	switch e.Kind {
+	case referral.KindReferral:
+		p.Referrals++
+	case referral.KindGrant:
+		p.Granted++
+	case referral.KindRedeem:
+		p.Redeemed++
+	case referral.KindAdjust:
+		p.Adjusted += e.Amount
+	}
+}
+
+// rates sets the rates from the counts.
+func (f *Figures) rates() {
+	f.ClickRate, f.ReferralRate = ratio(f.LinksClicked, f.LinksSent), ratio(f.Referrals, f.LinksSent)
+}
+
+// ratio is n/d rounded to four decimals, nil when d is 0.
+func ratio(n, d int) *float64 {
+	if d == 0 {
+		return nil
+	}
+	v := math.Round(float64(n)/float64(d)*10000) / 10000
+	return &v
+}

@@ -1,0 +1,208 @@
+// Package server assembles careerrelay from its parts and runs it: the
+// store, the metrics registry, the delivery engine, the pipeline, the
+// inbound SMTP listeners, the referral service with its agency webhooks,
+// the public web (link pages, /metrics) and the admin API. It stops them in
+// the order that loses nothing.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/metrics"
+	"github.com/careerrelay/careerrelay/internal/pipeline"
+	"github.com/careerrelay/careerrelay/internal/referral"
+	"github.com/careerrelay/careerrelay/internal/web"
+	"github.com/careerrelay/careerrelay/smtp/delivery"
+	"github.com/careerrelay/careerrelay/smtp/inbound"
+	"github.com/careerrelay/careerrelay/store"
+)
+
+// DefaultShutdownGrace bounds how long a stop waits for SMTP sessions,
+// HTTP requests and delivery attempts in flight.
+const DefaultShutdownGrace = 20 * time.Second
+
+// Ready tells where a started relay listens: the addresses actually bound,
+// so a config with port 0 (any free port) can be reached.
+type Ready struct {
+	SMTP    string // smtp.listen, host:port
+	SMTPTLS string // smtp.listen_tls, "" when not configured
+	HTTP    string // http.listen: link pages and /metrics
+	Admin   string // admin.listen: the admin API
+}
+
+// Options tune Run. The zero value is what `careerrelay serve` uses.
+type Options struct {
+	// OnReady, when set, is called once every listener is open and the
+	// relay accepts mail, before Run waits for ctx.
+	OnReady func(Ready)
+	// Console receives the operator notes printed at start-up besides the
+	// log (where capture mode writes its mail); nil is standard error.
+	Console io.Writer
+	// ShutdownGrace replaces DefaultShutdownGrace when positive.
+	ShutdownGrace time.Duration
+}
+
+// Run runs every part of the relay until ctx is cancelled, then stops them
+// in the order that loses nothing: stop accepting mail, stop HTTP, let
+// delivery finish its attempts, close the store. It returns nil after a
+// stop asked for by ctx, or the error that kept the relay from starting.
+// Run may be called again in the same process once it has returned.
+func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Options) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	grace := opts.ShutdownGrace
+	if grace <= 0 {
+		grace = DefaultShutdownGrace
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	db, err := store.Open(filepath.Join(cfg.DataDir, "careerrelay.db"), store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	reg := metrics.NewRegistry(cfg.TenantIDs())
+	engine, err := delivery.New(cfg, db, log, delivery.Options{})
+	if err != nil {
+		return err
+	}
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- engine.Run(engineCtx) }()
+	defer func() {
+		stopEngine()
+		if err := <-engineDone; err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("delivery stopped", "err", err)
+		}
+	}()
+
+	pipe, err := pipeline.New(cfg, db, engine.Notify, log)
+	if err != nil {
+		return err
+	}
+	// Each copy's first delivery attempt is committed with the copy: one
+	// store commit less per message (engine.Prestart).
+	pipe.SetDelivery(engine)
+	in, err := inbound.New(cfg, pipe, log)
+	if err == nil {
+		in.SetTempFiles(db.TempFile)
+	}
+	if err != nil {
+		return err
+	}
+	if err := in.Listen(); err != nil {
+		return err
+	}
+	refs, err := referral.New(cfg, db, log, referral.Options{})
+	if err != nil {
+		in.Close()
+		return err
+	}
+	hooksDone := make(chan struct{})
+	go func() {
+		defer close(hooksDone)
+		if err := refs.RunWebhooks(engineCtx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("agency webhooks stopped", "err", err)
+		}
+	}()
+	// Deferred calls run last first: the webhooks stop, then delivery,
+	// then the store closes.
+	defer func() {
+		stopEngine()
+		<-hooksDone
+	}()
+	pub := web.NewPublic(reg, log)
+	if err := pub.ServeLinks(cfg, refs); err != nil {
+		in.Close()
+		return err
+	}
+	if err := pub.Listen(cfg.HTTP.Listen); err != nil {
+		in.Close()
+		return err
+	}
+	adm := web.NewAdmin(cfg, refs, log)
+	adm.SetQueue(db)
+	if err := adm.Listen(cfg.Admin.Listen); err != nil {
+		in.Close()
+		pub.Shutdown(context.Background())
+		return err
+	}
+	ready := readyOf(in, pub, adm, cfg.SMTP.ListenTLS != "")
+	logStartup(cfg, log, opts.Console, in, pub, adm)
+	if opts.OnReady != nil {
+		opts.OnReady(ready)
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := in.Shutdown(sctx); err != nil {
+		log.Warn("smtp shutdown", "err", err)
+	}
+	if err := pub.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := adm.Shutdown(sctx); err != nil {
+		log.Warn("admin shutdown", "err", err)
+	}
+	return nil
+}
+
+// readyOf collects the bound addresses: the plain SMTP listener comes
+// first, the implicit-TLS one (when configured) second.
+func readyOf(in *inbound.Server, pub *web.Public, adm *web.Admin, implicitTLS bool) Ready {
+	r := Ready{HTTP: addrString(pub.Addr()), Admin: addrString(adm.Addr())}
+	addrs := in.Addrs()
+	if len(addrs) > 0 {
+		r.SMTP = addrString(addrs[0])
+	}
+	if implicitTLS && len(addrs) > 1 {
+		r.SMTPTLS = addrString(addrs[1])
+	}
+	return r
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// logStartup tells the operator what runs where.
+func logStartup(cfg *configs.Config, log *slog.Logger, console io.Writer, in *inbound.Server, pub *web.Public, adm *web.Admin) {
+	for _, a := range in.Addrs() {
+		log.Info("smtp listening", "addr", a.String(), "starttls", cfg.SMTP.TLS.CertFile != "")
+	}
+	log.Info("http listening", "addr", pub.Addr().String(), "links", cfg.Links.BaseURL, "metrics", "http://"+pub.Addr().String()+"/metrics")
+	log.Info("admin API listening", "addr", adm.Addr().String())
+	for _, t := range cfg.Tenants {
+		log.Info("tenant", "id", t.ID, "domains", t.Domains, "tag", t.Tag, "dkim_keys", len(t.DKIM))
+	}
+	switch cfg.Delivery.Mode {
+	case "capture":
+		log.Info("delivery", "mode", "capture", "capture_dir", cfg.Delivery.CaptureDir)
+		if console == nil {
+			console = os.Stderr
+		}
+		fmt.Fprintf(console, "\ncareerrelay: delivered mail is written to %s\n\n", cfg.Delivery.CaptureDir)
+	case "relay":
+		log.Info("delivery", "mode", "relay", "upstream", cfg.Delivery.Relay.Address, "tls", cfg.Delivery.Relay.TLS, "workers", cfg.Delivery.Workers)
+	default:
+		log.Info("delivery", "mode", cfg.Delivery.Mode, "workers", cfg.Delivery.Workers)
+	}
+	log.Info("careerrelay ready", "data_dir", cfg.DataDir)
+}

@@ -1,0 +1,254 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/internal/web"
+	"github.com/careerrelay/careerrelay/smtp/dkim"
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+const testToken = "admin-token-for-the-server-test-0123456789"
+
+// testConfig writes a capture-mode config listening on port 0 everywhere
+// into dir and loads it.
+func testConfig(t *testing.T, dir string) *configs.Config {
+	t.Helper()
+	key, err := dkim.GenerateKey("ed25519", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, err := dkim.MarshalKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"link.key":    "link-key-for-the-server-test-0123456789abcdef",
+		"admin.token": testToken,
+		"acme.pem":    string(pemKey),
+		"careerrelay.yaml": `data_dir: data
+smtp:
+  listen: "127.0.0.1:0"
+  hostname: relay.test
+  allow_networks: [127.0.0.0/8]
+delivery:
+  mode: capture
+  capture_dir: mail
+  retry_schedule: [1s]
+links:
+  base_url: http://127.0.0.1:1
+  keys: [{id: k1, secret_file: link.key}]
+http:
+  listen: "127.0.0.1:0"
+admin:
+  listen: "127.0.0.1:0"
+  token_file: admin.token
+agency:
+  name: Test Agency
+  registration_url: https://agency.example/register
+tenants:
+  - id: acme
+    name: 株式会社アクメ
+    domains: [acme.example]
+    dkim: [{selector: t1, key_file: acme.pem}]
+`,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := configs.Load(filepath.Join(dir, "careerrelay.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// running is one server.Run in the background.
+type running struct {
+	ready Ready
+	stop  context.CancelFunc
+	done  chan error
+}
+
+func start(t *testing.T, cfg *configs.Config) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{stop: cancel, done: make(chan error, 1)}
+	readyc := make(chan Ready, 1)
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() {
+		r.done <- Run(ctx, cfg, log, Options{OnReady: func(rd Ready) { readyc <- rd }, Console: io.Discard})
+	}()
+	select {
+	case r.ready = <-readyc:
+	case err := <-r.done:
+		cancel()
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("Run not ready after 20s")
+	}
+	return r
+}
+
+// wait stops the server and checks that Run returned nil.
+func (r *running) wait(t *testing.T) {
+	t.Helper()
+	r.stop()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return 30s after its context ended")
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func send(t *testing.T, addr, to string) {
+	t.Helper()
+	msg := "From: hr@acme.example\r\nTo: " + to + "\r\nSubject: test\r\nMessage-ID: <" + to + "@acme.example>\r\n" +
+		"Date: Mon, 02 Mar 2026 10:00:00 +0900\r\n\r\nThank you. [[career-relay]]\r\n"
+	c, err := gosmtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendMail("hr@acme.example", []string{to}, strings.NewReader(msg)); err != nil {
+		t.Fatalf("sending to %s: %v", to, err)
+	}
+	c.Quit()
+}
+
+// TestRunTwice runs the relay on port 0 everywhere, through the addresses
+// Ready gives: it takes mail, delivers it with a link, serves /metrics and
+// the admin API (its queue view too); stopped and run again in the same
+// process on the same data, it works as before.
+func TestRunTwice(t *testing.T) {
+	t.Parallel()
+	dir := testlib.TempDir(t)
+	cfg := testConfig(t, dir)
+	for run := 1; run <= 2; run++ {
+		r := start(t, cfg)
+		for _, a := range []string{r.ready.SMTP, r.ready.HTTP, r.ready.Admin} {
+			if _, port, err := net.SplitHostPort(a); err != nil || port == "0" {
+				t.Fatalf("run %d: Ready %+v: address %q is not a bound one", run, r.ready, a)
+			}
+		}
+		if r.ready.SMTPTLS != "" {
+			t.Errorf("run %d: SMTPTLS %q without listen_tls", run, r.ready.SMTPTLS)
+		}
+		to := fmt.Sprintf("taro%d@example.com", run)
+		send(t, r.ready.SMTP, to)
+		mail := filepath.Join(dir, "mail")
+		testlib.WaitFor(t, 10*time.Second, "the captured copy", func() bool {
+			ents, _ := os.ReadDir(mail)
+			return len(ents) == run
+		})
+		if code, body := get(t, "http://"+r.ready.HTTP+"/metrics", ""); code != 200 ||
+			!strings.Contains(body, `careerrelay_smtp_messages_received_total{tenant="acme"}`) ||
+			!strings.Contains(body, `careerrelay_rewrite_links_injected_total{tenant="acme"}`) {
+			t.Errorf("run %d: /metrics %d:\n%s", run, code, body)
+		}
+		if code, body := get(t, "http://"+r.ready.Admin+"/api/balance?tenant=acme", testToken); code != 200 || !strings.Contains(body, `"tenant": "acme"`) {
+			t.Errorf("run %d: balance %d %s", run, code, body)
+		}
+		var code int
+		var body string
+		if !testlib.Poll(10*time.Second, func() bool {
+			code, body = get(t, "http://"+r.ready.Admin+"/api/queue", testToken)
+			var q web.QueueReply
+			return code == 200 && json.Unmarshal([]byte(body), &q) == nil && q.Count == 0
+		}) {
+			t.Errorf("run %d: queue not empty: %d %s", run, code, body)
+		}
+		r.wait(t)
+		if testlib.PortOpen(r.ready.SMTP) || testlib.PortOpen(r.ready.HTTP) || testlib.PortOpen(r.ready.Admin) {
+			t.Errorf("run %d: a listener is still open after Run returned", run)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "mail"))
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, "mail", e.Name()))
+		if !strings.Contains(string(b), "http://127.0.0.1:1/c/") || !strings.Contains(string(b), "DKIM-Signature:") {
+			t.Errorf("%s is not a signed copy with a link:\n%s", e.Name(), b)
+		}
+	}
+}
+
+// TestRunListenError: a port in use stops Run with an error naming it,
+// OnReady is not called, and the store is released for the next Run.
+func TestRunListenError(t *testing.T) {
+	t.Parallel()
+	dir := testlib.TempDir(t)
+	cfg := testConfig(t, dir)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, field := range []*string{&cfg.SMTP.Listen, &cfg.HTTP.Listen, &cfg.Admin.Listen} {
+		old := *field
+		*field = busy.Addr().String()
+		called := false
+		err := Run(context.Background(), cfg, nil, Options{OnReady: func(Ready) { called = true }, Console: io.Discard})
+		if err == nil || !strings.Contains(err.Error(), busy.Addr().String()) || called {
+			t.Errorf("listening on a busy %s: err %v, OnReady called %v", busy.Addr(), err, called)
+		}
+		*field = old
+	}
+	r := start(t, cfg)
+	r.wait(t)
+}
+
+// TestRunBadDataDir: a data_dir that cannot be made is an error.
+func TestRunBadDataDir(t *testing.T) {
+	t.Parallel()
+	dir := testlib.TempDir(t)
+	cfg := testConfig(t, dir)
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = filepath.Join(file, "data")
+	if err := Run(context.Background(), cfg, nil, Options{}); err == nil || !strings.Contains(err.Error(), "data_dir") {
+		t.Errorf("Run with data_dir under a file: %v", err)
+	}
+}

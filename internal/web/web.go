@@ -1,0 +1,119 @@
+// Package web serves careerrelay's HTTP side: on http.listen the candidates'
+// link pages and the Prometheus /metrics endpoint, on admin.listen the admin
+// API.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/referral"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Referrals is what the link pages need of the bookkeeping;
+// *referral.Service has it.
+type Referrals interface {
+	Resolve(token string) (*referral.Link, error)
+	RecordClick(ctx context.Context, l *referral.Link, class string) error
+	Refer(ctx context.Context, l *referral.Link, consentVersion string) (*referral.Referral, error)
+}
+
+// Ledger is what the admin API needs of the bookkeeping; *referral.Service
+// has it.
+type Ledger interface {
+	Balance(tenant string) (*referral.Balance, error)
+	Redeem(ctx context.Context, tenant, note string) (*referral.Entry, error)
+	Ledger() ([]referral.Entry, error)
+	Export(w io.Writer, tenant, format string) error
+}
+
+// server is one HTTP listener with a graceful shutdown.
+type server struct {
+	name string // "http" or "admin", in logs and errors
+	srv  *http.Server
+	ln   net.Listener
+	log  *slog.Logger
+}
+
+func newServer(name string, h http.Handler, log *slog.Logger) server {
+	return server{
+		name: name,
+		log:  log,
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    32 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		},
+	}
+}
+
+// Listen opens addr and serves in the background.
+func (s *server) Listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s listen %s: %w", s.name, addr, err)
+	}
+	s.ln = ln
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error(s.name+" listener stopped", "addr", addr, "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address listened on.
+func (s *server) Addr() net.Addr { return s.ln.Addr() }
+
+// Shutdown stops the listener gracefully.
+func (s *server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// Public is the listener on http.listen: /metrics, /healthz and, once
+// ServeLinks is called, the candidates' link pages.
+type Public struct {
+	server
+	mux   *http.ServeMux
+	pages *pages
+}
+
+// NewPublic builds the public handler: /metrics from reg and /healthz.
+func NewPublic(reg *prometheus.Registry, log *slog.Logger) *Public {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	return &Public{server: newServer("http", mux, log), mux: mux}
+}
+
+// ServeLinks adds the candidates' pages (SPEC §4) over refs: /c/<token>,
+// /t/<tenant-id>, their stylesheets, and a 404 page for every other path.
+// Call it once, before Listen.
+func (p *Public) ServeLinks(cfg *configs.Config, refs Referrals) error {
+	if p.pages != nil {
+		return errors.New("web: ServeLinks called twice")
+	}
+	pg, err := newPages(cfg, refs, p.log)
+	if err != nil {
+		return err
+	}
+	pg.register(p.mux)
+	p.pages = pg
+	return nil
+}

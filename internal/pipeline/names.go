@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"strings"
 
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/textproto"
 )
@@ -68,13 +69,5 @@ func fromDomain(h textproto.Header) string {
 	if err != nil || len(list) == 0 {
 		return ""
 	}
-	return domainOf(list[0].Address)
-}
-
-func domainOf(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return ""
-	}
-	return strings.ToLower(addr[i+1:])
+	return address.Domain(list[0].Address)
 }

@@ -239,3 +239,28 @@ func TestUnparseableMessageGetsGenericLinkInBodyOnly(t *testing.T) {
 		t.Errorf("got\n%q\nwant\n%q", q[0].body, want)
 	}
 }
+
+// TestTenantDomainSpellings: an address of the tenant's own domain written
+// in capitals or with the DNS root's trailing dot is still the tenant's, so
+// it gets the generic link and no personal one (no send record, no count).
+func TestTenantDomainSpellings(t *testing.T) {
+	p, db, _ := newTestPipeline(t)
+	env := Envelope{
+		From: "hr@acme.example", Tenant: acme, MessageID: "<r2@acme.example>", Received: time.Now(),
+		Rcpts: []string{"Archive@ACME.example.", "boss@Acme.Example"},
+	}
+	if _, err := p.Accept(context.Background(), env, []byte(taggedMail)); err != nil {
+		t.Fatal(err)
+	}
+	copies := queue(t, db)
+	if len(copies) != 1 {
+		t.Fatalf("%d copies, want one with the generic link", len(copies))
+	}
+	for _, q := range copies {
+		for _, l := range linkRE.FindAllStringSubmatch(q.body, -1) {
+			if l[1] != "t" {
+				t.Errorf("copy for %v has a personal link %s", q.msg.PendingRcpts(), l[0])
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/linktoken"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/rewrite"
@@ -129,7 +130,7 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 	var copies []Copy
 	var internal []string
 	for _, r := range rcpts {
-		if isTenantDomain(t, domainOf(r)) {
+		if isTenantDomain(t, address.Domain(r)) {
 			internal = append(internal, r)
 			continue
 		}

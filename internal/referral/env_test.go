@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/careerrelay/careerrelay/internal/testlib"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/careerrelay/careerrelay/internal/testlib"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"

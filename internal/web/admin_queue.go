@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -137,7 +138,11 @@ func queuedMessage(m *store.Message, now time.Time) QueuedMessage {
 			continue
 		}
 		qm.Recipients++
-		if d := domainOf(rc.Addr); !slices.Contains(qm.Domains, d) {
+		d := address.Domain(rc.Addr)
+		if d == "" {
+			d = "(none)"
+		}
+		if !slices.Contains(qm.Domains, d) {
 			qm.Domains = append(qm.Domains, d)
 		}
 		if lastErr == "" && rc.LastError != "" {
@@ -147,15 +152,6 @@ func queuedMessage(m *store.Message, now time.Time) QueuedMessage {
 	slices.Sort(qm.Domains)
 	qm.LastError = hideLocalParts(lastErr)
 	return qm
-}
-
-// domainOf is the lower-cased domain of an address, "(none)" without one.
-func domainOf(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 || i == len(addr)-1 {
-		return "(none)"
-	}
-	return strings.ToLower(addr[i+1:])
 }
 
 // localPartRE matches the local part and @ of an address inside an SMTP

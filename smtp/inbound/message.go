@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/careerrelay/careerrelay/internal/address"
 )
 
 // crlfWriter passes a message on with every bare LF and bare CR turned
@@ -119,16 +121,7 @@ func fromHeaderDomain(header []byte) string {
 	if err != nil || len(addrs) == 0 {
 		return ""
 	}
-	return domainOf(addrs[0].Address)
-}
-
-// domainOf is the lower-cased domain of an address, "" when there is none.
-func domainOf(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return ""
-	}
-	return strings.ToLower(addr[i+1:])
+	return address.Domain(addrs[0].Address)
 }
 
 // validAddress accepts local@domain with a non-empty local part and a

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/internal/spill"
@@ -134,7 +135,7 @@ func (s *session) Data(r io.Reader) error {
 	recv := len(received)
 	header := msg[recv : recv+headerEnd(msg[recv:])]
 
-	tenant := s.srv.cfg.TenantByDomain(domainOf(s.from))
+	tenant := s.srv.cfg.TenantByDomain(address.Domain(s.from))
 	if tenant == nil {
 		tenant = s.srv.cfg.TenantByDomain(fromHeaderDomain(header))
 	}

@@ -9,8 +9,9 @@ package reporttest
 import (
 	"context"
 	"fmt"
-	"github.com/careerrelay/careerrelay/internal/testlib"
 	"time"
+
+	"github.com/careerrelay/careerrelay/internal/testlib"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/linktoken"

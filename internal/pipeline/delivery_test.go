@@ -33,10 +33,10 @@ func (f *fakeDelivery) NotifyStarted(ids ...string) {
 	f.started = append(f.started, ids...)
 }
 
-// With SetDelivery, every copy (inline or spooled) is enqueued with its
+// With Options.Delivery, every copy (inline or spooled) is enqueued with its
 // first attempt on record, and the engine hears of them by NotifyStarted
 // only; without it, copies are queued unstarted and notify hears of them.
-func TestSetDeliveryPrestartsCopies(t *testing.T) {
+func TestDeliveryPrestartsCopies(t *testing.T) {
 	received := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	env := Envelope{
 		From: "hr@acme.example", Tenant: acme, MessageID: "<r1@acme.example>", Received: received,
@@ -49,14 +49,14 @@ func TestSetDeliveryPrestartsCopies(t *testing.T) {
 	}{
 		{"small", taggedMail, true},
 		{"large", largeMail, true},
-		{"small without SetDelivery", taggedMail, false},
-		{"large without SetDelivery", largeMail, false},
+		{"small without Delivery", taggedMail, false},
+		{"large without Delivery", largeMail, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, db, notified := newTestPipeline(t)
 			d := &fakeDelivery{}
 			if tc.delivery {
-				p.SetDelivery(d)
+				p.deliv = d
 			}
 			ids, err := p.Accept(context.Background(), env, []byte(tc.mail))
 			if err != nil {
@@ -93,10 +93,10 @@ func TestSetDeliveryPrestartsCopies(t *testing.T) {
 }
 
 // A copy whose commit fails is never named to NotifyStarted.
-func TestSetDeliveryFailedCommitNotifiesNothing(t *testing.T) {
+func TestDeliveryFailedCommitNotifiesNothing(t *testing.T) {
 	s := signedPipeline(t)
 	d := &fakeDelivery{}
-	s.p.SetDelivery(d)
+	s.p.deliv = d
 	s.fail = true
 	env := Envelope{From: "hr@acme.example", Tenant: s.tenant, Received: time.Now(), Rcpts: []string{"taro@cand.example"}}
 	if _, err := s.p.Accept(context.Background(), env, []byte(taggedMail)); err == nil {

@@ -38,8 +38,8 @@ type Envelope struct {
 }
 
 // Delivery is the delivery engine as the pipeline sees it when it records
-// each copy's first delivery attempt in the commit that enqueues it
-// (delivery.Engine implements it; see SetDelivery).
+// each copy's first delivery attempt in the commit that enqueues it (the
+// queue's Engine implements it; see Options.Delivery).
 type Delivery interface {
 	// Prestart marks m, about to be enqueued, as in its first attempt
 	// (Attempts, NextAttempt). It runs inside the store's Update: it must
@@ -61,10 +61,21 @@ type Pipeline struct {
 	signers map[string]*dkim.Signer // by tenant id; tenants without keys have none
 }
 
-// New returns a pipeline for cfg that enqueues into db and then calls
-// notify with the new queue ids (the delivery engine's Notify), unless
-// SetDelivery gave it the engine.
-func New(cfg *configs.Config, db *store.DB, notify func(ids ...string), log *slog.Logger) (*Pipeline, error) {
+// Options tell a pipeline whom to tell of the copies it enqueues.
+type Options struct {
+	// Delivery, when set, makes every copy carry its first delivery attempt
+	// (Delivery.Prestart, in the enqueue commit) and is told of the copies
+	// with Delivery.NotifyStarted: the engine then starts that attempt
+	// without a commit of its own. Notify is not called.
+	Delivery Delivery
+	// Notify, without Delivery, is called with the queue ids of every
+	// committed copy (the engine's Notify); nil tells nobody.
+	Notify func(ids ...string)
+}
+
+// New returns a pipeline for cfg that enqueues into db and tells
+// opts.Delivery (or opts.Notify) of each committed copy.
+func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Pipeline, error) {
 	keys, err := linktoken.NewKeys(cfg.Links.Keys)
 	if err != nil {
 		return nil, err
@@ -73,15 +84,8 @@ func New(cfg *configs.Config, db *store.DB, notify func(ids ...string), log *slo
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{db: db, notify: notify, log: log, links: cfg.Links, keys: keys, signers: signers}, nil
+	return &Pipeline{db: db, notify: opts.Notify, deliv: opts.Delivery, log: log, links: cfg.Links, keys: keys, signers: signers}, nil
 }
-
-// SetDelivery makes every copy enqueued from now on carry its first
-// delivery attempt (d.Prestart, in the enqueue commit), and tells d of the
-// copies with d.NotifyStarted instead of calling New's notify: the engine
-// then starts that attempt without a commit of its own. Call it before the
-// first Accept.
-func (p *Pipeline) SetDelivery(d Delivery) { p.deliv = d }
 
 // Accept prepares msg (already normalised to CRLF, with its Received:
 // header) for every recipient of env and enqueues every copy in one durable

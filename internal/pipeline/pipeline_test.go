@@ -43,7 +43,7 @@ func newTestPipeline(t *testing.T) (*Pipeline, *store.DB, *[]string) {
 	t.Cleanup(func() { db.Close() })
 	var notified []string
 	cfg := &configs.Config{Links: testLinks, Tenants: []configs.Tenant{*acme}}
-	p, err := New(cfg, db, func(ids ...string) { notified = append(notified, ids...) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := New(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{Notify: func(ids ...string) { notified = append(notified, ids...) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func signedPipeline(t *testing.T) *signed {
 	// Two keys: both signatures go in front of the copy.
 	tenant.DKIM = []configs.DKIMKey{{Selector: "s1", Signer: key}, {Selector: "s2", Signer: key}}
 	cfg := &configs.Config{Links: testLinks, Tenants: []configs.Tenant{tenant}}
-	p, err := New(cfg, db, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := New(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,17 +88,13 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		}
 	}()
 
-	pipe, err := pipeline.New(cfg, db, engine.Notify, log)
+	// Each copy's first delivery attempt is committed with the copy: one
+	// store commit less per message (engine.Prestart).
+	pipe, err := pipeline.New(cfg, db, log, pipeline.Options{Delivery: engine})
 	if err != nil {
 		return err
 	}
-	// Each copy's first delivery attempt is committed with the copy: one
-	// store commit less per message (engine.Prestart).
-	pipe.SetDelivery(engine)
-	in, err := inbound.New(cfg, pipe, log)
-	if err == nil {
-		in.SetTempFiles(db.TempFile)
-	}
+	in, err := inbound.New(cfg, pipe, log, inbound.Options{TempFile: db.TempFile})
 	if err != nil {
 		return err
 	}
@@ -123,8 +119,8 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		stopEngine()
 		<-hooksDone
 	}()
-	pub := web.NewPublic(reg, log)
-	if err := pub.ServeLinks(cfg, refs); err != nil {
+	pub, err := web.NewPublic(cfg, refs, reg, log)
+	if err != nil {
 		in.Close()
 		return err
 	}
@@ -132,8 +128,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		in.Close()
 		return err
 	}
-	adm := web.NewAdmin(cfg, refs, log)
-	adm.SetQueue(db)
+	adm := web.NewAdmin(cfg, refs, db, log)
 	if err := adm.Listen(cfg.Admin.Listen); err != nil {
 		in.Close()
 		pub.Shutdown(context.Background())

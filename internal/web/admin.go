@@ -39,13 +39,14 @@ type Admin struct {
 	token  [sha256.Size]byte
 	// verify checks a ledger's hash chain; tests replace it.
 	verify func([]referral.Entry) error
-	queue  QueueReader // the store, for GET /api/queue (SetQueue, admin_queue.go)
+	queue  QueueReader // the store, for GET /api/queue (admin_queue.go)
 }
 
-// NewAdmin builds the admin API over ledger, with cfg.Admin.Token as the
-// bearer token. With an empty token every request is refused.
-func NewAdmin(cfg *configs.Config, ledger Ledger, log *slog.Logger) *Admin {
-	a := &Admin{cfg: cfg, ledger: ledger, log: log, verify: referral.Verify}
+// NewAdmin builds the admin API over ledger and the store's queue, with
+// cfg.Admin.Token as the bearer token. With an empty token every request is
+// refused; with a nil queue, GET /api/queue answers 503.
+func NewAdmin(cfg *configs.Config, ledger Ledger, queue QueueReader, log *slog.Logger) *Admin {
+	a := &Admin{cfg: cfg, ledger: ledger, queue: queue, log: log, verify: referral.Verify}
 	a.token = sha256.Sum256([]byte(cfg.Admin.Token))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/balance", a.balance)

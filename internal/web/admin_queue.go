@@ -19,7 +19,7 @@ import (
 //	GET /api/queue[?limit=N]  -> QueueReply, oldest first
 //
 // It reads the store the running server holds (bbolt lets one process open
-// the file), so it needs SetQueue; without it the answer is 503
+// the file), so NewAdmin needs the store; without it the answer is 503
 // unavailable. limit (default 1000, 0 for the summary alone) bounds the
 // messages listed, never the counts. Recipients appear only as the domains
 // of their addresses: the queue holds candidates' personal data.
@@ -56,10 +56,6 @@ type QueuedMessage struct {
 	Size        int64     `json:"size"`
 	DSN         bool      `json:"dsn,omitempty"` // a bounce careerrelay made
 }
-
-// SetQueue gives the admin API the store whose queue GET /api/queue
-// lists. Call it before Listen.
-func (a *Admin) SetQueue(q QueueReader) { a.queue = q }
 
 // registerQueue adds the queue view to the admin API's mux.
 func (a *Admin) registerQueue(mux *http.ServeMux) {

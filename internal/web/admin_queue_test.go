@@ -55,7 +55,7 @@ func queueStore(t *testing.T) *store.DB {
 
 func TestAdminQueue(t *testing.T) {
 	ta := newTestAdmin(t)
-	ta.SetQueue(queueStore(t))
+	ta.queue = queueStore(t)
 
 	rec := ta.ok(http.MethodGet, "/api/queue", "")
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
@@ -121,7 +121,7 @@ func TestAdminQueueEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ta.SetQueue(db)
+	ta.queue = db
 	rec := ta.ok(http.MethodGet, "/api/queue", "")
 	var q QueueReply
 	if err := json.Unmarshal(rec.Body.Bytes(), &q); err != nil || rec.Code != 200 || q.Count != 0 ||
@@ -138,8 +138,8 @@ func (failingQueue) View(func(*store.Tx) error) error {
 
 func TestAdminQueueUnavailable(t *testing.T) {
 	ta := newTestAdmin(t)
-	wantError(t, "no SetQueue", ta.ok(http.MethodGet, "/api/queue", ""), http.StatusServiceUnavailable, "unavailable")
-	ta.SetQueue(failingQueue{})
+	wantError(t, "no queue", ta.ok(http.MethodGet, "/api/queue", ""), http.StatusServiceUnavailable, "unavailable")
+	ta.queue = failingQueue{}
 	e := wantError(t, "store error", ta.ok(http.MethodGet, "/api/queue", ""), http.StatusInternalServerError, "internal")
 	if strings.Contains(e.Error, "secret") {
 		t.Errorf("the reply leaks the error text: %q", e.Error)

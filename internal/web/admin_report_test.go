@@ -30,7 +30,7 @@ func newReportAdmin(t *testing.T) *testAdmin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testAdmin{Admin: NewAdmin(cfg, svc, testLog())}
+	return &testAdmin{Admin: NewAdmin(cfg, svc, nil, testLog())}
 }
 
 func TestAdminReport(t *testing.T) {

@@ -20,7 +20,7 @@ type testAdmin struct {
 func newTestAdmin(t testing.TB) *testAdmin {
 	t.Helper()
 	l := &fakeLedger{granted: map[string]int{"acme": 1}, redeemed: map[string]int{}}
-	a := NewAdmin(testConfig(), l, testLog())
+	a := NewAdmin(testConfig(), l, nil, testLog())
 	a.verify = func([]referral.Entry) error { return nil }
 	return &testAdmin{Admin: a, ledger: l}
 }
@@ -91,7 +91,7 @@ func TestAdminAuth(t *testing.T) {
 	// An unset token refuses everything, the empty bearer included.
 	cfg := testConfig()
 	cfg.Admin.Token = ""
-	empty := &testAdmin{Admin: NewAdmin(cfg, ta.ledger, testLog())}
+	empty := &testAdmin{Admin: NewAdmin(cfg, ta.ledger, nil, testLog())}
 	wantError(t, "empty token", empty.call(http.MethodGet, "/api/balance?tenant=acme", "", "Bearer "), http.StatusUnauthorized, "unauthorized")
 }
 

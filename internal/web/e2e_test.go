@@ -49,12 +49,12 @@ func newRealEnv(tb testing.TB) *realEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pub := NewPublic(metrics.NewRegistry(cfg.TenantIDs()), testLog())
-	if err := pub.ServeLinks(cfg, svc); err != nil {
+	pub, err := NewPublic(cfg, svc, metrics.NewRegistry(cfg.TenantIDs()), testLog())
+	if err != nil {
 		tb.Fatal(err)
 	}
 	pub.pages.now = func() time.Time { return testNow }
-	return &realEnv{cfg: cfg, db: db, svc: svc, keys: keys, pub: pub, admin: NewAdmin(cfg, svc, testLog())}
+	return &realEnv{cfg: cfg, db: db, svc: svc, keys: keys, pub: pub, admin: NewAdmin(cfg, svc, nil, testLog())}
 }
 
 // mail stores n send records of tenant acme, sent an hour before testNow,

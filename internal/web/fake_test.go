@@ -195,8 +195,8 @@ func newTestPublic(t testing.TB) *testPublic {
 	refs := newFakeRefs(cfg, testNow.Add(-time.Hour))
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p := NewPublic(prometheus.NewRegistry(), log)
-	if err := p.ServeLinks(cfg, refs); err != nil {
+	p, err := NewPublic(cfg, refs, prometheus.NewRegistry(), log)
+	if err != nil {
 		t.Fatal(err)
 	}
 	p.pages.now = func() time.Time { return testNow }

@@ -517,12 +517,9 @@ func TestDevAgencyOnlyWhenConfigured(t *testing.T) {
 	cfg := testConfig()
 	cfg.Links.BaseURL = "http://127.0.0.1:8080"
 	cfg.Agency.RegistrationURL = "http://127.0.0.1:8080/dev/agency"
-	p := NewPublic(prometheus.NewRegistry(), testLog())
-	if err := p.ServeLinks(cfg, newFakeRefs(cfg, testNow)); err != nil {
+	p, err := NewPublic(cfg, newFakeRefs(cfg, testNow), prometheus.NewRegistry(), testLog())
+	if err != nil {
 		t.Fatal(err)
-	}
-	if err := p.ServeLinks(cfg, newFakeRefs(cfg, testNow)); err == nil {
-		t.Error("a second ServeLinks succeeded")
 	}
 	rec := httptest.NewRecorder()
 	p.srv.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/dev/agency?ref=<b>R1", nil))

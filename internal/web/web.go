@@ -81,16 +81,18 @@ func (s *server) Addr() net.Addr { return s.ln.Addr() }
 // Shutdown stops the listener gracefully.
 func (s *server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
-// Public is the listener on http.listen: /metrics, /healthz and, once
-// ServeLinks is called, the candidates' link pages.
+// Public is the listener on http.listen: /metrics, /healthz and the
+// candidates' link pages.
 type Public struct {
 	server
 	mux   *http.ServeMux
 	pages *pages
 }
 
-// NewPublic builds the public handler: /metrics from reg and /healthz.
-func NewPublic(reg *prometheus.Registry, log *slog.Logger) *Public {
+// NewPublic builds the public handler: /metrics from reg, /healthz, and the
+// candidates' pages over refs: /c/<token>, /t/<tenant-id>, their
+// stylesheets, and a 404 page for every other path.
+func NewPublic(cfg *configs.Config, refs Referrals, reg *prometheus.Registry, log *slog.Logger) (*Public, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -99,21 +101,10 @@ func NewPublic(reg *prometheus.Registry, log *slog.Logger) *Public {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	return &Public{server: newServer("http", mux, log), mux: mux}
-}
-
-// ServeLinks adds the candidates' pages (SPEC §4) over refs: /c/<token>,
-// /t/<tenant-id>, their stylesheets, and a 404 page for every other path.
-// Call it once, before Listen.
-func (p *Public) ServeLinks(cfg *configs.Config, refs Referrals) error {
-	if p.pages != nil {
-		return errors.New("web: ServeLinks called twice")
-	}
-	pg, err := newPages(cfg, refs, p.log)
+	pg, err := newPages(cfg, refs, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	pg.register(p.mux)
-	p.pages = pg
-	return nil
+	pg.register(mux)
+	return &Public{server: newServer("http", mux, log), mux: mux, pages: pg}, nil
 }

@@ -20,10 +20,10 @@ func TestLargeMessageIsSpilledAndArrivesWhole(t *testing.T) {
 			cfg.SMTP.MaxMessageBytes = 4 << 20
 			var files atomic.Int32
 			addr := startServerWith(t, cfg, rec, func(s *Server) {
-				s.SetTempFiles(func() (*os.File, error) {
+				s.tempFile = func() (*os.File, error) {
 					files.Add(1)
 					return spill.TempFile()
-				})
+				}
 			})
 
 			head := "From: hr@acme.example\r\nTo: c@cand.example\r\nSubject: big\r\n"

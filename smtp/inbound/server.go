@@ -35,7 +35,7 @@ type Server struct {
 	tls    *tls.Config
 	now    func() time.Time
 	// tempFile makes the unlinked file a large DATA spills to (see
-	// package spill); SetTempFiles points it at the store's folder.
+	// package spill; Options.TempFile).
 	tempFile func() (*os.File, error)
 
 	mu      sync.Mutex
@@ -43,9 +43,21 @@ type Server struct {
 	addrs   []net.Addr
 }
 
+// Options tune a Server. The zero value holds large messages in the
+// system's temporary folder.
+type Options struct {
+	// TempFile returns an unlinked file for a large message while it is
+	// received (store.DB.TempFile does, in the store's folder); nil is
+	// spill.TempFile.
+	TempFile func() (*os.File, error)
+}
+
 // New prepares a server; Listen opens its listeners.
-func New(cfg *configs.Config, accept Acceptor, log *slog.Logger) (*Server, error) {
-	s := &Server{cfg: cfg, accept: accept, log: log, users: newUsers(cfg.SMTP.Users), now: time.Now, tempFile: spill.TempFile}
+func New(cfg *configs.Config, accept Acceptor, log *slog.Logger, opts Options) (*Server, error) {
+	s := &Server{cfg: cfg, accept: accept, log: log, users: newUsers(cfg.SMTP.Users), now: time.Now, tempFile: opts.TempFile}
+	if s.tempFile == nil {
+		s.tempFile = spill.TempFile
+	}
 	if cfg.SMTP.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.SMTP.TLS.CertFile, cfg.SMTP.TLS.KeyFile)
 		if err != nil {
@@ -55,11 +67,6 @@ func New(cfg *configs.Config, accept Acceptor, log *slog.Logger) (*Server, error
 	}
 	return s, nil
 }
-
-// SetTempFiles sets where large messages are held while they are received:
-// newFile must return an unlinked file (store.DB.TempFile does, in the
-// store's folder). Call it before Listen.
-func (s *Server) SetTempFiles(newFile func() (*os.File, error)) { s.tempFile = newFile }
 
 func (s *Server) newGoSMTP() *gosmtp.Server {
 	c := s.cfg.SMTP

@@ -69,7 +69,7 @@ func startServer(t *testing.T, cfg *configs.Config, acc Acceptor) string {
 // startServerWith is startServer with setup called before Listen.
 func startServerWith(t *testing.T, cfg *configs.Config, acc Acceptor, setup func(*Server)) string {
 	t.Helper()
-	s, err := New(cfg, acc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := New(cfg, acc, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

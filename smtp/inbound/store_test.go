@@ -33,7 +33,7 @@ func TestStoreWriteFailureAnswers451(t *testing.T) {
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := testConfig("127.0.0.0/8")
-	pipe, err := pipeline.New(cfg, db, nil, log)
+	pipe, err := pipeline.New(cfg, db, log, pipeline.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,9 +30,9 @@ func noNetworks(_ string, c *Config) { c.SMTP.AllowNetworks = nil }
 // more, and fails t if the sink got anything else.
 func wantOnlyDelivery(t *testing.T, sink *testlib.Sink, id string) testlib.SinkMessage {
 	t.Helper()
-	msgs := sink.WaitForCount(t, 1, deliveryTimeout)
+	sink.WaitForCount(t, 1, deliveryTimeout)
 	testlib.Poll(300*time.Millisecond, func() bool { return sink.Count() > 1 })
-	msgs = sink.Messages()
+	msgs := sink.Messages()
 	if len(msgs) != 1 || msgs[0].MessageID != id {
 		var ids []string
 		for _, m := range msgs {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 var testBucket = []byte("test")
@@ -150,7 +150,7 @@ func TestUpdateView(t *testing.T) {
 		t.Errorf("got %q, want v", got)
 	}
 	err := db.View(func(tx *Tx) error { return tx.Enqueue(&Message{}, nil) })
-	if !errors.Is(err, bolt.ErrTxNotWritable) {
+	if !errors.Is(err, berrors.ErrTxNotWritable) {
 		t.Errorf("Enqueue in View: %v, want ErrTxNotWritable", err)
 	}
 	if s := db.Stats(); s.Updates != 1 || s.Commits != 1 {

@@ -85,7 +85,6 @@ func (s *server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 // candidates' link pages.
 type Public struct {
 	server
-	mux   *http.ServeMux
 	pages *pages
 }
 
@@ -106,5 +105,5 @@ func NewPublic(cfg *configs.Config, refs Referrals, reg *prometheus.Registry, lo
 		return nil, err
 	}
 	pg.register(mux)
-	return &Public{server: newServer("http", mux, log), mux: mux, pages: pg}, nil
+	return &Public{server: newServer("http", mux, log), pages: pg}, nil
 }

@@ -97,7 +97,8 @@ var (
 	ErrNotFound = errors.New("referral: no such referral")
 )
 
-// Click classes (SPEC §4).
+// Click classes: a person's click, or a robot's (package web tells them
+// apart).
 const (
 	Human = "human"
 	Bot   = "bot"

@@ -102,7 +102,7 @@ func NewPublic(reg *prometheus.Registry, log *slog.Logger) *Public {
 	return &Public{server: newServer("http", mux, log), mux: mux}
 }
 
-// ServeLinks adds the candidates' pages (SPEC §4) over refs: /c/<token>,
+// ServeLinks adds the candidates' pages over refs: /c/<token>,
 // /t/<tenant-id>, their stylesheets, and a 404 page for every other path.
 // Call it once, before Listen.
 func (p *Public) ServeLinks(cfg *configs.Config, refs Referrals) error {

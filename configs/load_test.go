@@ -333,25 +333,18 @@ func TestExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &doc{root: root.Content[0]}
-	for _, key := range allKeys(reflect.TypeFor[Config](), "") {
+	for _, key := range allKeys() {
 		if n, _ := d.find(key); n == nil {
 			t.Errorf("careerrelay.example.yaml does not show %s", key)
 		}
 	}
 }
 
-// allKeys lists the key paths of every field of t, lists as [0].
-func allKeys(t reflect.Type, path string) []string {
+// allKeys lists the key paths of every field of Config, lists as [0].
+func allKeys() []string {
 	var out []string
-	for f := range fieldsOf(t) {
-		p := join(path, yamlKey(f))
-		out = append(out, p)
-		ft := f.Type
-		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
-			out = append(out, allKeys(ft.Elem(), index(p, 0))...)
-		} else if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]() {
-			out = append(out, allKeys(ft, p)...)
-		}
+	for _, k := range Schema() {
+		out = append(out, strings.ReplaceAll(k.Path, "[]", "[0]"))
 	}
 	return out
 }

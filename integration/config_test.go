@@ -198,7 +198,7 @@ func baseConfig(t *testing.T, dir, sinkAddr string) *Config {
 			ID:      tenantID,
 			Name:    "株式会社アクメ",
 			Domains: []string{tenantDomain},
-			// Dual signing, RSA first (as the SPEC's sketch configures it).
+			// Dual signing, RSA first (as careerrelay.example.yaml configures it).
 			DKIM: []DKIMKey{
 				{Selector: rsaSelector, KeyFile: tenantKeyFile(t, dir, "acme-rsa.pem", "rsa")},
 				{Selector: ed25519Selector, KeyFile: tenantKeyFile(t, dir, "acme-ed25519.pem", "ed25519")},

@@ -12,8 +12,8 @@ import (
 	"github.com/careerrelay/careerrelay/internal/testlib"
 )
 
-// Crash-safety parameters: SPEC §6, "never loses a message it accepted",
-// "whatever was queued is delivered after a restart or a crash (kill -9)".
+// Crash-safety parameters. careerrelay "never loses a message it accepted",
+// and "whatever was queued is delivered after a restart or a crash (kill -9)".
 const (
 	crashMessages    = 2000
 	crashSenders     = 12

@@ -39,7 +39,7 @@ func startDevRelay(t *testing.T) *Relay {
 		"127.0.0.1:2525": r.SMTPAddr, "127.0.0.1:8080": r.HTTPAddr, "127.0.0.1:8025": r.AdminAddr,
 	} {
 		if !strings.Contains(conf, fixed) {
-			t.Fatalf("configs/dev.yaml no longer uses %s (SPEC §7)", fixed)
+			t.Fatalf("configs/dev.yaml no longer uses %s (the addresses README.md gives)", fixed)
 		}
 		conf = strings.ReplaceAll(conf, fixed, free)
 	}

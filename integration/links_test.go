@@ -104,7 +104,7 @@ func balance(t *testing.T, r *Relay) (referrals, granted int) {
 	return b.Referrals, b.Granted
 }
 
-// TestLinkLifecycle is SPEC §4 through the running binary: a relayed mail's
+// TestLinkLifecycle is the link pages through the running binary: a relayed mail's
 // link shows the tenant's page; HEAD and GET add no referral; a POST
 // without consent adds none; with consent it answers 303 to the agency with
 // ref=; a token with one byte changed is 404 and stores nothing.

@@ -43,7 +43,7 @@ func reportJSON(t *testing.T, r *Relay, args ...string) *report.Report {
 	return &rep
 }
 
-// TestReport is SPEC §8's impact report end to end: reporttest's scripted
+// TestReport is the impact report end to end: reporttest's scripted
 // history (mails, human and bot clicks, referrals in March and April, a
 // credit granted and one redeemed) is written into the store, the relay is
 // started on it, and `careerrelay report` fetches the report through the

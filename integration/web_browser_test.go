@@ -69,7 +69,7 @@ func (a *testAgency) visits() []string {
 	return append([]string(nil), a.refs...)
 }
 
-// TestWebBrowserConsent is SPEC §4 in a real browser (headless chromium
+// TestWebBrowserConsent is the consent flow in a real browser (headless chromium
 // through WebDriver): the personal link of a relayed mail opens the landing
 // page (kept as artifacts/TestWebBrowserConsent-landing.png), the person
 // ticks the consent box and presses the button, and the browser ends on the

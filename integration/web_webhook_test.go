@@ -93,8 +93,8 @@ func (a *webhookAgency) count(ids []string) (refused, delivered int) {
 	return refused, delivered
 }
 
-// TestWebWebhookOutageAndRestart is SPEC §5's "retried with backoff until a
-// 2xx; nothing is lost on restart" through the binary: the agency answers
+// TestWebWebhookOutageAndRestart is the agency webhook's promise, "retried
+// with backoff until a 2xx; nothing is lost on restart", through the binary: the agency answers
 // 503 while 15 candidates consent (each webhook is tried and refused), the
 // relay is stopped (SIGTERM, or kill -9) and started again, the agency comes
 // back, and every referral id arrives at the agency, signed with

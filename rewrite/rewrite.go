@@ -230,8 +230,8 @@ func linkByte(c byte) bool {
 // ReplaceRaw is the fallback for a message Prepare could not parse: every
 // occurrence of tag in the raw body (after the first empty line; a message
 // without one is all header) becomes link, and the number of replacements
-// is returned. The header section is left alone, as SPEC §3 wants for tags
-// in the Subject or other fields. Nothing else changes; when there is no
+// is returned. The header section is left alone: a tag
+// in the Subject or another field is not replaced. Nothing else changes; when there is no
 // occurrence msg itself is returned.
 func ReplaceRaw(msg []byte, tag, link string) ([]byte, int) {
 	if tag == "" {

@@ -69,6 +69,7 @@ package referral
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -96,7 +97,8 @@ var (
 	ErrNotFound = errors.New("referral: no such referral")
 )
 
-// Click classes (SPEC §4).
+// Click classes: a person's click, or a robot's (package web tells them
+// apart).
 const (
 	Human = "human"
 	Bot   = "bot"
@@ -158,8 +160,8 @@ type Entry struct {
 // Options make the service testable. Zero fields take the real thing.
 type Options struct {
 	Now func() time.Time
-	// Client posts the agency webhook; the default times out after 30s
-	// and does not follow redirects.
+	// Client posts the agency webhook; the default times out after 30s,
+	// does not follow redirects and speaks TLS 1.2 or later.
 	Client *http.Client
 	// Random returns a number in [0, 1): the jitter of webhook retries.
 	Random func() float64
@@ -235,8 +237,11 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Se
 		s.random = rand.Float64
 	}
 	if s.client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		s.client = &http.Client{
-			Timeout: defaultWebhookTimeout,
+			Transport: tr,
+			Timeout:   defaultWebhookTimeout,
 			// A redirect is not a delivery: the POST would become a GET.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}

@@ -1,4 +1,4 @@
-// Package report builds a tenant's impact report (SPEC §8): for a period,
+// Package report builds a tenant's impact report: for a period,
 // month by month and in total, the mails that carried a personal link, the
 // links people clicked, the referrals and credits they led to, and the
 // rates between them; written as JSON, CSV or a printable HTML page with

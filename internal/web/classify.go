@@ -50,7 +50,7 @@ var scannerAgents = []string{
 // X-Purpose ("preview").
 var prefetchHeaders = []string{"Sec-Purpose", "Purpose", "X-Moz", "X-Purpose"}
 
-// clickClass classifies a request for a link sent at sent (SPEC §4): "bot"
+// clickClass classifies a request for a link sent at sent: "bot"
 // when it is a HEAD, a prefetch, from a known scanner or with no
 // User-Agent at all, or within window of the send; else "human".
 func clickClass(r *http.Request, sent, now time.Time, window time.Duration) string {

@@ -20,7 +20,8 @@ import (
 // maxFormBytes bounds a consent POST: two hidden fields and a checkbox.
 const maxFormBytes = 8 << 10
 
-// pages serves the candidates' side of the links (SPEC §4).
+// pages serves the candidates' side of the links (docs/reference.md, URL
+// paths).
 type pages struct {
 	cfg  *configs.Config
 	refs Referrals

@@ -156,17 +156,11 @@ var reportColours = map[string][3]uint8{
 }
 
 // renderReport screenshots and prints the HTML report with headless
-// chromium into artifacts/, and checks that the charts' colours are there.
+// chromium (testlib.NewBrowser) into artifacts/, and checks that the
+// charts' colours are there.
 func renderReport(t *testing.T, htmlPath string) {
 	t.Helper()
-	browser := ""
-	for _, n := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(n); err == nil {
-			browser = p
-			break
-		}
-	}
-	if browser == "" {
+	if _, err := testlib.FindChromium(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("CI=true and no chromium to render the report (Debian: apt-get install chromium)")
 		}
@@ -174,20 +168,12 @@ func renderReport(t *testing.T, htmlPath string) {
 		return
 	}
 	dir := t.TempDir()
-	run := func(args ...string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir=" + filepath.Join(dir, "profile")}
-		out, err := exec.CommandContext(ctx, browser, append(append(base, args...), "file://"+htmlPath)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("chromium %q: %v\n%s", args, err, out)
-		}
-	}
+	b := testlib.NewBrowser(t, &testlib.BrowserOptions{Width: 1024, Height: 1400})
+	b.Navigate("file://" + htmlPath)
 	shot, pdf := filepath.Join(dir, "report.png"), filepath.Join(dir, "report.pdf")
-	run("--window-size=1024,1400", "--screenshot="+shot)
+	if err := os.WriteFile(shot, b.Screenshot(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	img := readPNG(t, shot)
 	if b := img.Bounds(); b.Dx() != 1024 || b.Dy() != 1400 {
 		t.Errorf("screenshot %v, want 1024x1400", b)
@@ -195,7 +181,9 @@ func renderReport(t *testing.T, htmlPath string) {
 	checkColours(t, "screenshot", img)
 	keepArtifact(t, "TestReport.png", mustRead(t, shot))
 
-	run("--no-pdf-header-footer", "--print-to-pdf="+pdf)
+	if err := os.WriteFile(pdf, b.PrintPDF(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	data := mustRead(t, pdf)
 	if !bytes.HasPrefix(data, []byte("%PDF-")) || len(data) < 10000 {
 		t.Fatalf("print to PDF: %d bytes, starting %q", len(data), data[:min(len(data), 8)])

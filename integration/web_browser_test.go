@@ -69,9 +69,10 @@ func (a *testAgency) visits() []string {
 	return append([]string(nil), a.refs...)
 }
 
-// TestWebBrowserConsent is the consent flow in a real browser (headless chromium
-// through WebDriver): the personal link of a relayed mail opens the landing
-// page (kept as artifacts/TestWebBrowserConsent-landing.png), the person
+// TestWebBrowserConsent is the consent flow in a real browser (headless
+// chromium driven with chromedp, testlib.NewBrowser): the personal link of a
+// relayed mail opens the landing page (kept as
+// artifacts/TestWebBrowserConsent-landing.png), the person
 // ticks the consent box and presses the button, and the browser ends on the
 // agency's registration page with ref=<the referral id the relay recorded>.
 // The page has no JavaScript: the browser posts the form and follows the 303
@@ -87,7 +88,7 @@ func TestWebBrowserConsent(t *testing.T) {
 	link := relayLinks(t, r, sink, "hanako@cand.example")["hanako@cand.example"]
 	testlib.WaitForPort(t, r.HTTPAddr, startTimeout)
 
-	b := testlib.StartBrowser(t, &testlib.BrowserOptions{Width: 1024, Height: 2200})
+	b := testlib.NewBrowser(t, &testlib.BrowserOptions{Width: 1024, Height: 2200})
 	b.Navigate(link)
 	if got := b.URL(); got != link {
 		t.Fatalf("the browser is at %s after opening %s", got, link)

@@ -2,7 +2,7 @@
 // folders kept when a test fails, free ports, polling waits, an in-process
 // SMTP sink (with programmable replies, STARTTLS or implicit TLS, and a
 // stalling mode), a peer that refuses at the greeting, self-signed
-// certificates and the built binary.
+// certificates, the built binary and a headless chromium (NewBrowser).
 package testlib
 
 import (

@@ -39,7 +39,7 @@ type Envelope struct {
 
 // Delivery is the delivery engine as the pipeline sees it when it records
 // each copy's first delivery attempt in the commit that enqueues it
-// (delivery.Engine implements it; see SetDelivery).
+// (queue.Engine implements it; see SetDelivery).
 type Delivery interface {
 	// Prestart marks m, about to be enqueued, as in its first attempt
 	// (Attempts, NextAttempt). It runs inside the store's Update: it must

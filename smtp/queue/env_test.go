@@ -1,11 +1,9 @@
-package delivery
+package queue
 
 import (
 	"context"
 	"errors"
-	"github.com/careerrelay/careerrelay/internal/testlib"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,14 +14,14 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/metrics"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"github.com/careerrelay/careerrelay/store"
 )
 
 // t0 is when every test's fake clock starts.
 var t0 = time.Date(2026, 4, 1, 9, 0, 0, 0, time.FixedZone("JST", 9*3600))
 
-// env is an engine on a fresh store with a fake clock, no jitter, and the
-// test's network.
+// env is an engine on a fresh store with a fake clock and no jitter.
 type env struct {
 	t     *testing.T
 	dir   string
@@ -35,7 +33,8 @@ type env struct {
 }
 
 // newEnv builds an env; configure adjusts the default config (relay mode
-// to nowhere) before the engine is made.
+// to nowhere) and the options before the engine is made. Without
+// Options.Transport, the engine makes its own on the real network.
 func newEnv(t *testing.T, configure func(*configs.Config, *Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
@@ -52,7 +51,7 @@ func newEnv(t *testing.T, configure func(*configs.Config, *Options)) *env {
 			Mode:           "relay",
 			Relay:          configs.Relay{Address: "127.0.0.1:1", TLS: "none"},
 			RetrySchedule:  []time.Duration{time.Minute, 5 * time.Minute},
-			Lifetime:       120 * time.Hour,
+			Lifetime:       configs.DefaultLifetime,
 			Workers:        4,
 			HelloName:      "out.relay.test",
 			ConnectTimeout: 5 * time.Second,
@@ -62,9 +61,6 @@ func newEnv(t *testing.T, configure func(*configs.Config, *Options)) *env {
 	e.opts = Options{
 		Now:    e.clock.Now,
 		Random: func() float64 { return 0.5 }, // no jitter
-		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		},
 	}
 	if configure != nil {
 		configure(e.cfg, &e.opts)
@@ -74,7 +70,7 @@ func newEnv(t *testing.T, configure func(*configs.Config, *Options)) *env {
 		t.Fatal(err)
 	}
 	// RunDue, unlike Run, leaves sessions idle in the connection cache.
-	t.Cleanup(e.eng.cache.close)
+	t.Cleanup(e.eng.tr.Close)
 	return e
 }
 

@@ -1,4 +1,4 @@
-package delivery
+package transport_test
 
 import (
 	"bufio"

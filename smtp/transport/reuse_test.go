@@ -1,4 +1,4 @@
-package delivery
+package transport_test
 
 import (
 	"bytes"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/transport"
+	"github.com/careerrelay/careerrelay/smtp/transport/transporttest"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -24,11 +26,11 @@ import (
 
 // reuseEnv is an env in relay mode to a sink behind a proxy; configure
 // may adjust it further.
-func reuseEnv(t *testing.T, sinkOpts *testlib.SinkOptions, configure func(*configs.Config, *Options)) (*env, *testlib.Sink, *proxy) {
+func reuseEnv(t *testing.T, sinkOpts *testlib.SinkOptions, configure func(*configs.Config, *transport.Options)) (*env, *testlib.Sink, *proxy) {
 	t.Helper()
 	s := testlib.NewSink(t, sinkOpts)
 	p := newProxy(t, s.Addr)
-	e := newEnv(t, func(c *configs.Config, o *Options) {
+	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: p.Addr, TLS: "none"}
 		if configure != nil {
 			configure(c, o)
@@ -58,7 +60,7 @@ func reapers() int {
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "delivery.(*connCache).reap(")
+			return strings.Count(string(buf[:n]), "transport.(*connCache).reap(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}
@@ -98,14 +100,14 @@ func TestReuseSequential(t *testing.T) {
 	if s.Sessions() != 1 || p.sent("EHLO") != 1 || p.sent("MAIL") != n || p.sent("QUIT") != 0 {
 		t.Errorf("sessions %d, EHLO %d, MAIL %d, QUIT %d; want 1, 1, %d, 0", s.Sessions(), p.sent("EHLO"), p.sent("MAIL"), n, p.sent("QUIT"))
 	}
-	if got := e.eng.cache.idleCount(); got != 1 {
+	if got := transport.IdleCount(e.tr); got != 1 {
 		t.Errorf("%d idle sessions, want 1", got)
 	}
 }
 
 // With 8 workers, 200 messages go over at most 8 connections.
 func TestReuseConcurrent(t *testing.T) {
-	e, s, p := reuseEnv(t, nil, func(c *configs.Config, _ *Options) { c.Delivery.Workers = 8 })
+	e, s, p := reuseEnv(t, nil, func(c *configs.Config, _ *transport.Options) { c.Delivery.Workers = 8 })
 	const n = 200
 	var ids []string
 	for i := range n {
@@ -132,30 +134,30 @@ func TestReuseConcurrent(t *testing.T) {
 // A session idle for the idle limit is closed with QUIT by the reaper,
 // which then stops; before the limit it is reused.
 func TestReuseIdleLimit(t *testing.T) {
-	e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *Options) {
-		o.reuse = reuseLimits{tick: time.Millisecond}
+	e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *transport.Options) {
+		transport.SetReuse(o, transport.ReuseLimits{Tick: time.Millisecond})
 	})
 	e.send(1, []string{"taro@example.jp"}, 1)
-	if !e.eng.cache.reaperRunning() {
+	if !transport.ReaperRunning(e.tr) {
 		t.Error("no reaper while a session is idle")
 	}
-	e.clock.Advance(defaultIdleLimit - time.Millisecond)
+	e.clock.Advance(transport.DefaultIdleLimit - time.Millisecond)
 	e.send(2, []string{"taro@example.jp"}, 1)
 	wantConns(t, p, 1, 0)
 
-	e.clock.Advance(defaultIdleLimit)
+	e.clock.Advance(transport.DefaultIdleLimit)
 	wantConns(t, p, 1, 1)
 	if p.sent("QUIT") != 1 {
 		t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
 	}
-	testlib.WaitFor(t, testWait, "the reaper to stop", func() bool { return !e.eng.cache.reaperRunning() && reapers() == 0 })
-	if n := e.eng.cache.idleCount(); n != 0 {
+	testlib.WaitFor(t, testWait, "the reaper to stop", func() bool { return !transport.ReaperRunning(e.tr) && reapers() == 0 })
+	if n := transport.IdleCount(e.tr); n != 0 {
 		t.Errorf("%d idle sessions after the idle limit", n)
 	}
 	// The next message opens a new connection, and the reaper starts again.
 	e.send(3, []string{"taro@example.jp"}, 1)
 	wantConns(t, p, 2, 1)
-	if !e.eng.cache.reaperRunning() {
+	if !transport.ReaperRunning(e.tr) {
 		t.Error("no reaper while a session is idle")
 	}
 }
@@ -163,11 +165,11 @@ func TestReuseIdleLimit(t *testing.T) {
 // An expired session that the reaper has not closed yet is closed when it
 // is taken, not used.
 func TestReuseExpiredOnGet(t *testing.T) {
-	e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *Options) {
-		o.reuse = reuseLimits{tick: time.Hour}
+	e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *transport.Options) {
+		transport.SetReuse(o, transport.ReuseLimits{Tick: time.Hour})
 	})
 	e.send(1, []string{"taro@example.jp"}, 1)
-	e.clock.Advance(defaultIdleLimit)
+	e.clock.Advance(transport.DefaultIdleLimit)
 	e.send(2, []string{"taro@example.jp"}, 1)
 	wantConns(t, p, 2, 1)
 	if p.sent("QUIT") != 1 {
@@ -179,7 +181,7 @@ func TestReuseExpiredOnGet(t *testing.T) {
 // its age limit.
 func TestReuseLimits(t *testing.T) {
 	t.Run("transactions", func(t *testing.T) {
-		e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *Options) { o.reuse = reuseLimits{uses: 3} })
+		e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *transport.Options) { transport.SetReuse(o, transport.ReuseLimits{Uses: 3}) })
 		for i := range 7 {
 			e.send(i, []string{"taro@example.jp"}, 1)
 		}
@@ -189,8 +191,8 @@ func TestReuseLimits(t *testing.T) {
 		}
 	})
 	t.Run("age", func(t *testing.T) {
-		e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *Options) {
-			o.reuse = reuseLimits{idle: time.Hour, age: 5 * time.Minute, tick: time.Hour}
+		e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *transport.Options) {
+			transport.SetReuse(o, transport.ReuseLimits{Idle: time.Hour, Age: 5 * time.Minute, Tick: time.Hour})
 		})
 		e.send(1, []string{"taro@example.jp"}, 1)
 		e.clock.Advance(4 * time.Minute)
@@ -209,7 +211,7 @@ func TestReusePerKeyLimit(t *testing.T) {
 		entered <- struct{}{}
 		<-release
 		return nil
-	}}, func(_ *configs.Config, o *Options) { o.reuse = reuseLimits{perKey: 1} })
+	}}, func(_ *configs.Config, o *transport.Options) { transport.SetReuse(o, transport.ReuseLimits{PerKey: 1}) })
 	runEngine(t, e.eng)
 	e.enqueue("hr@acme.example", []string{"taro@example.jp"}, numbered(1))
 	e.enqueue("hr@acme.example", []string{"hanako@example.jp"}, numbered(2))
@@ -218,7 +220,7 @@ func TestReusePerKeyLimit(t *testing.T) {
 	close(release)
 	s.WaitForCount(t, 2, testWait)
 	wantConns(t, p, 2, 1)
-	testlib.WaitFor(t, testWait, "one idle session", func() bool { return e.eng.cache.idleCount() == 1 })
+	testlib.WaitFor(t, testWait, "one idle session", func() bool { return transport.IdleCount(e.tr) == 1 })
 }
 
 // A peer that closed the cached connection meanwhile (its idle timeout is
@@ -266,7 +268,7 @@ func TestReuseStaleThenRefused(t *testing.T) {
 	p := newProxy(t, s.Addr)
 	var addr atomic.Value
 	addr.Store(p.Addr)
-	e := newEnv(t, func(c *configs.Config, o *Options) {
+	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: "smarthost.example:25", TLS: "none"}
 		o.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr.Load().(string))
@@ -402,7 +404,7 @@ func TestReuseClosedAtShutdown(t *testing.T) {
 	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, numbered(1))
 	s.WaitForCount(t, 1, testWait)
 	testlib.WaitFor(t, testWait, "the session to wait in the cache", func() bool {
-		return e.get(id) == nil && e.eng.cache.idleCount() == 1
+		return e.get(id) == nil && transport.IdleCount(e.tr) == 1
 	})
 	if o, c := p.counts(); o != 1 || c != 0 {
 		t.Fatalf("%d connections opened, %d closed; want 1 and 0", o, c)
@@ -411,8 +413,8 @@ func TestReuseClosedAtShutdown(t *testing.T) {
 		t.Errorf("%d reaper goroutines while a session is idle, want 1", reapers())
 	}
 	stop()
-	if e.eng.cache.reaperRunning() || e.eng.cache.idleCount() != 0 || reapers() != 0 {
-		t.Errorf("after Run: reaper running %v (%d goroutines), %d idle sessions", e.eng.cache.reaperRunning(), reapers(), e.eng.cache.idleCount())
+	if transport.ReaperRunning(e.tr) || transport.IdleCount(e.tr) != 0 || reapers() != 0 {
+		t.Errorf("after Run: reaper running %v (%d goroutines), %d idle sessions", transport.ReaperRunning(e.tr), reapers(), transport.IdleCount(e.tr))
 	}
 	wantConns(t, p, 1, 1)
 	if p.sent("QUIT") != 1 {
@@ -435,7 +437,7 @@ func TestReuseStartTLSAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dials atomic.Int32
-	e := newEnv(t, func(c *configs.Config, o *Options) {
+	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls", Username: "postfix", Password: "s3cret", CAFile: caFile}
 		o.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dials.Add(1)
@@ -462,45 +464,20 @@ func TestReuseStartTLSAuth(t *testing.T) {
 	}
 }
 
-// Sessions are kept apart by everything that makes them what they are.
-func TestCacheKey(t *testing.T) {
-	base := peer{addr: "192.0.2.1:25", name: "mx.example", policy: tlsOpportunistic,
-		tlsConfig: &tls.Config{InsecureSkipVerify: true}}
-	same := base
-	same.tlsConfig = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-	if base.key() != same.key() {
-		t.Error("equal peers have different keys")
-	}
-	for name, change := range map[string]func(*peer){
-		"address":     func(p *peer) { p.addr = "192.0.2.2:25" },
-		"name":        func(p *peer) { p.name = "mx2.example" },
-		"TLS policy":  func(p *peer) { p.policy = tlsNone },
-		"verified":    func(p *peer) { p.tlsConfig = &tls.Config{} },
-		"server name": func(p *peer) { p.tlsConfig = &tls.Config{InsecureSkipVerify: true, ServerName: "other.example"} },
-		"AUTH user":   func(p *peer) { p.user = "postfix" },
-	} {
-		p := base
-		change(&p)
-		if p.key() == base.key() {
-			t.Errorf("peers differing in their %s share a key", name)
-		}
-	}
-}
-
 // mx mode: domains served by the same MX share its connection; MX names
 // that differ do not, even on one address. A session that fell back to
 // plain text after a failed handshake is reused as it is.
 func TestReuseMX(t *testing.T) {
 	t.Run("shared MX", func(t *testing.T) {
 		s := testlib.NewSink(t, nil)
-		n := &fakeNet{routes: map[string]string{"192.0.2.1:25": s.Addr, "192.0.2.9:25": s.Addr}}
-		dns := &fakeDNS{
-			mx: map[string][]*net.MX{
+		n := &transporttest.Net{Routes: map[string]string{"192.0.2.1:25": s.Addr, "192.0.2.9:25": s.Addr}}
+		dns := &transporttest.DNS{
+			MX: map[string][]*net.MX{
 				"a.example": {{Host: "mx.hoster.example", Pref: 10}},
 				"b.example": {{Host: "mx.hoster.example", Pref: 10}},
 				"c.example": {{Host: "mx.c.example", Pref: 10}},
 			},
-			ip: map[string][]string{"mx.hoster.example": {"192.0.2.1"}, "mx.c.example": {"192.0.2.1"}},
+			IP: map[string][]string{"mx.hoster.example": {"192.0.2.1"}, "mx.c.example": {"192.0.2.1"}},
 		}
 		e := mxEnv(t, dns, n, nil)
 		e.send(1, []string{"x@a.example"}, 1)
@@ -510,7 +487,7 @@ func TestReuseMX(t *testing.T) {
 		if s.Count() != 5 {
 			t.Fatalf("sink got %d messages, want 5", s.Count())
 		}
-		if got := n.calls(); len(got) != 2 {
+		if got := n.Calls(); len(got) != 2 {
 			t.Errorf("dialed %v, want 2 connections (mx.hoster.example, mx.c.example)", got)
 		}
 	})
@@ -518,14 +495,14 @@ func TestReuseMX(t *testing.T) {
 		s := testlib.NewSink(t, &testlib.SinkOptions{TLSConfig: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return nil, net.ErrClosed
 		}}})
-		n := &fakeNet{}
-		e := mxEnv(t, &fakeDNS{}, n, map[string]string{"example.jp": s.Addr})
+		n := &transporttest.Net{}
+		e := mxEnv(t, &transporttest.DNS{}, n, map[string]string{"example.jp": s.Addr})
 		e.send(1, []string{"taro@example.jp"}, 1)
 		e.send(2, []string{"taro@example.jp"}, 1)
 		if msgs := s.Messages(); len(msgs) != 2 || msgs[1].TLS {
 			t.Fatalf("sink got %+v, want two messages in plain text", msgs)
 		}
-		if got := n.calls(); len(got) != 2 {
+		if got := n.Calls(); len(got) != 2 {
 			t.Errorf("dialed %v, want 2 connections (TLS that failed, plain text)", got)
 		}
 	})

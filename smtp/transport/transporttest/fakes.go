@@ -1,8 +1,8 @@
-package delivery
-
-// The engine's view of the world, faked: DNS answers from maps and a
-// network that routes the addresses it dials to the tests' servers (most
-// of them testlib.Sink).
+// Package transporttest fakes the world a transport sees, for the tests
+// of the transports and of the queue: DNS answers from maps (DNS, a
+// transport.Resolver) and a network that routes the addresses dialed to
+// the tests' servers, most of them testlib.Sink (Net).
+package transporttest
 
 import (
 	"context"
@@ -11,30 +11,33 @@ import (
 	"sync"
 )
 
-// fakeDNS is a Resolver answering from maps; a name it does not know does
-// not exist (NXDOMAIN).
-type fakeDNS struct {
+// DNS is a transport.Resolver answering from maps; a name it does not
+// know does not exist (NXDOMAIN). Set its maps before use.
+type DNS struct {
+	MX map[string][]*net.MX // MX records by domain
+	IP map[string][]string  // addresses by host name
+
 	mu     sync.Mutex
-	mx     map[string][]*net.MX
-	ip     map[string][]string
 	lookup []string // names asked, "MX name" or "IP name"
 }
 
-func (f *fakeDNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+// LookupMX answers from f.MX.
+func (f *DNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookup = append(f.lookup, "MX "+name)
-	if recs, ok := f.mx[name]; ok {
+	if recs, ok := f.MX[name]; ok {
 		return recs, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 }
 
-func (f *fakeDNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+// LookupIPAddr answers from f.IP.
+func (f *DNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookup = append(f.lookup, "IP "+host)
-	ips, ok := f.ip[host]
+	ips, ok := f.IP[host]
 	if !ok {
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
@@ -45,25 +48,29 @@ func (f *fakeDNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, er
 	return out, nil
 }
 
-func (f *fakeDNS) asked() []string {
+// Asked lists the questions asked, in order: "MX name" or "IP name".
+func (f *DNS) Asked() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.lookup...)
 }
 
-// fakeNet maps the addresses the engine dials (an MX's IP at port 25) to
+// Net maps the addresses a transport dials (an MX's IP at port 25) to
 // the sinks' real addresses; loopback addresses are dialed as they are,
-// anything else is refused. It records every address dialed.
-type fakeNet struct {
+// anything else is refused. It records every address dialed. Set Routes
+// before use.
+type Net struct {
+	Routes map[string]string // address dialed -> address connected to
+
 	mu     sync.Mutex
-	routes map[string]string
 	dialed []string
 }
 
-func (n *fakeNet) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+// Dial is a transport.Options.Dial.
+func (n *Net) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	n.mu.Lock()
 	n.dialed = append(n.dialed, addr)
-	to, ok := n.routes[addr]
+	to, ok := n.Routes[addr]
 	n.mu.Unlock()
 	if !ok {
 		host, _, _ := net.SplitHostPort(addr)
@@ -76,7 +83,8 @@ func (n *fakeNet) Dial(ctx context.Context, network, addr string) (net.Conn, err
 	return d.DialContext(ctx, network, to)
 }
 
-func (n *fakeNet) calls() []string {
+// Calls lists the addresses dialed, in order.
+func (n *Net) Calls() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]string(nil), n.dialed...)

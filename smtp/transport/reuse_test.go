@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
@@ -32,6 +33,31 @@ func reuseEnv(t *testing.T, sinkOpts *testlib.SinkOptions, configure func(*confi
 	p := newProxy(t, s.Addr)
 	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: p.Addr, TLS: "none"}
+		if configure != nil {
+			configure(c, o)
+		}
+	})
+	return e, s, p
+}
+
+// pipeReuseEnv is reuseEnv on an in-memory network, for a synctest
+// bubble (testing/synctest): the sink and the proxy serve on
+// testlib.PipeListeners, which the bubble's clock can move past (a
+// goroutine blocked on a real socket would hold it), the transport dials
+// the proxy's, and its connection cache runs on the bubble's clock
+// (time.Now) instead of e.clock, which the queue keeps. The sink's
+// timeout is an hour, so that it does not close the sessions the tests
+// leave idle for minutes.
+func pipeReuseEnv(t *testing.T, configure func(*configs.Config, *transport.Options)) (*env, *testlib.Sink, *proxy) {
+	t.Helper()
+	sl := testlib.NewPipeListener("sink.test:25")
+	s := testlib.NewSink(t, &testlib.SinkOptions{Listener: sl, Timeout: time.Hour})
+	pl := testlib.NewPipeListener("proxy.test:25")
+	p := newPipeProxy(t, pl, sl)
+	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
+		c.Delivery.Relay = configs.Relay{Address: p.Addr, TLS: "none"}
+		o.Dial = pl.Dial
+		o.Now = nil
 		if configure != nil {
 			configure(c, o)
 		}
@@ -72,6 +98,16 @@ func wantConns(t *testing.T, p *proxy, opened, closed int) {
 		o, c := p.counts()
 		return o == opened && c == closed
 	})
+}
+
+// wantConnsNow is wantConns in a synctest bubble: once every goroutine
+// of the bubble is blocked, the proxy has seen all there is to see.
+func wantConnsNow(t *testing.T, p *proxy, opened, closed int) {
+	t.Helper()
+	synctest.Wait()
+	if o, c := p.counts(); o != opened || c != closed {
+		t.Fatalf("%d connections opened and %d closed, want %d and %d", o, c, opened, closed)
+	}
 }
 
 // Messages one after another share one connection (one EHLO), and each
@@ -132,49 +168,58 @@ func TestReuseConcurrent(t *testing.T) {
 }
 
 // A session idle for the idle limit is closed with QUIT by the reaper,
-// which then stops; before the limit it is reused.
+// which then stops; before the limit it is reused. The reaper runs on the
+// bubble's clock, with its real tick.
 func TestReuseIdleLimit(t *testing.T) {
-	e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *transport.Options) {
-		transport.SetReuse(o, transport.ReuseLimits{Tick: time.Millisecond})
-	})
-	e.send(1, []string{"taro@example.jp"}, 1)
-	if !transport.ReaperRunning(e.tr) {
-		t.Error("no reaper while a session is idle")
-	}
-	e.clock.Advance(transport.DefaultIdleLimit - time.Millisecond)
-	e.send(2, []string{"taro@example.jp"}, 1)
-	wantConns(t, p, 1, 0)
+	synctest.Test(t, func(t *testing.T) {
+		e, _, p := pipeReuseEnv(t, nil)
+		e.send(1, []string{"taro@example.jp"}, 1)
+		if !transport.ReaperRunning(e.tr) {
+			t.Error("no reaper while a session is idle")
+		}
+		time.Sleep(transport.DefaultIdleLimit - time.Millisecond)
+		e.send(2, []string{"taro@example.jp"}, 1)
+		wantConnsNow(t, p, 1, 0)
 
-	e.clock.Advance(transport.DefaultIdleLimit)
-	wantConns(t, p, 1, 1)
-	if p.sent("QUIT") != 1 {
-		t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
-	}
-	testlib.WaitFor(t, testWait, "the reaper to stop", func() bool { return !transport.ReaperRunning(e.tr) && reapers() == 0 })
-	if n := transport.IdleCount(e.tr); n != 0 {
-		t.Errorf("%d idle sessions after the idle limit", n)
-	}
-	// The next message opens a new connection, and the reaper starts again.
-	e.send(3, []string{"taro@example.jp"}, 1)
-	wantConns(t, p, 2, 1)
-	if !transport.ReaperRunning(e.tr) {
-		t.Error("no reaper while a session is idle")
-	}
+		// The limit counts from the last use; the reaper closes the
+		// session within a tick (a quarter of the limit) after it.
+		time.Sleep(transport.DefaultIdleLimit - time.Millisecond)
+		wantConnsNow(t, p, 1, 0)
+		time.Sleep(transport.DefaultIdleLimit / 4)
+		wantConnsNow(t, p, 1, 1)
+		if p.sent("QUIT") != 1 {
+			t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
+		}
+		if transport.ReaperRunning(e.tr) || reapers() != 0 {
+			t.Errorf("reaper running %v (%d goroutines) with no session idle", transport.ReaperRunning(e.tr), reapers())
+		}
+		if n := transport.IdleCount(e.tr); n != 0 {
+			t.Errorf("%d idle sessions after the idle limit", n)
+		}
+		// The next message opens a new connection, and the reaper starts again.
+		e.send(3, []string{"taro@example.jp"}, 1)
+		wantConnsNow(t, p, 2, 1)
+		if !transport.ReaperRunning(e.tr) {
+			t.Error("no reaper while a session is idle")
+		}
+	})
 }
 
 // An expired session that the reaper has not closed yet is closed when it
 // is taken, not used.
 func TestReuseExpiredOnGet(t *testing.T) {
-	e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *transport.Options) {
-		transport.SetReuse(o, transport.ReuseLimits{Tick: time.Hour})
+	synctest.Test(t, func(t *testing.T) {
+		e, _, p := pipeReuseEnv(t, func(_ *configs.Config, o *transport.Options) {
+			transport.SetReuse(o, transport.ReuseLimits{Tick: time.Hour})
+		})
+		e.send(1, []string{"taro@example.jp"}, 1)
+		time.Sleep(transport.DefaultIdleLimit)
+		e.send(2, []string{"taro@example.jp"}, 1)
+		wantConnsNow(t, p, 2, 1)
+		if p.sent("QUIT") != 1 {
+			t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
+		}
 	})
-	e.send(1, []string{"taro@example.jp"}, 1)
-	e.clock.Advance(transport.DefaultIdleLimit)
-	e.send(2, []string{"taro@example.jp"}, 1)
-	wantConns(t, p, 2, 1)
-	if p.sent("QUIT") != 1 {
-		t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
-	}
 }
 
 // A connection carries at most uses transactions, and starts none past
@@ -191,16 +236,18 @@ func TestReuseLimits(t *testing.T) {
 		}
 	})
 	t.Run("age", func(t *testing.T) {
-		e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *transport.Options) {
-			transport.SetReuse(o, transport.ReuseLimits{Idle: time.Hour, Age: 5 * time.Minute, Tick: time.Hour})
+		synctest.Test(t, func(t *testing.T) {
+			e, _, p := pipeReuseEnv(t, func(_ *configs.Config, o *transport.Options) {
+				transport.SetReuse(o, transport.ReuseLimits{Idle: time.Hour, Age: 5 * time.Minute, Tick: time.Hour})
+			})
+			e.send(1, []string{"taro@example.jp"}, 1)
+			time.Sleep(4 * time.Minute)
+			e.send(2, []string{"taro@example.jp"}, 1)
+			wantConnsNow(t, p, 1, 0)
+			time.Sleep(time.Minute)
+			e.send(3, []string{"taro@example.jp"}, 1)
+			wantConnsNow(t, p, 2, 1)
 		})
-		e.send(1, []string{"taro@example.jp"}, 1)
-		e.clock.Advance(4 * time.Minute)
-		e.send(2, []string{"taro@example.jp"}, 1)
-		wantConns(t, p, 1, 0)
-		e.clock.Advance(time.Minute)
-		e.send(3, []string{"taro@example.jp"}, 1)
-		wantConns(t, p, 2, 1)
 	})
 }
 

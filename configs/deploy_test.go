@@ -67,11 +67,12 @@ func runTool(t *testing.T, dir, name string, args ...string) (stdout, stderr str
 
 // The relay's shutdown on SIGTERM: SMTP sessions get
 // server.DefaultShutdownGrace (20s), then delivery attempts in flight get
-// the delivery engine's grace (30s). The unit must wait longer than both
-// before systemd sends SIGKILL. Raise TimeoutStopSec with them.
+// the delivery queue's grace (DefaultDeliveryShutdownGrace, 30s). The unit
+// must wait longer than both before systemd sends SIGKILL. Raise
+// TimeoutStopSec with them.
 const (
 	smtpShutdownGrace     = 20 * time.Second
-	deliveryShutdownGrace = 30 * time.Second
+	deliveryShutdownGrace = DefaultDeliveryShutdownGrace
 )
 
 // unitDirectives parses a unit file into its key=value lines, in order

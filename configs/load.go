@@ -38,12 +38,54 @@ const (
 	DefaultLogFormat               = "text"
 )
 
+// DefaultDeliveryShutdownGrace is no key of the file: how long the
+// delivery queue waits at shutdown for the attempts in flight before it
+// interrupts them.
+const DefaultDeliveryShutdownGrace = 30 * time.Second
+
 // DefaultRetrySchedule is delivery.retry_schedule when the file sets none.
 func DefaultRetrySchedule() []time.Duration {
 	return []time.Duration{
 		time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
 		time.Hour, 2 * time.Hour, 4 * time.Hour,
 	}
+}
+
+// DeliveryDefaults returns c.Delivery with every setting that has a
+// default and is left zero set to it, as Load sets a key the file leaves
+// out: the retry schedule, lifetime, workers, timeouts, and the hello
+// name (smtp.hostname, else the system's host name, else "localhost").
+// Load keeps a zero the file sets explicitly, for validation to refuse;
+// this serves configurations built by hand (tests), and is what the
+// delivery queue and transports read, so that configs holds the only copy
+// of the defaults. The mode and the relay's settings have none here.
+func (c *Config) DeliveryDefaults() Delivery {
+	d := c.Delivery
+	if len(d.RetrySchedule) == 0 {
+		d.RetrySchedule = DefaultRetrySchedule()
+	}
+	if d.Lifetime <= 0 {
+		d.Lifetime = DefaultLifetime
+	}
+	if d.Workers <= 0 {
+		d.Workers = DefaultWorkers
+	}
+	if d.ConnectTimeout <= 0 {
+		d.ConnectTimeout = DefaultConnectTimeout
+	}
+	if d.CommandTimeout <= 0 {
+		d.CommandTimeout = DefaultCommandTimeout
+	}
+	if d.HelloName == "" {
+		d.HelloName = c.SMTP.Hostname
+	}
+	if d.HelloName == "" {
+		d.HelloName, _ = hostname()
+	}
+	if d.HelloName == "" {
+		d.HelloName = "localhost"
+	}
+	return d
 }
 
 // hostname is os.Hostname; tests replace it.

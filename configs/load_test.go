@@ -107,6 +107,35 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// A configuration built by hand gets from DeliveryDefaults the delivery
+// settings Load gives a file that leaves them out; set ones are kept.
+func TestDeliveryDefaults(t *testing.T) {
+	fakeHostname(t, "relay.test.example", nil)
+	loaded := mustLoad(t, writeConfig(t, minimal))
+	byHand := &Config{SMTP: SMTP{Hostname: loaded.SMTP.Hostname},
+		Delivery: Delivery{Mode: loaded.Delivery.Mode, CaptureDir: loaded.Delivery.CaptureDir, Relay: loaded.Delivery.Relay}}
+	if got := byHand.DeliveryDefaults(); !reflect.DeepEqual(got, loaded.Delivery) {
+		t.Errorf("DeliveryDefaults() = %+v,\nLoad gives %+v", got, loaded.Delivery)
+	}
+	if byHand.Delivery.Workers != 0 || byHand.Delivery.RetrySchedule != nil {
+		t.Error("DeliveryDefaults changed the config")
+	}
+	set := Delivery{RetrySchedule: []time.Duration{time.Second}, Lifetime: time.Hour, Workers: 2,
+		HelloName: "out.example", ConnectTimeout: time.Second, CommandTimeout: 2 * time.Second}
+	if got := (&Config{Delivery: set}).DeliveryDefaults(); !reflect.DeepEqual(got, set) {
+		t.Errorf("DeliveryDefaults() = %+v, want the settings kept: %+v", got, set)
+	}
+	// Without smtp.hostname, the hello name is the system's host name,
+	// else localhost.
+	if got := (&Config{}).DeliveryDefaults().HelloName; got != "relay.test.example" {
+		t.Errorf("HelloName = %q, want the host name", got)
+	}
+	fakeHostname(t, "", errors.New("no name"))
+	if got := (&Config{}).DeliveryDefaults().HelloName; got != "localhost" {
+		t.Errorf("HelloName = %q, want localhost", got)
+	}
+}
+
 // TestDefaultsAreNotShared checks that changing one config's default
 // retry schedule does not change another's.
 func TestDefaultsAreNotShared(t *testing.T) {

@@ -38,8 +38,8 @@ type Envelope struct {
 }
 
 // Delivery is the delivery engine as the pipeline sees it when it records
-// each copy's first delivery attempt in the commit that enqueues it (the
-// queue's Engine implements it; see Options.Delivery).
+// each copy's first delivery attempt in the commit that enqueues it
+// (queue.Engine implements it; see Options.Delivery).
 type Delivery interface {
 	// Prestart marks m, about to be enqueued, as in its first attempt
 	// (Attempts, NextAttempt). It runs inside the store's Update: it must

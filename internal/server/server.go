@@ -21,8 +21,8 @@ import (
 	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/web"
-	"github.com/careerrelay/careerrelay/smtp/delivery"
 	"github.com/careerrelay/careerrelay/smtp/inbound"
+	"github.com/careerrelay/careerrelay/smtp/queue"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	defer db.Close()
 
 	reg := metrics.NewRegistry(cfg.TenantIDs())
-	engine, err := delivery.New(cfg, db, log, delivery.Options{})
+	engine, err := queue.New(cfg, db, log, queue.Options{})
 	if err != nil {
 		return err
 	}

@@ -75,11 +75,19 @@ type SinkOptions struct {
 	StallData bool
 	// Domain is the host name in the greeting, "sink.test" by default.
 	Domain string
+	// Timeout is how long the server waits for a command or a write
+	// (go-smtp's ReadTimeout and WriteTimeout), a minute by default; in
+	// a synctest bubble a minute of idle time passes quickly.
+	Timeout time.Duration
+	// Listener, when set, is what the sink serves on (a PipeListener, for
+	// a synctest bubble) instead of a free port of 127.0.0.1; Addr is then
+	// its address. The sink closes it when the test ends.
+	Listener net.Listener
 }
 
-// Sink is an in-process SMTP server on a free port of 127.0.0.1 that
-// records every message it accepts. It is safe for concurrent use and is
-// closed when the test that made it ends.
+// Sink is an in-process SMTP server on a free port of 127.0.0.1 (or on
+// SinkOptions.Listener) that records every message it accepts. It is safe
+// for concurrent use and is closed when the test that made it ends.
 type Sink struct {
 	Addr string // host:port it listens on
 
@@ -119,7 +127,10 @@ func NewSink(t testing.TB, opts *SinkOptions) *Sink {
 	}
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	srv.ReadTimeout = time.Minute
-	srv.WriteTimeout = time.Minute
+	if opts.Timeout > 0 {
+		srv.ReadTimeout = opts.Timeout
+	}
+	srv.WriteTimeout = srv.ReadTimeout
 	srv.MaxLineLength = 0 // the sink records; policing lines is not its job
 	switch {
 	case opts.TLSConfig != nil:
@@ -131,9 +142,12 @@ func NewSink(t testing.TB, opts *SinkOptions) *Sink {
 	default:
 		srv.AllowInsecureAuth = true
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testlib: sink listen: %v", err)
+	l := opts.Listener
+	if l == nil {
+		var err error
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatalf("testlib: sink listen: %v", err)
+		}
 	}
 	s.Addr = l.Addr().String()
 	if opts.Implicit {

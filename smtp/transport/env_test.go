@@ -1,21 +1,33 @@
-package delivery
+package transport_test
+
+// The transports are tested as the queue drives them: a queue.Engine on a
+// fresh store delivers with the transport under test, and the tests look
+// at the queue, the metrics and the peers. This package (transport_test)
+// may import smtp/queue, which imports transport; the package transport
+// itself never does.
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"github.com/careerrelay/careerrelay/internal/testlib"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-message"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/metrics"
+	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/queue"
+	"github.com/careerrelay/careerrelay/smtp/transport"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -23,20 +35,22 @@ import (
 var t0 = time.Date(2026, 4, 1, 9, 0, 0, 0, time.FixedZone("JST", 9*3600))
 
 // env is an engine on a fresh store with a fake clock, no jitter, and the
-// test's network.
+// transport under test on the test's network.
 type env struct {
 	t     *testing.T
 	dir   string
 	db    *store.DB
 	clock *testlib.Clock
 	cfg   *configs.Config
-	eng   *Engine
-	opts  Options
+	eng   *queue.Engine
+	tr    transport.Transport
+	opts  transport.Options
 }
 
 // newEnv builds an env; configure adjusts the default config (relay mode
-// to nowhere) before the engine is made.
-func newEnv(t *testing.T, configure func(*configs.Config, *Options)) *env {
+// to nowhere) and the transport's options before the transport and the
+// engine are made.
+func newEnv(t *testing.T, configure func(*configs.Config, *transport.Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "careerrelay.db"), store.Options{})
@@ -52,29 +66,34 @@ func newEnv(t *testing.T, configure func(*configs.Config, *Options)) *env {
 			Mode:           "relay",
 			Relay:          configs.Relay{Address: "127.0.0.1:1", TLS: "none"},
 			RetrySchedule:  []time.Duration{time.Minute, 5 * time.Minute},
-			Lifetime:       120 * time.Hour,
+			Lifetime:       configs.DefaultLifetime,
 			Workers:        4,
 			HelloName:      "out.relay.test",
 			ConnectTimeout: 5 * time.Second,
 			CommandTimeout: 10 * time.Second,
 		},
 	}
-	e.opts = Options{
+	e.opts = transport.Options{
 		Now:    e.clock.Now,
 		Random: func() float64 { return 0.5 }, // no jitter
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		},
+		Log: testLogger(t),
 	}
 	if configure != nil {
 		configure(e.cfg, &e.opts)
 	}
-	e.eng, err = New(e.cfg, db, testLogger(t), e.opts)
+	e.tr, err = transport.New(e.cfg, e.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// RunDue, unlike Run, leaves sessions idle in the connection cache.
-	t.Cleanup(e.eng.cache.close)
+	t.Cleanup(e.tr.Close)
+	e.eng, err = queue.New(e.cfg, db, testLogger(t), queue.Options{Now: e.clock.Now, Random: e.opts.Random, Transport: e.tr})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
 
@@ -194,4 +213,98 @@ func stateName(s store.RcptState) string {
 		return "failed"
 	}
 	return "?"
+}
+
+// runEngine runs e.eng.Run until the test ends (or stop is called) and
+// returns stop, which waits for Run to return and checks its error.
+func runEngine(t *testing.T, eng *queue.Engine) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	stopped := false
+	stop = func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after its context ended")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// parsedDSN is a DSN as a mail client sees it.
+type parsedDSN struct {
+	header  message.Header
+	parts   []string // content types, in order
+	text    string   // the text/plain part, decoded
+	status  string   // the message/delivery-status part
+	headers string   // the text/rfc822-headers part
+}
+
+func parseDSN(t *testing.T, raw []byte) parsedDSN {
+	t.Helper()
+	ent, err := message.Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("DSN does not parse: %v\n%s", err, raw)
+	}
+	var d parsedDSN
+	d.header = ent.Header
+	ct, params, err := ent.Header.ContentType()
+	if err != nil || ct != "multipart/report" || params["report-type"] != "delivery-status" {
+		t.Fatalf("DSN Content-Type = %q %v (%v), want multipart/report; report-type=delivery-status", ct, params, err)
+	}
+	mr := ent.MultipartReader()
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("DSN part: %v", err)
+		}
+		pct, _, _ := p.Header.ContentType()
+		b, err := io.ReadAll(p.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.parts = append(d.parts, pct)
+		switch pct {
+		case "text/plain":
+			d.text = string(b)
+		case "message/delivery-status":
+			d.status = string(b)
+		case "text/rfc822-headers":
+			d.headers = string(b)
+		}
+	}
+	if got := strings.Join(d.parts, ","); got != "text/plain,message/delivery-status,text/rfc822-headers" {
+		t.Errorf("DSN parts = %s", got)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasSuffix(line, "\r") && line != "" {
+			t.Errorf("DSN line without CRLF: %q", line)
+			break
+		}
+	}
+	return d
+}
+
+func wantContains(t *testing.T, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s lacks %q:\n%s", what, sub, s)
+		}
+	}
 }

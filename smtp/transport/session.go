@@ -1,4 +1,4 @@
-package delivery
+package transport
 
 import (
 	"bufio"
@@ -334,7 +334,7 @@ const (
 // state it left s in. It opens the body afresh, so each session sends it
 // from the first octet. A transaction refused before DATA is ended with
 // RSET, so that the session can carry the next one.
-func (s *session) transact(from string, rcpts []string, body store.Body, remote string) ([]rcptResult, sessionState) {
+func (s *session) transact(from string, rcpts []string, body store.Body, remote string) ([]Result, sessionState) {
 	r, err := body.Open()
 	if err != nil {
 		// Nothing was said: the session is as it was.
@@ -363,7 +363,7 @@ func (s *session) transact(from string, rcpts []string, body store.Body, remote 
 		}
 		return resultsFor(rcpts, mailError(err), remote), st
 	}
-	results := make([]rcptResult, 0, len(rcpts))
+	results := make([]Result, 0, len(rcpts))
 	var accepted []string
 	healthy := true
 	for _, a := range rcpts {
@@ -403,7 +403,7 @@ func (s *session) transact(from string, rcpts []string, body store.Body, remote 
 	out := resultsFor(accepted, err, remote)
 	if err == nil {
 		for i := range out {
-			out[i].reply = "250 " + oneLine(resp.StatusText)
+			out[i].Reply = "250 " + oneLine(resp.StatusText)
 		}
 	}
 	// The server answered the end of DATA: whatever it said, the

@@ -1,12 +1,15 @@
-package delivery
+package transport_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/careerrelay/careerrelay/internal/testlib"
 )
 
 // proxy stands between the engine and a sink and sees the connections
@@ -39,6 +42,23 @@ func newProxy(t *testing.T, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveProxy(t, l, target, func() (net.Conn, error) { return net.Dial("tcp", target) })
+}
+
+// newPipeProxy starts a proxy on an in-memory listener to a sink on
+// another (testlib.PipeListener), for a synctest bubble: the engine
+// dials it with the proxy listener's Dial.
+func newPipeProxy(t *testing.T, l, target *testlib.PipeListener) *proxy {
+	t.Helper()
+	return serveProxy(t, l, target.Addr().String(), func() (net.Conn, error) {
+		return target.Dial(context.Background(), "pipe", "")
+	})
+}
+
+// serveProxy runs a proxy on l that reaches its target with dial; it
+// stops when the test ends.
+func serveProxy(t *testing.T, l net.Listener, target string, dial func() (net.Conn, error)) *proxy {
+	t.Helper()
 	p := &proxy{Addr: l.Addr().String(), target: target, cmds: map[string]int{}, conns: map[*pconn]bool{}}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
@@ -52,7 +72,7 @@ func newProxy(t *testing.T, target string) *proxy {
 			if err != nil {
 				return
 			}
-			s, err := net.Dial("tcp", target)
+			s, err := dial()
 			if err != nil {
 				c.Close()
 				continue

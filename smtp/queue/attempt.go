@@ -1,13 +1,17 @@
-package delivery
+package queue
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/careerrelay/careerrelay/internal/metrics"
+	"github.com/careerrelay/careerrelay/smtp/transport"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -38,11 +42,11 @@ func (e *Engine) attempt(ctx context.Context, id string, fresh bool) (next time.
 	}
 	start := time.Now()
 	rcpts := unique(m.PendingRcpts())
-	results := e.tr.deliver(ctx, m, body, rcpts)
+	results := e.tr.Deliver(ctx, m, body, rcpts)
 	if ctx.Err() != nil {
 		for i := range results {
-			if results[i].outcome == deferred && results[i].reply == "" {
-				results[i].detail = "attempt interrupted at shutdown"
+			if results[i].Outcome == transport.Deferred && results[i].Reply == "" {
+				results[i].Detail = "attempt interrupted at shutdown"
 			}
 		}
 	}
@@ -165,13 +169,13 @@ type record struct {
 // deferred ones with their error; a message with nothing left pending is
 // deleted. Past the lifetime a deferral is final. An interrupted attempt
 // (shutdown) never expires a message.
-func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, results []rcptResult, interrupted bool) (record, error) {
+func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, results []transport.Result, interrupted bool) (record, error) {
 	now := e.now()
-	byAddr := make(map[string]rcptResult, len(results))
+	byAddr := make(map[string]transport.Result, len(results))
 	failing := false
 	for _, r := range results {
-		byAddr[r.addr] = r
-		failing = failing || r.outcome == bounced
+		byAddr[r.Addr] = r
+		failing = failing || r.Outcome == transport.Bounced
 	}
 	expired := !interrupted && !m.Received.IsZero() && !now.Before(m.Received.Add(e.lifetime))
 	var origHeader []byte
@@ -190,7 +194,7 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, 
 		if err != nil {
 			return err
 		}
-		var failed []rcptResult
+		var failed []transport.Result
 		lastErr := ""
 		for i := range cur.Rcpts {
 			rc := &cur.Rcpts[i]
@@ -198,22 +202,22 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, 
 			if rc.State != store.Pending || !ok {
 				continue
 			}
-			rc.LastError = r.text()
+			rc.LastError = r.Text()
 			switch {
-			case r.outcome == delivered:
+			case r.Outcome == transport.Delivered:
 				rc.State = store.Delivered
 				rec.delivered++
-			case r.outcome == bounced:
+			case r.Outcome == transport.Bounced:
 				rc.State = store.Failed
 				failed = append(failed, r)
 				rec.bounced++
 			case expired:
 				rc.State = store.Failed
-				r.status = "4.4.7" // delivery time expired
+				r.Status = "4.4.7" // delivery time expired
 				failed = append(failed, r)
 				rec.bounced++
 			default:
-				lastErr = r.text()
+				lastErr = r.Text()
 				rec.deferred++
 			}
 		}
@@ -280,7 +284,7 @@ func (e *Engine) dsnHeader(m *store.Message, body store.Body) []byte {
 // enqueueDSN composes the DSN for the failed recipients of m and queues it
 // from the null sender to m's envelope sender. origHeader is the header
 // section of m's body (dsnHeader).
-func (e *Engine) enqueueDSN(tx *store.Tx, m *store.Message, origHeader []byte, failed []rcptResult, now time.Time) (string, error) {
+func (e *Engine) enqueueDSN(tx *store.Tx, m *store.Message, origHeader []byte, failed []transport.Result, now time.Time) (string, error) {
 	d := &dsn{reportingMTA: e.hostname, orig: m, origHeader: origHeader, failed: failed, now: now, lifetime: e.lifetime}
 	msgID := newMessageID(e.hostname)
 	raw, err := d.compose(msgID)
@@ -305,13 +309,13 @@ func (e *Engine) enqueueDSN(tx *store.Tx, m *store.Message, origHeader []byte, f
 // logAttempt writes one line for the attempt and one per recipient that
 // was not delivered. Addresses appear only as hashes, and SMTP replies
 // (which often quote the address) only as their codes.
-func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []rcptResult, rec record, elapsed time.Duration) {
+func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []transport.Result, rec record, elapsed time.Duration) {
 	var peers []string
 	seen := map[string]bool{}
 	for _, r := range results {
-		if r.remote != "" && !seen[r.remote] {
-			seen[r.remote] = true
-			peers = append(peers, r.remote)
+		if r.Remote != "" && !seen[r.Remote] {
+			seen[r.Remote] = true
+			peers = append(peers, r.Remote)
 		}
 	}
 	attrs := []any{
@@ -328,15 +332,15 @@ func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []rcptResu
 	}
 	e.log.Info("delivery attempt", attrs...)
 	for _, r := range results {
-		if r.outcome == delivered {
+		if r.Outcome == transport.Delivered {
 			continue
 		}
-		a := []any{"queue_id", m.ID, "attempt", m.Attempts, "rcpt_hash", addrHash(r.addr),
-			"outcome", r.outcome.String(), "status", r.status, "peer", r.remote}
-		if c := r.code(); c != 0 {
+		a := []any{"queue_id", m.ID, "attempt", m.Attempts, "rcpt_hash", addrHash(r.Addr),
+			"outcome", r.Outcome.String(), "status", r.Status, "peer", r.Remote}
+		if c := r.Code(); c != 0 {
 			a = append(a, "reply_code", c)
 		} else {
-			a = append(a, "err", r.detail)
+			a = append(a, "err", r.Detail)
 		}
 		e.log.Warn("recipient not delivered", a...)
 	}
@@ -346,6 +350,14 @@ func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []rcptResu
 	if rec.dsnDropped {
 		e.log.Warn("recipients failed; no DSN is sent for a DSN or a message from the null sender", "queue_id", m.ID)
 	}
+}
+
+// addrHash is how an address appears in logs: a short SHA-256 of its
+// lower-cased form, so that lines about one address can be correlated
+// without the address itself ever being written.
+func addrHash(addr string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(addr)))
+	return hex.EncodeToString(sum[:6])
 }
 
 // unique drops repeated addresses, keeping the first.

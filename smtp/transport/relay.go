@@ -1,4 +1,4 @@
-package delivery
+package transport
 
 import (
 	"context"
@@ -59,9 +59,16 @@ func newRelayTransport(d *dialer, rc configs.Relay, roots *x509.CertPool) (*rela
 	return &relayTransport{d: d, peer: p, username: rc.Username, password: rc.Password}, nil
 }
 
-func (t *relayTransport) name() string { return "relay " + t.peer.addr }
+// Name is "relay host:port".
+func (t *relayTransport) Name() string { return "relay " + t.peer.addr }
 
-func (t *relayTransport) deliver(ctx context.Context, m *store.Message, body store.Body, rcpts []string) []rcptResult {
+// Close closes the sessions to the relay left idle for reuse.
+func (t *relayTransport) Close() { t.d.cache.close() }
+
+// Deliver sends m to the relay in one transaction, on a cached session
+// when there is one.
+
+func (t *relayTransport) Deliver(ctx context.Context, m *store.Message, body store.Body, rcpts []string) []Result {
 	p := t.peer
 	if t.username != "" {
 		p.auth = sasl.NewPlainClient("", t.username, t.password)

@@ -1,4 +1,4 @@
-package delivery
+package transport
 
 import (
 	"bytes"
@@ -28,13 +28,17 @@ func newCaptureTransport(dir string) (*captureTransport, error) {
 	return &captureTransport{dir: dir}, nil
 }
 
-func (t *captureTransport) name() string { return "capture " + t.dir }
+// Name is "capture <folder>".
+func (t *captureTransport) Name() string { return "capture " + t.dir }
 
-// deliver writes <dir>/<queue-id>-<n>.eml for each recipient, n being the
+// Close does nothing: capture mode keeps no connection.
+func (t *captureTransport) Close() {}
+
+// Deliver writes <dir>/<queue-id>-<n>.eml for each recipient, n being the
 // recipient's position (from 1) in the envelope, so that a retry rewrites
 // the same file. A write failure is temporary. Capture mode is for
 // development: it reads the whole body into memory, even a spooled one.
-func (t *captureTransport) deliver(_ context.Context, m *store.Message, sb store.Body, rcpts []string) []rcptResult {
+func (t *captureTransport) Deliver(_ context.Context, m *store.Message, sb store.Body, rcpts []string) []Result {
 	body, err := sb.Bytes()
 	if err != nil {
 		return resultsFor(rcpts, bodyError(err), "capture")
@@ -43,7 +47,7 @@ func (t *captureTransport) deliver(_ context.Context, m *store.Message, sb store
 	if bytes.Contains(body, []byte("\r\n")) {
 		eol = "\r\n"
 	}
-	out := make([]rcptResult, 0, len(rcpts))
+	out := make([]Result, 0, len(rcpts))
 	for _, addr := range rcpts {
 		n := 0
 		for i, r := range m.Rcpts {
@@ -60,7 +64,7 @@ func (t *captureTransport) deliver(_ context.Context, m *store.Message, sb store
 		err := durable.WriteFile(filepath.Join(t.dir, name), b.Bytes(), 0o644)
 		r := resultFor(addr, err, "capture")
 		if err == nil {
-			r.reply = "250 2.0.0 written to " + name
+			r.Reply = "250 2.0.0 written to " + name
 		}
 		out = append(out, r)
 	}

@@ -1,4 +1,4 @@
-package delivery
+package queue
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/transport"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -208,9 +209,9 @@ func TestComposeDSN(t *testing.T) {
 	body := []byte("Subject: hello\nFrom: hr@acme.example\n\nbody\n")
 	d := &dsn{
 		reportingMTA: "relay.test", orig: orig, origHeader: body, now: t0.Add(time.Hour), lifetime: time.Hour,
-		failed: []rcptResult{
-			{addr: "a@example.jp", outcome: bounced, status: "5.1.10", detail: "example.jp does not accept mail (null MX)"},
-			{addr: "b@example.jp", outcome: bounced, status: "5.7.1", reply: "554 5.7.1 " + strings.Repeat("x", 2000), remote: "mx.example.jp"},
+		failed: []transport.Result{
+			{Addr: "a@example.jp", Outcome: transport.Bounced, Status: "5.1.10", Detail: "example.jp does not accept mail (null MX)"},
+			{Addr: "b@example.jp", Outcome: transport.Bounced, Status: "5.7.1", Reply: "554 5.7.1 " + strings.Repeat("x", 2000), Remote: "mx.example.jp"},
 		},
 	}
 	raw, err := d.compose("<id@relay.test>")

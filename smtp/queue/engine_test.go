@@ -1,4 +1,4 @@
-package delivery
+package queue
 
 import (
 	"context"
@@ -79,6 +79,8 @@ func TestRunDeliversQueueAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	// The settings left zero take their defaults from configs
+	// (Config.DeliveryDefaults), as New reads them.
 	cfg := &configs.Config{
 		SMTP:     configs.SMTP{Hostname: "relay.test"},
 		Delivery: configs.Delivery{Mode: "relay", Relay: configs.Relay{Address: s.Addr, TLS: "none"}, Workers: 2},

@@ -1,4 +1,4 @@
-package delivery
+package queue
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/careerrelay/careerrelay/smtp/transport"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -23,10 +24,10 @@ const maxDiagnostic = 900
 
 // dsn is a delivery status notification to compose (RFC 3464).
 type dsn struct {
-	reportingMTA string         // our host name
-	orig         *store.Message // the message that failed
-	origHeader   []byte         // its header section (Body.Header), for the headers part
-	failed       []rcptResult   // recipients that failed for good
+	reportingMTA string             // our host name
+	orig         *store.Message     // the message that failed
+	origHeader   []byte             // its header section (Body.Header), for the headers part
+	failed       []transport.Result // recipients that failed for good
 	now          time.Time
 	lifetime     time.Duration
 }
@@ -97,9 +98,9 @@ func (d *dsn) writeNotification(mw *multipart.Writer) error {
 	t.WriteString("recipients below will not receive it.\r\n\r\n")
 	t.WriteString("メッセージを次の宛先に配信できませんでした。\r\n\r\n")
 	for _, r := range d.failed {
-		fmt.Fprintf(&t, "<%s>: %s\r\n", r.addr, d.reason(r))
-		if r.remote != "" && r.remote != "capture" {
-			fmt.Fprintf(&t, "    (reported by %s)\r\n", r.remote)
+		fmt.Fprintf(&t, "<%s>: %s\r\n", r.Addr, d.reason(r))
+		if r.Remote != "" && r.Remote != "capture" {
+			fmt.Fprintf(&t, "    (reported by %s)\r\n", r.Remote)
 		}
 	}
 	t.WriteString("\r\n")
@@ -116,9 +117,9 @@ func (d *dsn) writeNotification(mw *multipart.Writer) error {
 }
 
 // reason is the human-readable failure of one recipient.
-func (d *dsn) reason(r rcptResult) string {
-	what := r.text()
-	if r.status == "4.4.7" {
+func (d *dsn) reason(r transport.Result) string {
+	what := r.Text()
+	if r.Status == "4.4.7" {
 		return fmt.Sprintf("could not be delivered within %s; last error: %s", d.lifetime, what)
 	}
 	return what
@@ -128,7 +129,7 @@ func (d *dsn) writeStatus(mw *multipart.Writer) error {
 	ctype := "message/delivery-status"
 	utf8 := !isASCII(d.orig.From)
 	for _, r := range d.failed {
-		utf8 = utf8 || !isASCII(r.addr)
+		utf8 = utf8 || !isASCII(r.Addr)
 	}
 	if utf8 {
 		ctype = "message/global-delivery-status" // RFC 6533
@@ -148,19 +149,19 @@ func (d *dsn) writeStatus(mw *multipart.Writer) error {
 	for _, r := range d.failed {
 		t.WriteString("\r\n")
 		addrType := "rfc822"
-		if !isASCII(r.addr) {
+		if !isASCII(r.Addr) {
 			addrType = "utf-8"
 		}
-		fmt.Fprintf(&t, "Final-Recipient: %s; %s\r\n", addrType, r.addr)
+		fmt.Fprintf(&t, "Final-Recipient: %s; %s\r\n", addrType, r.Addr)
 		t.WriteString("Action: failed\r\n")
 		fmt.Fprintf(&t, "Status: %s\r\n", dsnStatus(r))
-		if r.remote != "" && r.remote != "capture" {
-			fmt.Fprintf(&t, "Remote-MTA: dns; %s\r\n", r.remote)
+		if r.Remote != "" && r.Remote != "capture" {
+			fmt.Fprintf(&t, "Remote-MTA: dns; %s\r\n", r.Remote)
 		}
-		if r.reply != "" {
-			fmt.Fprintf(&t, "Diagnostic-Code: smtp; %s\r\n", clip(r.reply))
-		} else if r.detail != "" {
-			fmt.Fprintf(&t, "Diagnostic-Code: X-CareerRelay; %s\r\n", clip(r.detail))
+		if r.Reply != "" {
+			fmt.Fprintf(&t, "Diagnostic-Code: smtp; %s\r\n", clip(r.Reply))
+		} else if r.Detail != "" {
+			fmt.Fprintf(&t, "Diagnostic-Code: X-CareerRelay; %s\r\n", clip(r.Detail))
 		}
 		fmt.Fprintf(&t, "Last-Attempt-Date: %s\r\n", d.now.Format(mailDate))
 	}
@@ -170,8 +171,8 @@ func (d *dsn) writeStatus(mw *multipart.Writer) error {
 
 // dsnStatus is the Status field: a failure's enhanced code, 4.4.7 for an
 // expired message, and never a 2.x.x.
-func dsnStatus(r rcptResult) string {
-	s := r.status
+func dsnStatus(r transport.Result) string {
+	s := r.Status
 	if s == "" || s[0] == '2' {
 		return "5.0.0"
 	}
@@ -222,4 +223,18 @@ func headerBlock(body []byte) []byte {
 		body = rest
 	}
 	return out.Bytes()
+}
+
+// oneLine joins the words of s with single spaces.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package delivery
+package transport_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/transport"
+	"github.com/careerrelay/careerrelay/smtp/transport/transporttest"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -19,7 +21,7 @@ func TestRelayStartTLSAuth(t *testing.T) {
 	if err := os.WriteFile(caFile, s.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls", Username: "postfix", Password: "s3cret", CAFile: caFile}
 	})
 	before := counter("delivered")
@@ -53,7 +55,7 @@ func TestRelayStartTLSAuth(t *testing.T) {
 
 func TestRelayImplicitTLSWithRootCAs(t *testing.T) {
 	s := testlib.NewSink(t, &testlib.SinkOptions{Implicit: true})
-	e := newEnv(t, func(c *configs.Config, o *Options) {
+	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "tls"}
 		o.RootCAs = testlib.CertPool(t, s.CertPEM())
 	})
@@ -68,7 +70,7 @@ func TestRelayImplicitTLSWithRootCAs(t *testing.T) {
 // failure and the password is never sent.
 func TestRelayUntrustedCertificateDefers(t *testing.T) {
 	s := testlib.NewSink(t, &testlib.SinkOptions{TLS: true, Users: map[string]string{"postfix": "s3cret"}})
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls", Username: "postfix", Password: "s3cret"}
 	})
 	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
@@ -88,7 +90,7 @@ func TestRelayUntrustedCertificateDefers(t *testing.T) {
 // A relay that does not offer STARTTLS is not used in starttls mode.
 func TestRelayStartTLSRequired(t *testing.T) {
 	s := testlib.NewSink(t, nil)
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls"}
 	})
 	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
@@ -110,7 +112,7 @@ func TestRelayPerRecipientReplies(t *testing.T) {
 		}
 		return nil
 	}})
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 	})
 	id := e.enqueue("hr@acme.example", []string{"taro@example.jp", "gone@example.jp", "full@example.jp"}, testBody)
@@ -146,14 +148,14 @@ func TestRelayAuthSafety(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testlib.NewSink(t, &testlib.SinkOptions{TLS: true, Users: map[string]string{"postfix": "s3cret"}})
-			n := &fakeNet{routes: map[string]string{"smarthost.example:587": s.Addr}}
-			e := newEnv(t, func(c *configs.Config, o *Options) {
+			n := &transporttest.Net{Routes: map[string]string{"smarthost.example:587": s.Addr}}
+			e := newEnv(t, func(c *configs.Config, o *transport.Options) {
 				c.Delivery.Relay = configs.Relay{Address: "smarthost.example:587", TLS: tc.tls, Username: "postfix", Password: tc.password}
 				o.Dial = n.Dial
 				o.RootCAs = testlib.CertPool(t, s.CertPEM())
 			})
 			// The certificate names 127.0.0.1 and localhost, not smarthost.example.
-			e.eng.tr.(*relayTransport).peer.tlsConfig.ServerName = "localhost"
+			transport.SetRelayServerName(e.tr, "localhost")
 			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
 			e.runDue(1)
 			m := e.get(id)
@@ -171,7 +173,7 @@ func TestRelayAuthSafety(t *testing.T) {
 // worker beyond the command timeout.
 func TestRelayStalledBodyTimesOut(t *testing.T) {
 	addr := testlib.NewSink(t, &testlib.SinkOptions{StallData: true}).Addr
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: addr, TLS: "none"}
 		c.Delivery.CommandTimeout = 300 * time.Millisecond
 	})

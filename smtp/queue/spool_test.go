@@ -1,4 +1,4 @@
-package delivery
+package queue
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/transport"
+	"github.com/careerrelay/careerrelay/smtp/transport/transporttest"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -118,12 +120,19 @@ func TestMXSpooledBodyAfterDeferral(t *testing.T) {
 		return testlib.SMTPReply(451, "4.3.0", "try later")
 	}})
 	good := testlib.NewSink(t, nil)
-	n := &fakeNet{routes: map[string]string{"192.0.2.1:25": busy.Addr, "192.0.2.2:25": good.Addr}}
-	dns := &fakeDNS{
-		mx: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp.", Pref: 10}, {Host: "mx2.example.jp.", Pref: 20}}},
-		ip: map[string][]string{"mx1.example.jp": {"192.0.2.1"}, "mx2.example.jp": {"192.0.2.2"}},
+	n := &transporttest.Net{Routes: map[string]string{"192.0.2.1:25": busy.Addr, "192.0.2.2:25": good.Addr}}
+	dns := &transporttest.DNS{
+		MX: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp.", Pref: 10}, {Host: "mx2.example.jp.", Pref: 20}}},
+		IP: map[string][]string{"mx1.example.jp": {"192.0.2.1"}, "mx2.example.jp": {"192.0.2.2"}},
 	}
-	e := mxEnv(t, dns, n, nil)
+	e := newEnv(t, func(c *configs.Config, o *Options) {
+		c.Delivery.Mode = "mx"
+		tr, err := transport.New(c, transport.Options{Now: o.Now, Random: o.Random, Resolver: dns, Dial: n.Dial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Transport = tr
+	})
 	body := spooledBody(1 << 20)
 	m, path := e.enqueueSpooled("hr@acme.example", []string{"taro@example.jp"}, body)
 	e.runDue(1)
@@ -233,7 +242,11 @@ func TestTruncatedSpoolFileIsNotSent(t *testing.T) {
 // Capture mode (development) reads a spooled body whole and writes it as
 // it does an inline one.
 func TestCaptureSpooledBody(t *testing.T) {
-	e, dir := captureEnv(t)
+	dir := filepath.Join(t.TempDir(), "capture", "out")
+	e := newEnv(t, func(c *configs.Config, _ *Options) {
+		c.Delivery.Mode = "capture"
+		c.Delivery.CaptureDir = dir
+	})
 	body := spooledBody(400 << 10)
 	m, path := e.enqueueSpooled("hr@acme.example", []string{"taro@example.jp"}, body)
 	e.runDue(1)

@@ -1,39 +1,25 @@
-// Package delivery is careerrelay's outbound side: it takes messages from
-// the durable queue and delivers them to an upstream relay, to the
-// recipients' MX hosts, or into a capture folder, retrying with backoff and
-// returning a DSN to the sender when a recipient fails for good.
-package delivery
+// Package queue is careerrelay's delivery policy: it takes messages from
+// the durable queue when they are due, hands them to a transport
+// (package smtp/transport) on a bounded pool of workers, records each
+// recipient's result, retries deferred ones on the retry schedule with
+// jitter until the lifetime runs out, and returns a DSN (RFC 3464) to the
+// sender when a recipient fails for good. How a message reaches its next
+// hop is the transport's job, not this package's.
+package queue
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/metrics"
+	"github.com/careerrelay/careerrelay/smtp/transport"
 	"github.com/careerrelay/careerrelay/store"
-)
-
-// Fallbacks for settings left zero (configs.Load fills in the same
-// defaults; these serve configurations built by hand).
-var defaultRetrySchedule = []time.Duration{
-	time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
-	time.Hour, 2 * time.Hour, 4 * time.Hour,
-}
-
-const (
-	defaultLifetime       = 120 * time.Hour
-	defaultWorkers        = 16
-	defaultConnectTimeout = 30 * time.Second
-	defaultCommandTimeout = 5 * time.Minute
-	defaultShutdownGrace  = 30 * time.Second
 )
 
 // jitter is the fraction by which a backoff is randomly lengthened or
@@ -44,45 +30,31 @@ const jitter = 0.1
 // a message whose Notify was lost (the caller crashed right after commit).
 const rescanEvery = 5 * time.Minute
 
-// Options make the engine's time, randomness and network replaceable, so
-// that tests are deterministic. Zero fields take the real thing.
+// Options make the engine's time, randomness and transport replaceable,
+// so that tests are deterministic. Zero fields take the real thing.
 type Options struct {
 	// Now is the clock the schedule, backoffs, lifetimes and DSN dates
 	// use. Tests move a fake clock and call RunDue.
 	Now func() time.Time
-	// Random returns a number in [0, 1): backoff jitter and the order of
-	// MX hosts of equal preference. It must be safe for concurrent use.
+	// Random returns a number in [0, 1): backoff jitter (and, for the
+	// transport New makes, the order of MX hosts of equal preference). It
+	// must be safe for concurrent use.
 	Random func() float64
-	// Resolver answers the DNS questions of mx mode (net.DefaultResolver).
-	Resolver Resolver
-	// Dial opens connections to SMTP peers.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// RootCAs verify the relay's certificate when delivery.relay.ca_file
-	// is not set (nil: the system roots).
-	RootCAs *x509.CertPool
 	// ShutdownGrace bounds how long Run waits for attempts in flight
-	// once its context is done; past it they are interrupted (30s).
+	// once its context is done; past it they are interrupted
+	// (configs.DefaultDeliveryShutdownGrace).
 	ShutdownGrace time.Duration
-
-	// reuse shortens the connection cache's limits (tests).
-	reuse reuseLimits
-}
-
-// transport is one way of delivering: relay, mx or capture.
-type transport interface {
-	// deliver tries to deliver m's body to rcpts (pending recipients of
-	// m) and returns one result per address. It reads the body with
-	// body.Open, once per session, and never holds a large one in memory.
-	deliver(ctx context.Context, m *store.Message, body store.Body, rcpts []string) []rcptResult
-	name() string
+	// Transport, when set, delivers instead of the one New would make
+	// with transport.New for cfg (tests: a fake network or DNS). Run
+	// closes it when it stops.
+	Transport transport.Transport
 }
 
 // Engine delivers the queue. Create it with New, then call Run.
 type Engine struct {
 	db       *store.DB
 	log      *slog.Logger
-	tr       transport
-	cache    *connCache // idle upstream sessions (relay and mx mode)
+	tr       transport.Transport
 	now      func() time.Time
 	random   func() float64
 	grace    time.Duration
@@ -112,10 +84,12 @@ type Engine struct {
 	testScanned func()
 }
 
-// New prepares an engine for cfg.Delivery; it checks the mode's settings,
-// and in capture mode creates the capture folder.
+// New prepares an engine for cfg.Delivery, with the settings left zero at
+// configs.Config.DeliveryDefaults. Unless opts.Transport is set, it makes
+// the transport of the configured mode (transport.New), which checks the
+// mode's settings and in capture mode creates the capture folder.
 func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Engine, error) {
-	dc := cfg.Delivery
+	dc := cfg.DeliveryDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -128,6 +102,7 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*En
 		retry:    dc.RetrySchedule,
 		lifetime: dc.Lifetime,
 		hostname: cfg.SMTP.Hostname,
+		slots:    make(chan struct{}, dc.Workers),
 		wake:     make(chan struct{}, 1),
 		sched:    newSchedule(),
 		running:  map[string]bool{},
@@ -140,76 +115,18 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*En
 		e.random = rand.Float64
 	}
 	if e.grace <= 0 {
-		e.grace = defaultShutdownGrace
-	}
-	if len(e.retry) == 0 {
-		e.retry = defaultRetrySchedule
-	}
-	if e.lifetime <= 0 {
-		e.lifetime = defaultLifetime
-	}
-	workers := dc.Workers
-	if workers <= 0 {
-		workers = defaultWorkers
-	}
-	e.slots = make(chan struct{}, workers)
-	helloName := dc.HelloName
-	if helloName == "" {
-		helloName = cfg.SMTP.Hostname
-	}
-	if helloName == "" {
-		helloName, _ = os.Hostname()
-	}
-	if helloName == "" {
-		helloName = "localhost"
+		e.grace = configs.DefaultDeliveryShutdownGrace
 	}
 	if e.hostname == "" {
-		e.hostname = helloName
+		e.hostname = dc.HelloName
 	}
-	d := &dialer{
-		dial:           opts.Dial,
-		helloName:      helloName,
-		connectTimeout: dc.ConnectTimeout,
-		commandTimeout: dc.CommandTimeout,
-		cache:          newConnCache(opts.reuse, workers, e.now),
-		log:            e.log,
-	}
-	if d.dial == nil {
-		d.dial = (&net.Dialer{}).DialContext
-	}
-	if d.connectTimeout <= 0 {
-		d.connectTimeout = defaultConnectTimeout
-	}
-	if d.commandTimeout <= 0 {
-		d.commandTimeout = defaultCommandTimeout
-	}
-	var err error
-	switch dc.Mode {
-	case "relay":
-		e.tr, err = newRelayTransport(d, dc.Relay, opts.RootCAs)
-	case "mx":
-		res := opts.Resolver
-		if res == nil {
-			res = net.DefaultResolver
+	e.tr = opts.Transport
+	if e.tr == nil {
+		tr, err := transport.New(cfg, transport.Options{Now: e.now, Random: e.random, Log: e.log})
+		if err != nil {
+			return nil, fmt.Errorf("delivery: %w", err)
 		}
-		overrides := map[string]string{}
-		for dom, addr := range dc.MXOverrides {
-			if _, _, err := net.SplitHostPort(addr); err != nil {
-				return nil, fmt.Errorf("delivery: mx_overrides[%s] %q: want host:port", dom, addr)
-			}
-			overrides[domainOf("@"+dom)] = addr
-		}
-		e.tr = &mxTransport{d: d, resolver: res, overrides: overrides, random: e.random, log: e.log}
-	case "capture":
-		e.tr, err = newCaptureTransport(dc.CaptureDir)
-	default:
-		err = fmt.Errorf("delivery.mode %q: want relay, mx or capture", dc.Mode)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("delivery: %w", err)
-	}
-	if dc.Mode != "capture" {
-		e.cache = d.cache
+		e.tr = tr
 	}
 	return e, nil
 }
@@ -288,7 +205,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err := e.load(); err != nil {
 		return err
 	}
-	e.log.Info("delivery started", "transport", e.tr.name(), "workers", cap(e.slots))
+	e.log.Info("delivery started", "transport", e.tr.Name(), "workers", cap(e.slots))
 	// Attempts outlive ctx by the grace period: a shutdown lets them end.
 	actx, interrupt := context.WithCancel(context.WithoutCancel(ctx))
 	defer interrupt()
@@ -332,7 +249,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		<-done
 	}
 	// No attempt runs any more: QUIT the idle upstream sessions.
-	e.cache.close()
+	e.tr.Close()
 	e.log.Info("delivery stopped")
 	return nil
 }

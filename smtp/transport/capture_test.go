@@ -1,4 +1,4 @@
-package delivery
+package transport_test
 
 import (
 	"errors"
@@ -8,12 +8,13 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/durable"
+	"github.com/careerrelay/careerrelay/smtp/transport"
 	"github.com/careerrelay/careerrelay/store"
 )
 
 func captureEnv(t *testing.T) (*env, string) {
 	dir := filepath.Join(t.TempDir(), "capture", "out")
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
 		c.Delivery.Mode = "capture"
 		c.Delivery.CaptureDir = dir
 	})

@@ -1,4 +1,4 @@
-package delivery
+package transport_test
 
 import (
 	"crypto/tls"
@@ -9,12 +9,14 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/transport"
+	"github.com/careerrelay/careerrelay/smtp/transport/transporttest"
 	"github.com/careerrelay/careerrelay/store"
 )
 
 // mxEnv is an env in mx mode on a fake DNS and network.
-func mxEnv(t *testing.T, dns *fakeDNS, n *fakeNet, overrides map[string]string) *env {
-	return newEnv(t, func(c *configs.Config, o *Options) {
+func mxEnv(t *testing.T, dns *transporttest.DNS, n *transporttest.Net, overrides map[string]string) *env {
+	return newEnv(t, func(c *configs.Config, o *transport.Options) {
 		c.Delivery.Mode = "mx"
 		c.Delivery.MXOverrides = overrides
 		o.Resolver = dns
@@ -40,17 +42,17 @@ func TestMXPreferenceAndFallback(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			good := testlib.NewSink(t, nil)
-			n := &fakeNet{routes: map[string]string{"192.0.2.3:25": good.Addr}}
+			n := &transporttest.Net{Routes: map[string]string{"192.0.2.3:25": good.Addr}}
 			if a := tc.first(t); a != "" {
-				n.routes["192.0.2.1:25"] = a
+				n.Routes["192.0.2.1:25"] = a
 			}
-			dns := &fakeDNS{
-				mx: map[string][]*net.MX{"example.jp": {
+			dns := &transporttest.DNS{
+				MX: map[string][]*net.MX{"example.jp": {
 					{Host: "mx3.example.jp.", Pref: 30},
 					{Host: "mx1.example.jp.", Pref: 10},
 					{Host: "mx2.example.jp.", Pref: 20},
 				}},
-				ip: map[string][]string{
+				IP: map[string][]string{
 					"mx1.example.jp": {"192.0.2.1"},
 					"mx2.example.jp": {"192.0.2.2"}, // nothing listens
 					"mx3.example.jp": {"192.0.2.3"},
@@ -59,8 +61,8 @@ func TestMXPreferenceAndFallback(t *testing.T) {
 			e := mxEnv(t, dns, n, nil)
 			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
 			e.runDue(1)
-			if want := []string{"192.0.2.1:25", "192.0.2.2:25", "192.0.2.3:25"}; !slices.Equal(n.calls(), want) {
-				t.Errorf("dialed %v, want %v", n.calls(), want)
+			if want := []string{"192.0.2.1:25", "192.0.2.2:25", "192.0.2.3:25"}; !slices.Equal(n.Calls(), want) {
+				t.Errorf("dialed %v, want %v", n.Calls(), want)
 			}
 			if msgs := good.Messages(); len(msgs) != 1 || msgs[0].Helo != "out.relay.test" {
 				t.Fatalf("mx3 got %+v, want the message", msgs)
@@ -74,10 +76,10 @@ func TestMXPreferenceAndFallback(t *testing.T) {
 
 // When every host defers, the recipient stays pending with the last answer.
 func TestMXAllHostsDefer(t *testing.T) {
-	n := &fakeNet{routes: map[string]string{"192.0.2.1:25": testlib.Greeter(t, "421 4.3.2 busy")}}
-	dns := &fakeDNS{
-		mx: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp", Pref: 10}, {Host: "mx2.example.jp", Pref: 20}}},
-		ip: map[string][]string{"mx1.example.jp": {"192.0.2.1"}, "mx2.example.jp": {"192.0.2.2"}},
+	n := &transporttest.Net{Routes: map[string]string{"192.0.2.1:25": testlib.Greeter(t, "421 4.3.2 busy")}}
+	dns := &transporttest.DNS{
+		MX: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp", Pref: 10}, {Host: "mx2.example.jp", Pref: 20}}},
+		IP: map[string][]string{"mx1.example.jp": {"192.0.2.1"}, "mx2.example.jp": {"192.0.2.2"}},
 	}
 	e := mxEnv(t, dns, n, nil)
 	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
@@ -91,16 +93,16 @@ func TestMXAllHostsDefer(t *testing.T) {
 // Without MX records the domain's own address is the mail exchanger.
 func TestMXImplicitAddressFallback(t *testing.T) {
 	s := testlib.NewSink(t, nil)
-	n := &fakeNet{routes: map[string]string{"192.0.2.9:25": s.Addr}}
-	dns := &fakeDNS{ip: map[string][]string{"example.jp": {"192.0.2.9"}}}
+	n := &transporttest.Net{Routes: map[string]string{"192.0.2.9:25": s.Addr}}
+	dns := &transporttest.DNS{IP: map[string][]string{"example.jp": {"192.0.2.9"}}}
 	e := mxEnv(t, dns, n, nil)
 	e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
 	e.runDue(1)
 	if len(s.Messages()) != 1 {
 		t.Fatalf("sink got %d messages", len(s.Messages()))
 	}
-	if want := []string{"192.0.2.9:25"}; !slices.Equal(n.calls(), want) {
-		t.Errorf("dialed %v, want %v", n.calls(), want)
+	if want := []string{"192.0.2.9:25"}; !slices.Equal(n.Calls(), want) {
+		t.Errorf("dialed %v, want %v", n.Calls(), want)
 	}
 }
 
@@ -117,13 +119,13 @@ func TestMXPermanentDNSFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			senderMX := testlib.NewSink(t, nil)
-			n := &fakeNet{routes: map[string]string{"192.0.2.5:25": senderMX.Addr}}
-			dns := &fakeDNS{
-				mx: map[string][]*net.MX{"acme.example": {{Host: "mx.acme.example", Pref: 10}}},
-				ip: map[string][]string{"mx.acme.example": {"192.0.2.5"}},
+			n := &transporttest.Net{Routes: map[string]string{"192.0.2.5:25": senderMX.Addr}}
+			dns := &transporttest.DNS{
+				MX: map[string][]*net.MX{"acme.example": {{Host: "mx.acme.example", Pref: 10}}},
+				IP: map[string][]string{"mx.acme.example": {"192.0.2.5"}},
 			}
 			if tc.mx != nil {
-				dns.mx["example.jp"] = tc.mx
+				dns.MX["example.jp"] = tc.mx
 			}
 			e := mxEnv(t, dns, n, nil)
 			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
@@ -131,8 +133,8 @@ func TestMXPermanentDNSFailures(t *testing.T) {
 			if m := e.get(id); m != nil {
 				t.Fatalf("still queued: %+v", m)
 			}
-			if want := []string{"192.0.2.5:25"}; !slices.Equal(n.calls(), want) {
-				t.Errorf("dialed %v, want only the sender's MX %v", n.calls(), want)
+			if want := []string{"192.0.2.5:25"}; !slices.Equal(n.Calls(), want) {
+				t.Errorf("dialed %v, want only the sender's MX %v", n.Calls(), want)
 			}
 			msgs := senderMX.Messages()
 			if len(msgs) != 1 || msgs[0].From != "" {
@@ -148,10 +150,10 @@ func TestMXPermanentDNSFailures(t *testing.T) {
 func TestMXOverride(t *testing.T) {
 	viaDNS := testlib.NewSink(t, nil)
 	override := testlib.NewSink(t, nil)
-	n := &fakeNet{routes: map[string]string{"192.0.2.1:25": viaDNS.Addr}}
-	dns := &fakeDNS{
-		mx: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp", Pref: 10}}},
-		ip: map[string][]string{"mx1.example.jp": {"192.0.2.1"}},
+	n := &transporttest.Net{Routes: map[string]string{"192.0.2.1:25": viaDNS.Addr}}
+	dns := &transporttest.DNS{
+		MX: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp", Pref: 10}}},
+		IP: map[string][]string{"mx1.example.jp": {"192.0.2.1"}},
 	}
 	e := mxEnv(t, dns, n, map[string]string{"Example.JP": override.Addr})
 	e.enqueue("hr@acme.example", []string{"taro@EXAMPLE.jp"}, testBody)
@@ -159,8 +161,8 @@ func TestMXOverride(t *testing.T) {
 	if len(override.Messages()) != 1 || len(viaDNS.Messages()) != 0 {
 		t.Fatalf("override got %d, DNS host got %d; want 1 and 0", len(override.Messages()), len(viaDNS.Messages()))
 	}
-	if len(dns.asked()) != 0 {
-		t.Errorf("DNS asked %v for an overridden domain", dns.asked())
+	if len(dns.Asked()) != 0 {
+		t.Errorf("DNS asked %v for an overridden domain", dns.Asked())
 	}
 }
 
@@ -185,16 +187,16 @@ func TestMXOpportunisticTLS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testlib.NewSink(t, tc.sink)
-			n := &fakeNet{}
-			e := mxEnv(t, &fakeDNS{}, n, map[string]string{"example.jp": s.Addr})
+			n := &transporttest.Net{}
+			e := mxEnv(t, &transporttest.DNS{}, n, map[string]string{"example.jp": s.Addr})
 			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
 			e.runDue(1)
 			msgs := s.Messages()
 			if len(msgs) != 1 || msgs[0].TLS != tc.wantTLS {
 				t.Fatalf("sink got %+v, want one message with TLS=%v (%+v)", msgs, tc.wantTLS, e.get(id))
 			}
-			if len(n.calls()) != tc.dials {
-				t.Errorf("dialed %v, want %d connections", n.calls(), tc.dials)
+			if len(n.Calls()) != tc.dials {
+				t.Errorf("dialed %v, want %d connections", n.Calls(), tc.dials)
 			}
 		})
 	}
@@ -204,7 +206,7 @@ func TestMXOpportunisticTLS(t *testing.T) {
 func TestMXSeveralDomains(t *testing.T) {
 	a := testlib.NewSink(t, nil)
 	b := testlib.NewSink(t, &testlib.SinkOptions{RcptReply: func(string) error { return testlib.SMTPReply(452, "4.2.2", "full") }})
-	e := mxEnv(t, &fakeDNS{}, &fakeNet{}, map[string]string{"a.example": a.Addr, "b.example": b.Addr})
+	e := mxEnv(t, &transporttest.DNS{}, &transporttest.Net{}, map[string]string{"a.example": a.Addr, "b.example": b.Addr})
 	id := e.enqueue("hr@acme.example", []string{"x@a.example", "y@b.example", "z@a.example"}, testBody)
 	e.runDue(1)
 	if msgs := a.Messages(); len(msgs) != 1 || strings.Join(msgs[0].Rcpts, ",") != "x@a.example,z@a.example" {

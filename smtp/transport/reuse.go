@@ -1,4 +1,4 @@
-package delivery
+package transport
 
 // Connection reuse (issue 7). Dialing, EHLO, STARTTLS with its handshake
 // and AUTH cost more than a small message's transaction, on both sides. So,
@@ -98,7 +98,7 @@ func (p peer) key() cacheKey {
 // cache when there is one, else on a new one that open opens (d.open with
 // p, or mx mode's open with its fall back to plain text). A session left
 // healthy goes back to the cache.
-func (d *dialer) send(ctx context.Context, p peer, open func() (*session, error), from string, rcpts []string, body store.Body) []rcptResult {
+func (d *dialer) send(ctx context.Context, p peer, open func() (*session, error), from string, rcpts []string, body store.Body) []Result {
 	key := p.key()
 	if s := d.cache.get(ctx, key); s != nil {
 		results, st := s.transact(from, rcpts, body, p.name)
@@ -122,7 +122,7 @@ func (d *dialer) send(ctx context.Context, p peer, open func() (*session, error)
 
 // connCache holds idle sessions, per key, and closes them when they have
 // been idle too long (a reaper goroutine that runs while the cache holds
-// any) or when the engine stops (close).
+// any) or when its transport is closed (close: the queue stops).
 type connCache struct {
 	lim reuseLimits
 	now func() time.Time
@@ -268,8 +268,8 @@ func (c *connCache) reap(stop, done chan struct{}) {
 
 // close says QUIT on every idle session, closes them, and stops the
 // reaper; it returns when they are closed and the reaper has stopped. The
-// cache stays usable (a later put starts afresh), but the engine calls it
-// when it stops, once no attempt runs any more.
+// cache stays usable (a later put starts afresh), but it is called (by
+// Transport.Close) when the queue stops, once no attempt runs any more.
 func (c *connCache) close() {
 	if c == nil {
 		return

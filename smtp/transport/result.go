@@ -1,9 +1,7 @@
-package delivery
+package transport
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -12,60 +10,61 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 )
 
-// outcome is what one attempt did for one recipient.
-type outcome int
+// Outcome is what one attempt did for one recipient.
+type Outcome int
 
 const (
-	// delivered: the next hop accepted the recipient (2xx).
-	delivered outcome = iota
-	// deferred: a temporary failure (4xx, connection, TLS, DNS, timeout);
+	// Delivered: the next hop accepted the recipient (2xx).
+	Delivered Outcome = iota
+	// Deferred: a temporary failure (4xx, connection, TLS, DNS, timeout);
 	// the recipient stays pending and is retried.
-	deferred
-	// bounced: a permanent failure (5xx, null MX, no such domain).
-	bounced
+	Deferred
+	// Bounced: a permanent failure (5xx, null MX, no such domain).
+	Bounced
 )
 
-func (o outcome) String() string {
+// String is the outcome's name in logs: delivered, deferred or bounced.
+func (o Outcome) String() string {
 	switch o {
-	case delivered:
+	case Delivered:
 		return "delivered"
-	case deferred:
+	case Deferred:
 		return "deferred"
 	default:
 		return "bounced"
 	}
 }
 
-// rcptResult is the outcome of an attempt for one recipient.
-type rcptResult struct {
-	addr    string
-	outcome outcome
-	// status is the RFC 3463 enhanced status code ("5.1.1") that a DSN
+// Result is the outcome of an attempt for one recipient.
+type Result struct {
+	Addr    string
+	Outcome Outcome
+	// Status is the RFC 3463 enhanced status code ("5.1.1") that a DSN
 	// reports; empty for delivered recipients.
-	status string
-	// reply is the full SMTP reply from the remote MTA ("550 5.1.1 No such
+	Status string
+	// Reply is the full SMTP reply from the remote MTA ("550 5.1.1 No such
 	// user"), empty when the failure was not an SMTP reply.
-	reply string
-	// detail describes a failure that was not an SMTP reply (connection
+	Reply string
+	// Detail describes a failure that was not an SMTP reply (connection
 	// refused, DNS, TLS).
-	detail string
-	// remote is the name of the MTA that answered, for DSNs and logs.
-	remote string
+	Detail string
+	// Remote is the name of the MTA that answered, for DSNs and logs.
+	Remote string
 }
 
-// text is what is stored as the recipient's LastError: the reply, or the
+// Text is what is stored as the recipient's LastError: the reply, or the
 // description of the failure.
-func (r rcptResult) text() string {
-	if r.reply != "" {
-		return r.reply
+func (r Result) Text() string {
+	if r.Reply != "" {
+		return r.Reply
 	}
-	return r.detail
+	return r.Detail
 }
 
-// code is the SMTP reply code of a reply, 0 without one.
-func (r rcptResult) code() int {
+// Code is the SMTP reply code of the reply, 0 without one.
+func (r Result) Code() int {
 	var c int
-	if _, err := fmt.Sscanf(r.reply, "%3d", &c); err != nil {
+	if _, err := fmt.Sscanf(r.Reply, "%3d", &c); err != nil {
 		return 0
 	}
 	return c
@@ -81,8 +80,8 @@ type permanentError struct {
 func (e *permanentError) Error() string { return e.msg }
 
 // resultsFor gives every address in rcpts the outcome that err implies.
-func resultsFor(rcpts []string, err error, remote string) []rcptResult {
-	out := make([]rcptResult, len(rcpts))
+func resultsFor(rcpts []string, err error, remote string) []Result {
+	out := make([]Result, len(rcpts))
 	for i, a := range rcpts {
 		out[i] = resultFor(a, err, remote)
 	}
@@ -92,32 +91,32 @@ func resultsFor(rcpts []string, err error, remote string) []rcptResult {
 // resultFor classifies err (nil for success) into a recipient result: a 5xx
 // reply or a permanentError bounces, anything else (4xx, network, TLS,
 // timeout, a local problem) is deferred.
-func resultFor(addr string, err error, remote string) rcptResult {
-	r := rcptResult{addr: addr, remote: remote}
+func resultFor(addr string, err error, remote string) Result {
+	r := Result{Addr: addr, Remote: remote}
 	if err == nil {
-		r.outcome = delivered
+		r.Outcome = Delivered
 		return r
 	}
 	var se *gosmtp.SMTPError
 	var pe *permanentError
 	switch {
 	case errors.As(err, &se):
-		r.reply = formatReply(se)
+		r.Reply = formatReply(se)
 		if se.Code >= 500 && se.Code < 600 {
-			r.outcome = bounced
-			r.status = enhancedStatus(se, "5.0.0")
+			r.Outcome = Bounced
+			r.Status = enhancedStatus(se, "5.0.0")
 		} else {
-			r.outcome = deferred
-			r.status = enhancedStatus(se, "4.0.0")
+			r.Outcome = Deferred
+			r.Status = enhancedStatus(se, "4.0.0")
 		}
 	case errors.As(err, &pe):
-		r.outcome = bounced
-		r.status = pe.status
-		r.detail = pe.msg
+		r.Outcome = Bounced
+		r.Status = pe.status
+		r.Detail = pe.msg
 	default:
-		r.outcome = deferred
-		r.status = "4.4.1" // no answer from host
-		r.detail = describe(err)
+		r.Outcome = Deferred
+		r.Status = "4.4.1" // no answer from host
+		r.Detail = describe(err)
 	}
 	return r
 }
@@ -157,22 +156,6 @@ func describe(err error) string {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// addrHash is how an address appears in logs: a short SHA-256 of its
-// lower-cased form, so that lines about one address can be correlated
-// without the address itself ever being written.
-func addrHash(addr string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(addr)))
-	return hex.EncodeToString(sum[:6])
-}
-
-func addrHashes(addrs []string) []string {
-	out := make([]string, len(addrs))
-	for i, a := range addrs {
-		out[i] = addrHash(a)
-	}
-	return out
 }
 
 // domainOf is the lower-cased domain part of an address.

@@ -1,4 +1,4 @@
-package delivery
+package queue
 
 import (
 	"context"
@@ -192,7 +192,7 @@ func TestPrestartedCrashWaitsForNextAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(eng.cache.close)
+	t.Cleanup(eng.tr.Close)
 	e.eng = eng
 	e.runDue(0)
 	e.clock.Advance(time.Minute - time.Second)

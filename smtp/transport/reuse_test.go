@@ -1,4 +1,4 @@
-package delivery
+package transport_test
 
 import (
 	"bytes"
@@ -12,10 +12,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/transport"
+	"github.com/careerrelay/careerrelay/smtp/transport/transporttest"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -24,12 +27,37 @@ import (
 
 // reuseEnv is an env in relay mode to a sink behind a proxy; configure
 // may adjust it further.
-func reuseEnv(t *testing.T, sinkOpts *testlib.SinkOptions, configure func(*configs.Config, *Options)) (*env, *testlib.Sink, *proxy) {
+func reuseEnv(t *testing.T, sinkOpts *testlib.SinkOptions, configure func(*configs.Config, *transport.Options)) (*env, *testlib.Sink, *proxy) {
 	t.Helper()
 	s := testlib.NewSink(t, sinkOpts)
 	p := newProxy(t, s.Addr)
-	e := newEnv(t, func(c *configs.Config, o *Options) {
+	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: p.Addr, TLS: "none"}
+		if configure != nil {
+			configure(c, o)
+		}
+	})
+	return e, s, p
+}
+
+// pipeReuseEnv is reuseEnv on an in-memory network, for a synctest
+// bubble (testing/synctest): the sink and the proxy serve on
+// testlib.PipeListeners, which the bubble's clock can move past (a
+// goroutine blocked on a real socket would hold it), the transport dials
+// the proxy's, and its connection cache runs on the bubble's clock
+// (time.Now) instead of e.clock, which the queue keeps. The sink's
+// timeout is an hour, so that it does not close the sessions the tests
+// leave idle for minutes.
+func pipeReuseEnv(t *testing.T, configure func(*configs.Config, *transport.Options)) (*env, *testlib.Sink, *proxy) {
+	t.Helper()
+	sl := testlib.NewPipeListener("sink.test:25")
+	s := testlib.NewSink(t, &testlib.SinkOptions{Listener: sl, Timeout: time.Hour})
+	pl := testlib.NewPipeListener("proxy.test:25")
+	p := newPipeProxy(t, pl, sl)
+	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
+		c.Delivery.Relay = configs.Relay{Address: p.Addr, TLS: "none"}
+		o.Dial = pl.Dial
+		o.Now = nil
 		if configure != nil {
 			configure(c, o)
 		}
@@ -58,7 +86,7 @@ func reapers() int {
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "delivery.(*connCache).reap(")
+			return strings.Count(string(buf[:n]), "transport.(*connCache).reap(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}
@@ -70,6 +98,16 @@ func wantConns(t *testing.T, p *proxy, opened, closed int) {
 		o, c := p.counts()
 		return o == opened && c == closed
 	})
+}
+
+// wantConnsNow is wantConns in a synctest bubble: once every goroutine
+// of the bubble is blocked, the proxy has seen all there is to see.
+func wantConnsNow(t *testing.T, p *proxy, opened, closed int) {
+	t.Helper()
+	synctest.Wait()
+	if o, c := p.counts(); o != opened || c != closed {
+		t.Fatalf("%d connections opened and %d closed, want %d and %d", o, c, opened, closed)
+	}
 }
 
 // Messages one after another share one connection (one EHLO), and each
@@ -98,14 +136,14 @@ func TestReuseSequential(t *testing.T) {
 	if s.Sessions() != 1 || p.sent("EHLO") != 1 || p.sent("MAIL") != n || p.sent("QUIT") != 0 {
 		t.Errorf("sessions %d, EHLO %d, MAIL %d, QUIT %d; want 1, 1, %d, 0", s.Sessions(), p.sent("EHLO"), p.sent("MAIL"), n, p.sent("QUIT"))
 	}
-	if got := e.eng.cache.idleCount(); got != 1 {
+	if got := transport.IdleCount(e.tr); got != 1 {
 		t.Errorf("%d idle sessions, want 1", got)
 	}
 }
 
 // With 8 workers, 200 messages go over at most 8 connections.
 func TestReuseConcurrent(t *testing.T) {
-	e, s, p := reuseEnv(t, nil, func(c *configs.Config, _ *Options) { c.Delivery.Workers = 8 })
+	e, s, p := reuseEnv(t, nil, func(c *configs.Config, _ *transport.Options) { c.Delivery.Workers = 8 })
 	const n = 200
 	var ids []string
 	for i := range n {
@@ -130,56 +168,65 @@ func TestReuseConcurrent(t *testing.T) {
 }
 
 // A session idle for the idle limit is closed with QUIT by the reaper,
-// which then stops; before the limit it is reused.
+// which then stops; before the limit it is reused. The reaper runs on the
+// bubble's clock, with its real tick.
 func TestReuseIdleLimit(t *testing.T) {
-	e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *Options) {
-		o.reuse = reuseLimits{tick: time.Millisecond}
-	})
-	e.send(1, []string{"taro@example.jp"}, 1)
-	if !e.eng.cache.reaperRunning() {
-		t.Error("no reaper while a session is idle")
-	}
-	e.clock.Advance(defaultIdleLimit - time.Millisecond)
-	e.send(2, []string{"taro@example.jp"}, 1)
-	wantConns(t, p, 1, 0)
+	synctest.Test(t, func(t *testing.T) {
+		e, _, p := pipeReuseEnv(t, nil)
+		e.send(1, []string{"taro@example.jp"}, 1)
+		if !transport.ReaperRunning(e.tr) {
+			t.Error("no reaper while a session is idle")
+		}
+		time.Sleep(transport.DefaultIdleLimit - time.Millisecond)
+		e.send(2, []string{"taro@example.jp"}, 1)
+		wantConnsNow(t, p, 1, 0)
 
-	e.clock.Advance(defaultIdleLimit)
-	wantConns(t, p, 1, 1)
-	if p.sent("QUIT") != 1 {
-		t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
-	}
-	testlib.WaitFor(t, testWait, "the reaper to stop", func() bool { return !e.eng.cache.reaperRunning() && reapers() == 0 })
-	if n := e.eng.cache.idleCount(); n != 0 {
-		t.Errorf("%d idle sessions after the idle limit", n)
-	}
-	// The next message opens a new connection, and the reaper starts again.
-	e.send(3, []string{"taro@example.jp"}, 1)
-	wantConns(t, p, 2, 1)
-	if !e.eng.cache.reaperRunning() {
-		t.Error("no reaper while a session is idle")
-	}
+		// The limit counts from the last use; the reaper closes the
+		// session within a tick (a quarter of the limit) after it.
+		time.Sleep(transport.DefaultIdleLimit - time.Millisecond)
+		wantConnsNow(t, p, 1, 0)
+		time.Sleep(transport.DefaultIdleLimit / 4)
+		wantConnsNow(t, p, 1, 1)
+		if p.sent("QUIT") != 1 {
+			t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
+		}
+		if transport.ReaperRunning(e.tr) || reapers() != 0 {
+			t.Errorf("reaper running %v (%d goroutines) with no session idle", transport.ReaperRunning(e.tr), reapers())
+		}
+		if n := transport.IdleCount(e.tr); n != 0 {
+			t.Errorf("%d idle sessions after the idle limit", n)
+		}
+		// The next message opens a new connection, and the reaper starts again.
+		e.send(3, []string{"taro@example.jp"}, 1)
+		wantConnsNow(t, p, 2, 1)
+		if !transport.ReaperRunning(e.tr) {
+			t.Error("no reaper while a session is idle")
+		}
+	})
 }
 
 // An expired session that the reaper has not closed yet is closed when it
 // is taken, not used.
 func TestReuseExpiredOnGet(t *testing.T) {
-	e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *Options) {
-		o.reuse = reuseLimits{tick: time.Hour}
+	synctest.Test(t, func(t *testing.T) {
+		e, _, p := pipeReuseEnv(t, func(_ *configs.Config, o *transport.Options) {
+			transport.SetReuse(o, transport.ReuseLimits{Tick: time.Hour})
+		})
+		e.send(1, []string{"taro@example.jp"}, 1)
+		time.Sleep(transport.DefaultIdleLimit)
+		e.send(2, []string{"taro@example.jp"}, 1)
+		wantConnsNow(t, p, 2, 1)
+		if p.sent("QUIT") != 1 {
+			t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
+		}
 	})
-	e.send(1, []string{"taro@example.jp"}, 1)
-	e.clock.Advance(defaultIdleLimit)
-	e.send(2, []string{"taro@example.jp"}, 1)
-	wantConns(t, p, 2, 1)
-	if p.sent("QUIT") != 1 {
-		t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
-	}
 }
 
 // A connection carries at most uses transactions, and starts none past
 // its age limit.
 func TestReuseLimits(t *testing.T) {
 	t.Run("transactions", func(t *testing.T) {
-		e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *Options) { o.reuse = reuseLimits{uses: 3} })
+		e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *transport.Options) { transport.SetReuse(o, transport.ReuseLimits{Uses: 3}) })
 		for i := range 7 {
 			e.send(i, []string{"taro@example.jp"}, 1)
 		}
@@ -189,16 +236,18 @@ func TestReuseLimits(t *testing.T) {
 		}
 	})
 	t.Run("age", func(t *testing.T) {
-		e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *Options) {
-			o.reuse = reuseLimits{idle: time.Hour, age: 5 * time.Minute, tick: time.Hour}
+		synctest.Test(t, func(t *testing.T) {
+			e, _, p := pipeReuseEnv(t, func(_ *configs.Config, o *transport.Options) {
+				transport.SetReuse(o, transport.ReuseLimits{Idle: time.Hour, Age: 5 * time.Minute, Tick: time.Hour})
+			})
+			e.send(1, []string{"taro@example.jp"}, 1)
+			time.Sleep(4 * time.Minute)
+			e.send(2, []string{"taro@example.jp"}, 1)
+			wantConnsNow(t, p, 1, 0)
+			time.Sleep(time.Minute)
+			e.send(3, []string{"taro@example.jp"}, 1)
+			wantConnsNow(t, p, 2, 1)
 		})
-		e.send(1, []string{"taro@example.jp"}, 1)
-		e.clock.Advance(4 * time.Minute)
-		e.send(2, []string{"taro@example.jp"}, 1)
-		wantConns(t, p, 1, 0)
-		e.clock.Advance(time.Minute)
-		e.send(3, []string{"taro@example.jp"}, 1)
-		wantConns(t, p, 2, 1)
 	})
 }
 
@@ -209,7 +258,7 @@ func TestReusePerKeyLimit(t *testing.T) {
 		entered <- struct{}{}
 		<-release
 		return nil
-	}}, func(_ *configs.Config, o *Options) { o.reuse = reuseLimits{perKey: 1} })
+	}}, func(_ *configs.Config, o *transport.Options) { transport.SetReuse(o, transport.ReuseLimits{PerKey: 1}) })
 	runEngine(t, e.eng)
 	e.enqueue("hr@acme.example", []string{"taro@example.jp"}, numbered(1))
 	e.enqueue("hr@acme.example", []string{"hanako@example.jp"}, numbered(2))
@@ -218,7 +267,7 @@ func TestReusePerKeyLimit(t *testing.T) {
 	close(release)
 	s.WaitForCount(t, 2, testWait)
 	wantConns(t, p, 2, 1)
-	testlib.WaitFor(t, testWait, "one idle session", func() bool { return e.eng.cache.idleCount() == 1 })
+	testlib.WaitFor(t, testWait, "one idle session", func() bool { return transport.IdleCount(e.tr) == 1 })
 }
 
 // A peer that closed the cached connection meanwhile (its idle timeout is
@@ -266,7 +315,7 @@ func TestReuseStaleThenRefused(t *testing.T) {
 	p := newProxy(t, s.Addr)
 	var addr atomic.Value
 	addr.Store(p.Addr)
-	e := newEnv(t, func(c *configs.Config, o *Options) {
+	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: "smarthost.example:25", TLS: "none"}
 		o.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr.Load().(string))
@@ -402,7 +451,7 @@ func TestReuseClosedAtShutdown(t *testing.T) {
 	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, numbered(1))
 	s.WaitForCount(t, 1, testWait)
 	testlib.WaitFor(t, testWait, "the session to wait in the cache", func() bool {
-		return e.get(id) == nil && e.eng.cache.idleCount() == 1
+		return e.get(id) == nil && transport.IdleCount(e.tr) == 1
 	})
 	if o, c := p.counts(); o != 1 || c != 0 {
 		t.Fatalf("%d connections opened, %d closed; want 1 and 0", o, c)
@@ -411,8 +460,8 @@ func TestReuseClosedAtShutdown(t *testing.T) {
 		t.Errorf("%d reaper goroutines while a session is idle, want 1", reapers())
 	}
 	stop()
-	if e.eng.cache.reaperRunning() || e.eng.cache.idleCount() != 0 || reapers() != 0 {
-		t.Errorf("after Run: reaper running %v (%d goroutines), %d idle sessions", e.eng.cache.reaperRunning(), reapers(), e.eng.cache.idleCount())
+	if transport.ReaperRunning(e.tr) || transport.IdleCount(e.tr) != 0 || reapers() != 0 {
+		t.Errorf("after Run: reaper running %v (%d goroutines), %d idle sessions", transport.ReaperRunning(e.tr), reapers(), transport.IdleCount(e.tr))
 	}
 	wantConns(t, p, 1, 1)
 	if p.sent("QUIT") != 1 {
@@ -435,7 +484,7 @@ func TestReuseStartTLSAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dials atomic.Int32
-	e := newEnv(t, func(c *configs.Config, o *Options) {
+	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls", Username: "postfix", Password: "s3cret", CAFile: caFile}
 		o.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dials.Add(1)
@@ -462,45 +511,20 @@ func TestReuseStartTLSAuth(t *testing.T) {
 	}
 }
 
-// Sessions are kept apart by everything that makes them what they are.
-func TestCacheKey(t *testing.T) {
-	base := peer{addr: "192.0.2.1:25", name: "mx.example", policy: tlsOpportunistic,
-		tlsConfig: &tls.Config{InsecureSkipVerify: true}}
-	same := base
-	same.tlsConfig = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
-	if base.key() != same.key() {
-		t.Error("equal peers have different keys")
-	}
-	for name, change := range map[string]func(*peer){
-		"address":     func(p *peer) { p.addr = "192.0.2.2:25" },
-		"name":        func(p *peer) { p.name = "mx2.example" },
-		"TLS policy":  func(p *peer) { p.policy = tlsNone },
-		"verified":    func(p *peer) { p.tlsConfig = &tls.Config{} },
-		"server name": func(p *peer) { p.tlsConfig = &tls.Config{InsecureSkipVerify: true, ServerName: "other.example"} },
-		"AUTH user":   func(p *peer) { p.user = "postfix" },
-	} {
-		p := base
-		change(&p)
-		if p.key() == base.key() {
-			t.Errorf("peers differing in their %s share a key", name)
-		}
-	}
-}
-
 // mx mode: domains served by the same MX share its connection; MX names
 // that differ do not, even on one address. A session that fell back to
 // plain text after a failed handshake is reused as it is.
 func TestReuseMX(t *testing.T) {
 	t.Run("shared MX", func(t *testing.T) {
 		s := testlib.NewSink(t, nil)
-		n := &fakeNet{routes: map[string]string{"192.0.2.1:25": s.Addr, "192.0.2.9:25": s.Addr}}
-		dns := &fakeDNS{
-			mx: map[string][]*net.MX{
+		n := &transporttest.Net{Routes: map[string]string{"192.0.2.1:25": s.Addr, "192.0.2.9:25": s.Addr}}
+		dns := &transporttest.DNS{
+			MX: map[string][]*net.MX{
 				"a.example": {{Host: "mx.hoster.example", Pref: 10}},
 				"b.example": {{Host: "mx.hoster.example", Pref: 10}},
 				"c.example": {{Host: "mx.c.example", Pref: 10}},
 			},
-			ip: map[string][]string{"mx.hoster.example": {"192.0.2.1"}, "mx.c.example": {"192.0.2.1"}},
+			IP: map[string][]string{"mx.hoster.example": {"192.0.2.1"}, "mx.c.example": {"192.0.2.1"}},
 		}
 		e := mxEnv(t, dns, n, nil)
 		e.send(1, []string{"x@a.example"}, 1)
@@ -510,7 +534,7 @@ func TestReuseMX(t *testing.T) {
 		if s.Count() != 5 {
 			t.Fatalf("sink got %d messages, want 5", s.Count())
 		}
-		if got := n.calls(); len(got) != 2 {
+		if got := n.Calls(); len(got) != 2 {
 			t.Errorf("dialed %v, want 2 connections (mx.hoster.example, mx.c.example)", got)
 		}
 	})
@@ -518,14 +542,14 @@ func TestReuseMX(t *testing.T) {
 		s := testlib.NewSink(t, &testlib.SinkOptions{TLSConfig: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return nil, net.ErrClosed
 		}}})
-		n := &fakeNet{}
-		e := mxEnv(t, &fakeDNS{}, n, map[string]string{"example.jp": s.Addr})
+		n := &transporttest.Net{}
+		e := mxEnv(t, &transporttest.DNS{}, n, map[string]string{"example.jp": s.Addr})
 		e.send(1, []string{"taro@example.jp"}, 1)
 		e.send(2, []string{"taro@example.jp"}, 1)
 		if msgs := s.Messages(); len(msgs) != 2 || msgs[1].TLS {
 			t.Fatalf("sink got %+v, want two messages in plain text", msgs)
 		}
-		if got := n.calls(); len(got) != 2 {
+		if got := n.Calls(); len(got) != 2 {
 			t.Errorf("dialed %v, want 2 connections (TLS that failed, plain text)", got)
 		}
 	})

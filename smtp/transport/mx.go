@@ -1,4 +1,4 @@
-package delivery
+package transport
 
 import (
 	"context"
@@ -31,7 +31,11 @@ type mxTransport struct {
 	log       *slog.Logger
 }
 
-func (t *mxTransport) name() string { return "mx" }
+// Name is "mx".
+func (t *mxTransport) Name() string { return "mx" }
+
+// Close closes the sessions to mail exchangers left idle for reuse.
+func (t *mxTransport) Close() { t.d.cache.close() }
 
 // mxHost is one mail exchanger to try: a name to resolve, or with addr
 // set, an address to dial as it is (an mx_overrides entry).
@@ -40,7 +44,8 @@ type mxHost struct {
 	addr string
 }
 
-func (t *mxTransport) deliver(ctx context.Context, m *store.Message, body store.Body, rcpts []string) []rcptResult {
+// Deliver delivers to each recipient domain's mail exchangers in turn.
+func (t *mxTransport) Deliver(ctx context.Context, m *store.Message, body store.Body, rcpts []string) []Result {
 	var domains []string
 	byDomain := map[string][]string{}
 	for _, a := range rcpts {
@@ -50,7 +55,7 @@ func (t *mxTransport) deliver(ctx context.Context, m *store.Message, body store.
 		}
 		byDomain[d] = append(byDomain[d], a)
 	}
-	var out []rcptResult
+	var out []Result
 	for _, d := range domains {
 		out = append(out, t.deliverDomain(ctx, m, body, d, byDomain[d])...)
 	}
@@ -61,13 +66,13 @@ func (t *mxTransport) deliver(ctx context.Context, m *store.Message, body store.
 // answers finally (2xx, 5xx) are done; those it defers (connection
 // failure, TLS, 4xx) go on to the next host, and stay deferred with the
 // last host's answer when no host is left.
-func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body store.Body, domain string, addrs []string) []rcptResult {
+func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body store.Body, domain string, addrs []string) []Result {
 	hosts, err := t.route(ctx, domain)
 	if err != nil {
 		return resultsFor(addrs, err, "")
 	}
-	var final []rcptResult
-	last := map[string]rcptResult{}
+	var final []Result
+	last := map[string]Result{}
 	pending, tried := addrs, 0
 	for _, h := range hosts {
 		if len(pending) == 0 || tried >= maxTargets || ctx.Err() != nil {
@@ -76,7 +81,7 @@ func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body 
 		targets, err := t.targets(ctx, h)
 		if err != nil {
 			for _, r := range resultsFor(pending, err, h.name) {
-				last[r.addr] = r
+				last[r.Addr] = r
 			}
 			continue
 		}
@@ -87,9 +92,9 @@ func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body 
 			tried++
 			var next []string
 			for _, r := range t.tryTarget(ctx, m, body, h.name, addr, pending) {
-				if r.outcome == deferred {
-					next = append(next, r.addr)
-					last[r.addr] = r
+				if r.Outcome == Deferred {
+					next = append(next, r.Addr)
+					last[r.Addr] = r
 				} else {
 					final = append(final, r)
 				}
@@ -194,7 +199,7 @@ func (t *mxTransport) targets(ctx context.Context, h mxHost) ([]string, error) {
 // to it when there is one. A new session uses opportunistic STARTTLS: when
 // the handshake fails, it reconnects without TLS (and is cached as what
 // opportunistic TLS gave with this peer).
-func (t *mxTransport) tryTarget(ctx context.Context, m *store.Message, body store.Body, name, addr string, rcpts []string) []rcptResult {
+func (t *mxTransport) tryTarget(ctx context.Context, m *store.Message, body store.Body, name, addr string, rcpts []string) []Result {
 	p := peer{
 		addr:   addr,
 		name:   name,

@@ -207,10 +207,11 @@ func (t *mxTransport) tryTarget(ctx context.Context, m *store.Message, body stor
 		// Opportunistic TLS protects against passive eavesdropping only;
 		// MX certificates are commonly not valid for the MX name, so
 		// they are not verified (RFC 7435). Refusing would lose mail.
-		// TLS 1.2 is the least version here as everywhere else: an MX
-		// that offers only TLS 1.0 or 1.1 fails the handshake and gets the
-		// mail without TLS, as one that offers no STARTTLS does.
-		tlsConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12},
+		// For the same reason TLS 1.0 and 1.1 are accepted here, and only
+		// here: refusing them would not keep the mail off an old MX, it
+		// would send it there in plain text (RFC 7435: some protection
+		// beats none; Postfix's default smtp_tls_protocols does the same).
+		tlsConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10},
 	}
 	open := func() (*session, error) {
 		s, err := t.d.open(ctx, p)

@@ -180,14 +180,3 @@ const testBody = "From: HR <hr@acme.example>\r\n" +
 	"\r\n" +
 	"last line\r\n"
 
-func stateName(s store.RcptState) string {
-	switch s {
-	case store.Pending:
-		return "pending"
-	case store.Delivered:
-		return "delivered"
-	case store.Failed:
-		return "failed"
-	}
-	return "?"
-}

@@ -36,13 +36,6 @@ func (s *schedule) set(id string, at time.Time) {
 	heap.Push((*schedHeap)(s), it)
 }
 
-// remove forgets id.
-func (s *schedule) remove(id string) {
-	if it, ok := s.byID[id]; ok {
-		heap.Remove((*schedHeap)(s), it.index)
-	}
-}
-
 // next is the earliest planned time; ok is false when nothing is planned.
 func (s *schedule) next() (at time.Time, ok bool) {
 	if len(s.items) == 0 {
@@ -59,8 +52,6 @@ func (s *schedule) popDue(now time.Time) (string, bool) {
 	it := heap.Pop((*schedHeap)(s)).(*schedItem)
 	return it.id, true
 }
-
-func (s *schedule) len() int { return len(s.items) }
 
 // schedHeap implements heap.Interface over a schedule.
 type schedHeap schedule

@@ -179,4 +179,3 @@ const testBody = "From: HR <hr@acme.example>\r\n" +
 	"..and two\r\n" +
 	"\r\n" +
 	"last line\r\n"
-

@@ -1,6 +1,7 @@
 package testlib
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -10,7 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"regexp"
 	"testing"
 	"time"
 )
@@ -32,6 +33,9 @@ const browserStartTimeout = 60 * time.Second
 // webdriverTimeout bounds one WebDriver command (a navigation waits for
 // the page to load).
 const webdriverTimeout = 60 * time.Second
+
+// driverPortRE finds the port in chromedriver's start-up line.
+var driverPortRE = regexp.MustCompile(`started successfully on port (\d+)`)
 
 // elementKey is the W3C name of an element reference in JSON.
 const elementKey = "element-6066-11e4-a52e-4f735466cecf"
@@ -91,7 +95,8 @@ type Browser struct {
 	logPath string // chromedriver's verbose log, shown when the test fails
 }
 
-// StartBrowser runs chromedriver on a free port and opens a new headless
+// StartBrowser runs chromedriver on a port the system picks (--port=0;
+// chromedriver prints the port it got) and opens a new headless
 // chromium session with its own profile folder. Both end in t's cleanup;
 // when t failed, the end of chromedriver's log is logged. It skips or fails
 // t like NeedBrowser when no browser is installed.
@@ -112,20 +117,41 @@ func StartBrowser(t testing.TB, opts *BrowserOptions) *Browser {
 		lang = "ja"
 	}
 	dir := TempDir(t)
-	port := FreePort(t)
 	b := &Browser{
 		t:       t,
-		base:    "http://127.0.0.1:" + strconv.Itoa(port),
 		client:  &http.Client{Timeout: webdriverTimeout},
 		logPath: filepath.Join(dir, "chromedriver.log"),
 	}
-	cmd := exec.Command(driverPath, "--port="+strconv.Itoa(port), "--log-path="+b.logPath, "--verbose")
+	cmd := exec.Command(driverPath, "--port=0", "--log-path="+b.logPath, "--verbose")
 	setDriverProcAttr(cmd)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("testlib: %v", err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testlib: starting %s: %v", driverPath, err)
 	}
+	// "ChromeDriver was started successfully on port 41245." on standard
+	// output tells the port; the rest of the output is dropped.
+	var out bytes.Buffer // the output up to the port line, for a failure
+	portc := make(chan string, 1)
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := driverPortRE.FindStringSubmatch(sc.Text()); m != nil {
+				portc <- m[1]
+				break
+			}
+			if out.Len() < 4096 {
+				fmt.Fprintln(&out, sc.Text())
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() { <-scanned; cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		// Quit the browser, then chromedriver; kill whatever is left of
 		// the process group.
@@ -143,6 +169,14 @@ func StartBrowser(t testing.TB, opts *BrowserOptions) *Browser {
 			t.Logf("testlib: chromedriver log %s (last part):\n%s", b.logPath, tail(b.logPath, 6000))
 		}
 	})
+	select {
+	case port := <-portc:
+		b.base = "http://127.0.0.1:" + port
+	case <-exited:
+		t.Fatalf("testlib: chromedriver exited at start; output:\n%s\nlog:\n%s", out.String(), tail(b.logPath, 6000))
+	case <-time.After(browserStartTimeout):
+		t.Fatalf("testlib: chromedriver did not print its port after %v; log:\n%s", browserStartTimeout, tail(b.logPath, 6000))
+	}
 	ready := Poll(browserStartTimeout, func() bool {
 		select {
 		case <-exited:

@@ -198,27 +198,20 @@ func waitReadyFile(path string, done <-chan struct{}, timeout time.Duration) (re
 	var last error = fs.ErrNotExist
 	exited := false
 	ok := testlib.Poll(timeout, func() bool {
-		// The file is complete whenever it exists (temp file and
-		// rename), so one that does not parse is an error of the relay;
-		// it is reported if no good one comes.
-		addrs, last = readReadyFile(path)
-		if last == nil {
-			return true
-		}
 		select {
 		case <-done:
 			exited = true
 			return true
 		default:
-			return false
 		}
+		// The file is complete whenever it exists (temp file and
+		// rename), so one that does not parse is an error of the relay;
+		// it is reported if no good one comes.
+		addrs, last = readReadyFile(path)
+		return last == nil
 	})
 	switch {
 	case exited:
-		// The relay may have written the file just before it exited.
-		if a, err := readReadyFile(path); err == nil {
-			return a, nil
-		}
 		return readyAddrs{}, errExited
 	case !ok:
 		return readyAddrs{}, fmt.Errorf("no ready file after %v: %v", timeout, last)

@@ -7,12 +7,15 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/careerrelay/careerrelay/internal/testlib"
 )
 
 // TestBadConfigs loads each testdata/bad/NN-name.yaml (copied next to the
 // fixture secrets and keys) and checks that it fails with exactly one
 // problem whose text matches the regular expression in NN-name.err. The
-// error text is written to NN-name.got for inspection.
+// error text is written to NN-name.got in a temp dir for inspection (kept,
+// and its path logged, when the test fails).
 func TestBadConfigs(t *testing.T) {
 	cases, err := filepath.Glob("testdata/bad/*.yaml")
 	if err != nil {
@@ -22,6 +25,7 @@ func TestBadConfigs(t *testing.T) {
 		t.Fatalf("only %d bad cases", len(cases))
 	}
 	fixtures := fixtureDir(t)
+	gotDir := testlib.TempDir(t)
 	for _, c := range cases {
 		name := strings.TrimSuffix(filepath.Base(c), ".yaml")
 		t.Run(name, func(t *testing.T) {
@@ -40,7 +44,8 @@ func TestBadConfigs(t *testing.T) {
 			if err != nil {
 				got = strings.ReplaceAll(err.Error(), fixtures+string(filepath.Separator), "testdata/bad/")
 			}
-			if werr := os.WriteFile(strings.TrimSuffix(c, ".yaml")+".got", []byte(got+"\n"), 0o644); werr != nil {
+			gotPath := filepath.Join(gotDir, name+".got")
+			if werr := os.WriteFile(gotPath, []byte(got+"\n"), 0o644); werr != nil {
 				t.Logf("cannot write .got: %v", werr)
 			}
 			if err == nil {
@@ -65,7 +70,7 @@ func TestBadConfigs(t *testing.T) {
 				}
 			}
 			if !re.MatchString(got) {
-				t.Errorf("error does not match %q:\n%s", re, got)
+				t.Errorf("error does not match %q (of %s.err):\n%s\n(the text is in %s)", re, strings.TrimSuffix(c, ".yaml"), got, gotPath)
 			}
 		})
 	}

@@ -529,3 +529,23 @@ func assertProblems(t *testing.T, err error, want ...string) {
 		}
 	}
 }
+
+// TestListenersPortZero: every listener may ask for port 0 (any free port;
+// `serve -ready-file` tells the ports bound), and the addresses are kept
+// as written.
+func TestListenersPortZero(t *testing.T) {
+	fakeHostname(t, "relay.test.example", nil)
+	text := strings.Replace(minimal, "  listen: \":2525\"\n", `  listen: "127.0.0.1:0"
+  listen_tls: "127.0.0.1:0"
+  tls: {cert_file: tls.crt, key_file: tls.key}
+`, 1) + `http:
+  listen: "127.0.0.1:0"
+admin:
+  listen: ":0"
+  token_file: admin.token
+`
+	c := mustLoad(t, writeConfig(t, text))
+	if c.SMTP.Listen != "127.0.0.1:0" || c.SMTP.ListenTLS != "127.0.0.1:0" || c.HTTP.Listen != "127.0.0.1:0" || c.Admin.Listen != ":0" {
+		t.Errorf("listeners %q %q %q %q", c.SMTP.Listen, c.SMTP.ListenTLS, c.HTTP.Listen, c.Admin.Listen)
+	}
+}

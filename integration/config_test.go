@@ -32,6 +32,10 @@ type Config struct {
 	Admin    Admin    `yaml:"admin"`
 	Agency   Agency   `yaml:"agency"`
 	Tenants  []Tenant `yaml:"tenants"`
+
+	// localLinks (withLocalLinks): NewRelay points links.base_url at a
+	// forwarder to the relay's HTTP listener.
+	localLinks bool
 }
 
 type Log struct {
@@ -151,7 +155,9 @@ var authHash = sync.OnceValues(func() ([]byte, error) {
 })
 
 // baseConfig returns a valid config whose files (secrets, DKIM keys) are
-// written into dir, with free ports on 127.0.0.1, one tenant "acme" with
+// written into dir, with every listener on 127.0.0.1 port 0 (the relay
+// picks free ports and tells them in its ready file, see Relay.Start),
+// an agency webhook to an address where nothing listens, one tenant "acme" with
 // domain acme.example that signs with an RSA-2048 and an Ed25519 key,
 // loopback allowed to relay, no AUTH (see withTLSAuth), and delivery in
 // relay mode to sinkAddr (plain SMTP) retried every 200ms.
@@ -168,7 +174,7 @@ func baseConfig(t *testing.T, dir, sinkAddr string) *Config {
 		DataDir: filepath.Join(dir, "data"),
 		Log:     Log{Level: "debug"},
 		SMTP: SMTP{
-			Listen:        testlib.FreeAddr(t),
+			Listen:        "127.0.0.1:0",
 			Hostname:      relayHost,
 			AllowNetworks: []string{"127.0.0.0/8"},
 		},
@@ -184,13 +190,15 @@ func baseConfig(t *testing.T, dir, sinkAddr string) *Config {
 			BaseURL: "https://careers.acme.example",
 			Keys:    []LinkKey{{ID: "k1", SecretFile: secret("link.key")}},
 		},
-		HTTP:  HTTP{Listen: testlib.FreeAddr(t)},
-		Admin: Admin{Listen: testlib.FreeAddr(t), TokenFile: secret("admin.token")},
+		HTTP:  HTTP{Listen: "127.0.0.1:0"},
+		Admin: Admin{Listen: "127.0.0.1:0", TokenFile: secret("admin.token")},
 		Agency: Agency{
 			Name:            "Example Career Agency",
 			RegistrationURL: "https://agency.example/register",
 			Webhook: Webhook{
-				URL:        "http://" + testlib.FreeAddr(t) + "/hooks/referral",
+				// Port 1 (tcpmux) on loopback: refused; a test that
+				// wants the webhooks runs an agency (web_webhook_test.go).
+				URL:        "http://127.0.0.1:1/hooks/referral",
 				SecretFile: secret("webhook.key"),
 			},
 		},

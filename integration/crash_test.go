@@ -96,7 +96,9 @@ func TestCrashSafety(t *testing.T) {
 					}
 					if cl == nil {
 						var err error
-						if cl, err = Dial(r.SMTPAddr, SendOptions{}); err != nil {
+						// The address of the relay running now (none
+						// between a kill and the next start).
+						if cl, err = Dial(r.Live().SMTP, SendOptions{}); err != nil {
 							cl = nil
 							ledger.retries.Add(1)
 							time.Sleep(20 * time.Millisecond)

@@ -16,9 +16,11 @@ import (
 )
 
 // startDevRelay serves a copy of the shipped configs/dev.yaml (what `make
-// run` serves) with its three fixed loopback addresses swapped for free
-// ports and nothing else changed: relative paths, capture delivery, the
-// TEST-ONLY secrets all work as they do for a newcomer.
+// run` serves) with its three listeners' fixed loopback ports swapped for
+// port 0 (the ready file tells the ports bound) and nothing else changed:
+// relative paths, capture delivery, the TEST-ONLY secrets all work as they
+// do for a newcomer. links.base_url keeps naming 127.0.0.1:8080; the tests
+// here follow no link.
 func startDevRelay(t *testing.T) *Relay {
 	t.Helper()
 	dir := testlib.TempDir(t)
@@ -30,18 +32,15 @@ func startDevRelay(t *testing.T) *Relay {
 		t: t, Dir: dir, bin: binary(t),
 		ConfigPath: filepath.Join(dir, "configs", "dev.yaml"),
 		LogPath:    filepath.Join(dir, "careerrelay.log"),
-		SMTPAddr:   testlib.FreeAddr(t),
-		HTTPAddr:   testlib.FreeAddr(t),
-		AdminAddr:  testlib.FreeAddr(t),
+		ReadyPath:  filepath.Join(dir, "ready.json"),
 	}
 	conf := string(src)
-	for fixed, free := range map[string]string{
-		"127.0.0.1:2525": r.SMTPAddr, "127.0.0.1:8080": r.HTTPAddr, "127.0.0.1:8025": r.AdminAddr,
-	} {
-		if !strings.Contains(conf, fixed) {
-			t.Fatalf("configs/dev.yaml no longer uses %s (the addresses README.md gives)", fixed)
+	for _, fixed := range []string{"127.0.0.1:2525", "127.0.0.1:8080", "127.0.0.1:8025"} {
+		listen := `listen: "` + fixed + `"`
+		if !strings.Contains(conf, listen) {
+			t.Fatalf("configs/dev.yaml no longer has %s (the addresses README.md gives)", listen)
 		}
-		conf = strings.ReplaceAll(conf, fixed, free)
+		conf = strings.ReplaceAll(conf, listen, `listen: "127.0.0.1:0"`)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "configs", "dev"), 0o700); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,11 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,15 +52,22 @@ type Relay struct {
 	Config     *Config
 	ConfigPath string
 	LogPath    string // the process's stderr and stdout, every run appended
-	SMTPAddr   string
-	HTTPAddr   string
-	AdminAddr  string
+	ReadyPath  string // serve -ready-file: the addresses bound, while it runs
+
+	// The addresses the current (or last) run bound, read from its ready
+	// file by Start: the config asks for port 0, so they change with every
+	// start. Read them in the test's goroutine; other goroutines call Live.
+	SMTPAddr    string
+	SMTPTLSAddr string // "" without smtp.listen_tls
+	HTTPAddr    string
+	AdminAddr   string
 
 	bin   string
 	runs  int
 	sinks []*sinkCheck // the sinks it delivers to (newSink), for the DKIM check
 
 	mu       sync.Mutex
+	live     readyAddrs // the running process's addresses; zero when none runs
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the current process has exited
 	waitErr  error
@@ -83,10 +94,15 @@ func NewRelay(t *testing.T, sinkAddr string, mods ...func(dir string, c *Config)
 		Config:     c,
 		ConfigPath: filepath.Join(dir, "careerrelay.yaml"),
 		LogPath:    filepath.Join(dir, "careerrelay.log"),
-		SMTPAddr:   c.SMTP.Listen,
-		HTTPAddr:   c.HTTP.Listen,
-		AdminAddr:  c.Admin.Listen,
+		ReadyPath:  filepath.Join(dir, "ready.json"),
 		bin:        bin,
+	}
+	if c.localLinks {
+		// The links must name their host and port before the relay
+		// starts, and the relay's HTTP port is only known after: they
+		// name a forwarder bound now, which passes each connection to
+		// the relay's HTTP listener of the moment.
+		c.Links.BaseURL = "http://" + startFrontDoor(t, r.liveHTTP)
 	}
 	writeConfig(t, r.ConfigPath, c)
 	t.Cleanup(r.cleanup)
@@ -102,10 +118,11 @@ func StartRelay(t *testing.T, sinkAddr string, mods ...func(dir string, c *Confi
 	return r
 }
 
-// Start runs `careerrelay serve -config FILE` and waits until its SMTP,
-// HTTP and admin ports accept connections (the SMTP listener opens first,
-// so a test must not reach for /metrics on the SMTP port's word alone). It fails the test, with the log, when the process
-// exits or the port stays closed.
+// Start runs `careerrelay serve -config FILE -ready-file FILE` and waits
+// for the ready file, which the relay writes once its SMTP, HTTP and admin
+// listeners are all open and mail is accepted; then SMTPAddr, HTTPAddr and
+// AdminAddr are the addresses this run bound. It fails the test, with the
+// log, when the process exits first or the file does not come.
 func (r *Relay) Start() {
 	r.t.Helper()
 	r.mu.Lock()
@@ -114,13 +131,19 @@ func (r *Relay) Start() {
 		r.t.Fatalf("relay: Start while already running")
 	}
 	r.runs++
+	// A run killed with SIGKILL leaves its ready file behind; the relay
+	// removes it too, but only after it has read its config.
+	if err := os.Remove(r.ReadyPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.mu.Unlock()
+		r.t.Fatalf("relay: removing the last run's ready file: %v", err)
+	}
 	f, err := os.OpenFile(r.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		r.mu.Unlock()
 		r.t.Fatalf("relay: opening log: %v", err)
 	}
 	fmt.Fprintf(f, "=== harness: run %d, %s\n", r.runs, time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(r.bin, "serve", "-config", r.ConfigPath)
+	cmd := exec.Command(r.bin, "serve", "-config", r.ConfigPath, "-ready-file", r.ReadyPath)
 	cmd.Dir = r.Dir
 	cmd.Stdout = f
 	cmd.Stderr = f
@@ -142,32 +165,93 @@ func (r *Relay) Start() {
 		close(done)
 	}()
 
+	addrs, err := waitReadyFile(r.ReadyPath, done, startTimeout)
+	if err != nil {
+		r.mu.Lock()
+		if errors.Is(err, errExited) {
+			err = fmt.Errorf("%w (%v)", err, r.waitErr)
+			r.cmd = nil
+		}
+		r.mu.Unlock()
+		r.t.Fatalf("relay: %v; log:\n%s", err, r.LogTail(8000))
+	}
+	r.mu.Lock()
+	r.live = addrs
+	r.mu.Unlock()
+	r.SMTPAddr, r.SMTPTLSAddr, r.HTTPAddr, r.AdminAddr = addrs.SMTP, addrs.SMTPTLS, addrs.HTTP, addrs.Admin
+}
+
+// readyAddrs is the ready file of `careerrelay serve -ready-file`.
+type readyAddrs struct {
+	SMTP, SMTPTLS, HTTP, Admin string
+}
+
+// errExited is waitReadyFile's error when the process exits first.
+var errExited = errors.New("the process exited while starting")
+
+// waitReadyFile waits until the ready file at path exists and holds the
+// four documented keys with an SMTP, an HTTP and an admin address, polling
+// at the short intervals of testlib.Poll. It returns early with errExited
+// when done is closed (the process ended) and with an error after timeout.
+func waitReadyFile(path string, done <-chan struct{}, timeout time.Duration) (readyAddrs, error) {
+	var addrs readyAddrs
+	var last error = fs.ErrNotExist
 	exited := false
-	ok := testlib.Poll(startTimeout, func() bool {
+	ok := testlib.Poll(timeout, func() bool {
 		select {
 		case <-done:
 			exited = true
 			return true
 		default:
 		}
-		for _, a := range []string{r.SMTPAddr, r.HTTPAddr, r.AdminAddr} {
-			if a != "" && !testlib.PortOpen(a) {
-				return false
-			}
-		}
-		return true
+		// The file is complete whenever it exists (temp file and
+		// rename), so one that does not parse is an error of the relay;
+		// it is reported if no good one comes.
+		addrs, last = readReadyFile(path)
+		return last == nil
 	})
 	switch {
 	case exited:
-		r.mu.Lock()
-		err := r.waitErr
-		r.cmd = nil
-		r.mu.Unlock()
-		r.t.Fatalf("relay: exited while starting (%v); log:\n%s", err, r.LogTail(8000))
+		return readyAddrs{}, errExited
 	case !ok:
-		r.t.Fatalf("relay: ports %s, %s, %s not all open after %v; log:\n%s", r.SMTPAddr, r.HTTPAddr, r.AdminAddr, startTimeout, r.LogTail(8000))
+		return readyAddrs{}, fmt.Errorf("no ready file after %v: %v", timeout, last)
 	}
+	return addrs, nil
 }
+
+// readReadyFile reads and checks a ready file.
+func readReadyFile(path string) (readyAddrs, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return readyAddrs{}, err
+	}
+	var m map[string]string
+	if err := json.Unmarshal(data, &m); err != nil {
+		return readyAddrs{}, fmt.Errorf("ready file %s: %v:\n%s", path, err, data)
+	}
+	_, tls := m["smtp_tls"]
+	if len(m) != 4 || m["smtp"] == "" || !tls || m["http"] == "" || m["admin"] == "" {
+		return readyAddrs{}, fmt.Errorf("ready file %s: want the keys smtp, smtp_tls, http and admin:\n%s", path, data)
+	}
+	a := readyAddrs{SMTP: m["smtp"], SMTPTLS: m["smtp_tls"], HTTP: m["http"], Admin: m["admin"]}
+	for _, addr := range []string{a.SMTP, a.HTTP, a.Admin} {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" {
+			return readyAddrs{}, fmt.Errorf("ready file %s: %q is not a bound host:port:\n%s", path, addr, data)
+		}
+	}
+	return a, nil
+}
+
+// Live returns the addresses of the running process, or empty ones while
+// none runs (after Stop or Kill, until Start reads the next ready file).
+// Unlike the fields, it may be called from any goroutine.
+func (r *Relay) Live() readyAddrs {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.live
+}
+
+func (r *Relay) liveHTTP() string { return r.Live().HTTP }
 
 // Running reports whether the process is running.
 func (r *Relay) Running() bool {
@@ -202,10 +286,15 @@ func (r *Relay) Stop() {
 	}
 	r.mu.Lock()
 	err := r.waitErr
-	r.cmd = nil
+	r.cmd, r.live = nil, readyAddrs{}
 	r.mu.Unlock()
 	if err != nil {
 		r.t.Errorf("relay: after SIGTERM, exit: %v; log:\n%s", err, r.LogTail(4000))
+		return
+	}
+	// A clean stop removes the ready file.
+	if _, err := os.Stat(r.ReadyPath); !errors.Is(err, fs.ErrNotExist) {
+		r.t.Errorf("relay: the ready file %s is still there after a clean stop (%v)", r.ReadyPath, err)
 	}
 }
 
@@ -219,12 +308,13 @@ func (r *Relay) Kill() {
 	cmd.Process.Kill()
 	<-done
 	r.mu.Lock()
-	r.cmd = nil
+	r.cmd, r.live = nil, readyAddrs{}
 	r.mu.Unlock()
 }
 
 // Restart stops the process (gracefully) if it runs, then starts it again
-// on the same config and data.
+// on the same config and data. The addresses change: Start reads the new
+// ready file.
 func (r *Relay) Restart() {
 	r.t.Helper()
 	r.Stop()
@@ -245,7 +335,7 @@ func (r *Relay) current(stopping bool) (*exec.Cmd, chan struct{}) {
 		if !r.killing {
 			r.t.Errorf("relay: the process exited on its own (%v); log:\n%s", r.waitErr, r.LogTail(8000))
 		}
-		r.cmd = nil
+		r.cmd, r.live = nil, readyAddrs{}
 		return nil, nil
 	default:
 	}

@@ -19,10 +19,12 @@ import (
 
 const agencyURL = "https://agency.example/register"
 
-// withLocalLinks points the links at the relay's own HTTP listener and turns
-// the bot window off, so a test's immediate click counts as human.
+// withLocalLinks points the links at the relay's own HTTP listener (through
+// a forwarder that NewRelay starts, since the listener's port is known only
+// once the relay runs) and turns the bot window off, so a test's immediate
+// click counts as human.
 func withLocalLinks(dir string, c *Config) {
-	c.Links.BaseURL = "http://" + c.HTTP.Listen
+	c.localLinks = true
 	c.Links.BotWindow = "0s"
 	c.Agency.RegistrationURL = agencyURL
 }
@@ -41,7 +43,7 @@ func relayLinks(t *testing.T, r *Relay, sink *testlib.Sink, candidates ...string
 			t.Fatalf("send to %s: %v", c, err)
 		}
 	}
-	re := regexp.MustCompile(`http://` + regexp.QuoteMeta(r.HTTPAddr) + `/c/[A-Za-z0-9._-]+`)
+	re := regexp.MustCompile(regexp.QuoteMeta(r.Config.Links.BaseURL) + `/c/[A-Za-z0-9._-]+`)
 	links := map[string]string{}
 	for _, m := range sink.WaitForCount(t, before+len(candidates), deliveryTimeout)[before:] {
 		link := re.FindString(string(m.Data))
@@ -93,7 +95,7 @@ func consent(t *testing.T, link string, ticked bool) *http.Response {
 
 func balance(t *testing.T, r *Relay) (referrals, granted int) {
 	t.Helper()
-	out, code := runBinary(t, "ledger", "balance", "-config", r.ConfigPath, "-tenant", tenantID)
+	out, code := runBinary(t, "ledger", "balance", "-config", r.ConfigPath, "-ready-file", r.ReadyPath, "-tenant", tenantID)
 	if code != 0 {
 		t.Fatalf("ledger balance: exit %d: %s", code, out)
 	}
@@ -174,7 +176,7 @@ func TestLedgerVerifyDetectsTampering(t *testing.T) {
 			t.Fatalf("consent: %s", resp.Status)
 		}
 	}
-	if out, code := runBinary(t, "ledger", "verify", "-config", r.ConfigPath); code != 0 || !strings.Contains(out, "ledger OK: 3 entries") {
+	if out, code := runBinary(t, "ledger", "verify", "-config", r.ConfigPath, "-ready-file", r.ReadyPath); code != 0 || !strings.Contains(out, "ledger OK: 3 entries") {
 		t.Fatalf("ledger verify on a real ledger: exit %d: %s", code, out)
 	}
 
@@ -197,7 +199,7 @@ func TestLedgerVerifyDetectsTampering(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Start()
-	out, code := runBinary(t, "ledger", "verify", "-config", r.ConfigPath)
+	out, code := runBinary(t, "ledger", "verify", "-config", r.ConfigPath, "-ready-file", r.ReadyPath)
 	if code != 1 || !regexp.MustCompile(`entry 2\b`).MatchString(out) {
 		t.Fatalf("ledger verify after altering entry 2: exit %d: %s", code, out)
 	}

@@ -85,7 +85,6 @@ func TestMetrics(t *testing.T) {
 	t.Parallel()
 	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr)
-	testlib.WaitForPort(t, r.HTTPAddr, startTimeout)
 
 	samples, text := scrape(t, r.HTTPAddr)
 	before := t.Failed()

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	endian "encoding/binary"
 	"fmt"
 	"net"
 	"os"
@@ -22,7 +23,8 @@ import (
 // A real Postfix (Debian package postfix, with libsasl2-modules for the
 // SASL client) as the company's mail server, run by a test from its own
 // configuration directory: its master process is the test's child, its
-// smtpd listens on a free port of 127.0.0.1, its queue, data and mail log
+// smtpd listens on a port of 127.0.0.1 that the system picks (port 0 in
+// master.cf; the test finds it in /proc), its queue, data and mail log
 // are in the test's temp dir, and it relays everything to careerrelay
 // (relayhost) over STARTTLS, checking the relay's certificate, with SASL
 // AUTH. Nothing of the system's own Postfix (/etc/postfix/main.cf, which
@@ -100,7 +102,7 @@ type Postfix struct {
 	Dir     string // conf/, queue/, data/ and postfix.log
 	ConfDir string
 	LogPath string
-	Addr    string // its smtpd, 127.0.0.1:PORT
+	Addr    string // its smtpd, 127.0.0.1:PORT, known once it runs
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -128,7 +130,6 @@ func StartPostfix(t *testing.T, inst postfixInstall, opts PostfixOptions) *Postf
 		Dir:     dir,
 		ConfDir: filepath.Join(dir, "conf"),
 		LogPath: filepath.Join(dir, "postfix.log"),
-		Addr:    testlib.FreeAddr(t),
 	}
 	pu, err := user.Lookup("postfix")
 	if err != nil {
@@ -196,13 +197,14 @@ func StartPostfix(t *testing.T, inst postfixInstall, opts PostfixOptions) *Postf
 		"maximal_backoff_time = 2s",
 	}
 	writeFileMode(t, filepath.Join(p.ConfDir, "main.cf"), []byte(strings.Join(main, "\n")+"\n"), 0o644)
-	// master.cf: smtpd on the test's port instead of port 25, then the
-	// services of testdata/postfix-master.cf (shared with bench/).
+	// master.cf: smtpd on 127.0.0.1 port 0 (any free port, which the
+	// master binds) instead of port 25, then the services of
+	// testdata/postfix-master.cf (shared with bench/).
 	services, err := os.ReadFile(filepath.Join("testdata", "postfix-master.cf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	master := p.Addr + " inet n - n - - smtpd\n" + string(services)
+	master := "127.0.0.1:0 inet n - n - - smtpd\n" + string(services)
 	writeFileMode(t, filepath.Join(p.ConfDir, "master.cf"), []byte(master), 0o644)
 
 	// postfix check: the configuration is sane, and the queue's folders
@@ -242,15 +244,65 @@ func StartPostfix(t *testing.T, inst postfixInstall, opts PostfixOptions) *Postf
 			return true
 		default:
 		}
+		// Postfix says nowhere which port it got: the master's one
+		// listening TCP socket tells.
+		addrs, err := tcpListeners(cmd.Process.Pid)
+		if err != nil || len(addrs) == 0 {
+			return false
+		}
+		if len(addrs) > 1 {
+			t.Fatalf("postfix: the master listens on %v, want only its smtpd", addrs)
+		}
+		p.Addr = addrs[0]
 		return testlib.PortOpen(p.Addr)
 	})
 	switch {
 	case exited:
 		t.Fatalf("postfix: master exited while starting (%v): %s\nmail log:\n%s", p.waitErr, stderr.Bytes(), p.Log())
 	case !ok:
-		t.Fatalf("postfix: smtpd port %s not open after %v; mail log:\n%s", p.Addr, startTimeout, p.Log())
+		t.Fatalf("postfix: smtpd not listening (%q) after %v; mail log:\n%s", p.Addr, startTimeout, p.Log())
 	}
 	return p
+}
+
+// tcpListeners returns the IPv4 addresses (host:port) on which process pid
+// holds a listening TCP socket, from /proc/PID/fd and /proc/net/tcp.
+func tcpListeners(pid int) ([]string, error) {
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		return nil, err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	table, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: LISTEN
+			continue
+		}
+		hostHex, portHex, ok := strings.Cut(f[1], ":")
+		ip, err1 := strconv.ParseUint(hostHex, 16, 32)
+		port, err2 := strconv.ParseUint(portHex, 16, 16)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("/proc/%d/net/tcp: %q", pid, line)
+		}
+		// The address is a 32-bit number in the machine's byte order.
+		host := make(net.IP, 4)
+		endian.NativeEndian.PutUint32(host, uint32(ip))
+		addrs = append(addrs, net.JoinHostPort(host.String(), strconv.FormatUint(port, 10)))
+	}
+	return addrs, nil
 }
 
 // stop sends the master SIGTERM and waits for it (it stops its daemons

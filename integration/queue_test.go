@@ -34,7 +34,7 @@ func TestQueueCommand(t *testing.T) {
 	var out string
 	testlib.WaitFor(t, 30*time.Second, "both copies deferred once in `careerrelay queue -format json`", func() bool {
 		var code int
-		out, code = runBinary(t, "queue", "-config", r.ConfigPath, "-format", "json")
+		out, code = runBinary(t, "queue", "-config", r.ConfigPath, "-ready-file", r.ReadyPath, "-format", "json")
 		if code != 0 || json.Unmarshal([]byte(out), &q) != nil || q.Count != 2 {
 			return false
 		}
@@ -66,7 +66,7 @@ func TestQueueCommand(t *testing.T) {
 		t.Errorf("domains %v, recipients %d: want cand.example and other.example, 2", domains, q.Recipients)
 	}
 
-	text, code := runBinary(t, "queue", "-config", r.ConfigPath)
+	text, code := runBinary(t, "queue", "-config", r.ConfigPath, "-ready-file", r.ReadyPath)
 	if code != 0 {
 		t.Fatalf("careerrelay queue: exit %d\n%s", code, text)
 	}
@@ -87,12 +87,12 @@ func TestQueueCommand(t *testing.T) {
 		t.Errorf("the table shows a recipient's local part:\n%s", text)
 	}
 
-	if out, code := runBinary(t, "queue", "-config", r.ConfigPath, "-limit", "1"); code != 0 ||
+	if out, code := runBinary(t, "queue", "-config", r.ConfigPath, "-ready-file", r.ReadyPath, "-limit", "1"); code != 0 ||
 		!strings.Contains(out, "2 queued, 2 recipients pending") || !strings.Contains(out, "(1 listed, -limit)") ||
 		strings.Count(out, "\n") != 3 {
 		t.Errorf("queue -limit 1: exit %d\n%s", code, out)
 	}
-	if out, code := runBinary(t, "queue", "-config", r.ConfigPath, "-format", "xml"); code != 2 {
+	if out, code := runBinary(t, "queue", "-config", r.ConfigPath, "-ready-file", r.ReadyPath, "-format", "xml"); code != 2 {
 		t.Errorf("queue -format xml: exit %d, want 2\n%s", code, out)
 	}
 	if out, code := runBinary(t, "queue"); code != 2 || !strings.Contains(out, "-config") {
@@ -100,7 +100,7 @@ func TestQueueCommand(t *testing.T) {
 	}
 
 	r.Stop()
-	if out, code := runBinary(t, "queue", "-config", r.ConfigPath); code != 1 || !strings.Contains(out, "is careerrelay serve running?") {
+	if out, code := runBinary(t, "queue", "-config", r.ConfigPath, "-ready-file", r.ReadyPath); code != 1 || !strings.Contains(out, "is careerrelay serve running?") {
 		t.Errorf("queue with the server stopped: exit %d, want 1 and a hint\n%s", code, out)
 	}
 }

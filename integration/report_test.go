@@ -18,7 +18,6 @@ import (
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/report"
 	"github.com/careerrelay/careerrelay/internal/report/reporttest"
-	"github.com/careerrelay/careerrelay/internal/testlib"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -26,7 +25,7 @@ import (
 // test unless the command exits 0.
 func runReport(t *testing.T, r *Relay, args ...string) string {
 	t.Helper()
-	out, code := runBinary(t, append([]string{"report", "-config", r.ConfigPath, "-tenant", tenantID}, args...)...)
+	out, code := runBinary(t, append([]string{"report", "-config", r.ConfigPath, "-ready-file", r.ReadyPath, "-tenant", tenantID}, args...)...)
 	if code != 0 {
 		t.Fatalf("careerrelay report %q: exit %d: %s", args, code, out)
 	}
@@ -75,7 +74,6 @@ func TestReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Start()
-	testlib.WaitForPort(t, r.AdminAddr, startTimeout)
 	period := []string{"-from", reporttest.From, "-to", reporttest.To}
 
 	// JSON: the scripted figures, and the ledger's.
@@ -115,7 +113,7 @@ func TestReport(t *testing.T) {
 		kinds[referral.KindRedeem] != rep.Total.CreditsRedeemed {
 		t.Errorf("ledger export, entries in the period: %v; report %+v", kinds, rep.Total)
 	}
-	if out, code := runBinary(t, "ledger", "verify", "-config", r.ConfigPath); code != 0 || !strings.Contains(out, rep.LedgerHead) {
+	if out, code := runBinary(t, "ledger", "verify", "-config", r.ConfigPath, "-ready-file", r.ReadyPath); code != 0 || !strings.Contains(out, rep.LedgerHead) {
 		t.Errorf("ledger verify (exit %d): %s; the report names head %s", code, out, rep.LedgerHead)
 	}
 

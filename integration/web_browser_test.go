@@ -86,7 +86,6 @@ func TestWebBrowserConsent(t *testing.T) {
 		c.Agency.RegistrationURL = regURL
 	})
 	link := relayLinks(t, r, sink, "hanako@cand.example")["hanako@cand.example"]
-	testlib.WaitForPort(t, r.HTTPAddr, startTimeout)
 
 	b := testlib.NewBrowser(t, &testlib.BrowserOptions{Width: 1024, Height: 2200})
 	b.Navigate(link)
@@ -153,7 +152,7 @@ func TestWebBrowserConsent(t *testing.T) {
 // export -format json`.
 func ledgerEntries(t *testing.T, r *Relay) []referral.Entry {
 	t.Helper()
-	out, code := runBinary(t, "ledger", "export", "-config", r.ConfigPath, "-tenant", tenantID, "-format", "json")
+	out, code := runBinary(t, "ledger", "export", "-config", r.ConfigPath, "-ready-file", r.ReadyPath, "-tenant", tenantID, "-format", "json")
 	if code != 0 {
 		t.Fatalf("ledger export: exit %d: %s", code, out)
 	}

@@ -10,13 +10,12 @@ import (
 	"testing"
 
 	"github.com/careerrelay/careerrelay/internal/referral"
-	"github.com/careerrelay/careerrelay/internal/testlib"
 )
 
 // fullBalance is `careerrelay ledger balance` for the test tenant.
 func fullBalance(t *testing.T, r *Relay) referral.Balance {
 	t.Helper()
-	out, code := runBinary(t, "ledger", "balance", "-config", r.ConfigPath, "-tenant", tenantID)
+	out, code := runBinary(t, "ledger", "balance", "-config", r.ConfigPath, "-ready-file", r.ReadyPath, "-tenant", tenantID)
 	if code != 0 {
 		t.Fatalf("ledger balance: exit %d: %s", code, out)
 	}
@@ -189,9 +188,8 @@ func TestWebLedgerRedeem(t *testing.T) {
 	r := StartRelay(t, sink.Addr, withLocalLinks, func(dir string, c *Config) {
 		c.Tenants[0].ReferralsPerCredit = 2
 	})
-	testlib.WaitForPort(t, r.AdminAddr, startTimeout)
 	redeem := func() (string, int) {
-		return runBinary(t, "ledger", "redeem", "-config", r.ConfigPath, "-tenant", tenantID, "-note", "hire of candidate #1")
+		return runBinary(t, "ledger", "redeem", "-config", r.ConfigPath, "-ready-file", r.ReadyPath, "-tenant", tenantID, "-note", "hire of candidate #1")
 	}
 	wantRefused := func(when string) {
 		t.Helper()
@@ -228,7 +226,7 @@ func TestWebLedgerRedeem(t *testing.T) {
 	if b := fullBalance(t, r); b.Redeemed != 1 || b.Available != 0 {
 		t.Errorf("balance after the refused second redeem: %+v", b)
 	}
-	if out, code := runBinary(t, "ledger", "verify", "-config", r.ConfigPath); code != 0 {
+	if out, code := runBinary(t, "ledger", "verify", "-config", r.ConfigPath, "-ready-file", r.ReadyPath); code != 0 {
 		t.Errorf("ledger verify after redeeming: exit %d: %s", code, out)
 	}
 }

@@ -58,7 +58,6 @@ func TestWebScannerClickIsBot(t *testing.T) {
 	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, withLocalLinks)
 	link := relayLinks(t, r, sink, "taro@cand.example")["taro@cand.example"]
-	testlib.WaitForPort(t, r.HTTPAddr, startTimeout)
 	bot0, human0 := clicks(t, r)
 
 	start := time.Now()
@@ -109,7 +108,6 @@ func TestWebClickInBotWindowIsBot(t *testing.T) {
 	r := StartRelay(t, sink.Addr, withLocalLinks, func(dir string, c *Config) {
 		c.Links.BotWindow = "1h"
 	})
-	testlib.WaitForPort(t, r.HTTPAddr, startTimeout)
 	bot0, human0 := clicks(t, r)
 	link := relayLinks(t, r, sink, "jiro@cand.example")["jiro@cand.example"]
 	resp, _ := get(t, http.MethodGet, link, map[string]string{"User-Agent": personUA})

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/careerrelay/careerrelay/internal/testlib"
 )
 
 var update = flag.Bool("update", false, "write the .want files of the golden tests")
@@ -17,8 +19,9 @@ const (
 )
 
 // TestGolden renders each testdata/NN-name.eml with testLink, writes the
-// result to NN-name.got and compares it with NN-name.want; every result
-// must also pass CheckFidelity.
+// result to NN-name.got in a temp dir (kept, and its path logged, when the
+// test fails) and compares it with NN-name.want; every result must also
+// pass CheckFidelity. With -update the result is written to NN-name.want.
 func TestGolden(t *testing.T) {
 	ins, err := filepath.Glob(filepath.Join("testdata", "*.eml"))
 	if err != nil {
@@ -27,6 +30,7 @@ func TestGolden(t *testing.T) {
 	if len(ins) < 25 {
 		t.Fatalf("only %d golden cases", len(ins))
 	}
+	gotDir := testlib.TempDir(t)
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".eml")
 		t.Run(name, func(t *testing.T) {
@@ -42,21 +46,22 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Render: %v", err)
 			}
-			base := strings.TrimSuffix(in, ".eml")
-			if err := os.WriteFile(base+".got", got, 0o644); err != nil {
+			wantPath := strings.TrimSuffix(in, ".eml") + ".want"
+			gotPath := filepath.Join(gotDir, name+".got")
+			if err := os.WriteFile(gotPath, got, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			if *update {
-				if err := os.WriteFile(base+".want", got, 0o644); err != nil {
+				if err := os.WriteFile(wantPath, got, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			want, err := os.ReadFile(base + ".want")
+			want, err := os.ReadFile(wantPath)
 			if err != nil {
 				t.Fatalf("%v (run with -update to create it)", err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("%s.got differs from %s.want", name, name)
+				t.Errorf("the result differs from %s; compare: diff %s %s", wantPath, wantPath, gotPath)
 			}
 			if !tm.Tagged() && !bytes.Equal(got, msg) {
 				t.Errorf("untagged message changed")

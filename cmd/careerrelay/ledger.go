@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/server"
 )
 
 const ledgerUsage = `Usage:
@@ -22,7 +23,8 @@ const ledgerUsage = `Usage:
   careerrelay ledger verify  -config FILE
 
 The commands talk to the running server's admin API (admin.listen, with the
-token of admin.token_file).
+token of admin.token_file). When admin.listen has port 0, add -ready-file
+FILE, the file of careerrelay serve -ready-file, to find the port.
 `
 
 // runLedger is the operator's view of referrals and credits, through the
@@ -38,6 +40,7 @@ func runLedger(args []string) int {
 	tenant := fs.String("tenant", "", "tenant id")
 	format := fs.String("format", "csv", "export format: csv or json")
 	note := fs.String("note", "", "redeem: what the credit was spent on (e.g. the hire)")
+	readyFile := readyFileFlag(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -50,7 +53,7 @@ func runLedger(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	c := adminClient{cfg: cfg}
+	c := adminClient{cfg: cfg, readyFile: *readyFile}
 	q := url.Values{}
 	switch sub {
 	case "balance":
@@ -80,7 +83,16 @@ func runLedger(args []string) int {
 	return 2
 }
 
-type adminClient struct{ cfg *configs.Config }
+// readyFileFlag adds -ready-file to a command that talks to the admin API.
+func readyFileFlag(fs *flag.FlagSet) *string {
+	return fs.String("ready-file", "", "the file written by careerrelay serve -ready-file: take the admin API's address "+
+		"from it instead of admin.listen (needed when admin.listen has port 0)")
+}
+
+type adminClient struct {
+	cfg       *configs.Config
+	readyFile string // -ready-file, or "" for admin.listen
+}
 
 // do calls the admin API and copies its answer to stdout (exit 0) or its
 // error to stderr (exit 1).
@@ -88,11 +100,40 @@ func (c adminClient) do(method, path string, q url.Values, body []byte) int {
 	return c.call(method, path, q, body, os.Stdout)
 }
 
+// addr is where the admin API listens: the address in the ready file when
+// one is given, else admin.listen.
+func (c adminClient) addr() (string, error) {
+	if c.readyFile == "" {
+		_, port, err := net.SplitHostPort(c.cfg.Admin.Listen)
+		if err == nil && port == "0" {
+			return "", fmt.Errorf("admin.listen %q has port 0 (any free port): pass -ready-file FILE, the file careerrelay serve -ready-file writes", c.cfg.Admin.Listen)
+		}
+		return c.cfg.Admin.Listen, nil
+	}
+	data, err := os.ReadFile(c.readyFile)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the ready file (is careerrelay serve running?): %w", err)
+	}
+	var r server.Ready
+	if err := json.Unmarshal(data, &r); err != nil {
+		return "", fmt.Errorf("ready file %s: %w", c.readyFile, err)
+	}
+	if r.Admin == "" {
+		return "", fmt.Errorf("ready file %s: no admin address", c.readyFile)
+	}
+	return r.Admin, nil
+}
+
 // call is do with the answer written to out.
 func (c adminClient) call(method, path string, q url.Values, body []byte, out io.Writer) int {
-	host, port, err := net.SplitHostPort(c.cfg.Admin.Listen)
+	addr, err := c.addr()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "admin.listen %q: %v\n", c.cfg.Admin.Listen, err)
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "admin address %q: %v\n", addr, err)
 		return 1
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {

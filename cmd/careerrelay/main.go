@@ -12,7 +12,8 @@ import (
 const usage = `careerrelay: the Career Relay SMTP relay
 
 Usage:
-  careerrelay serve -config FILE          run the relay
+  careerrelay serve -config FILE [-ready-file PATH]
+                                          run the relay; once it accepts mail, write the addresses bound to PATH (JSON)
   careerrelay check-config -config FILE   check a configuration, print "config OK" or every problem
   careerrelay ledger balance|export|redeem|verify -config FILE ...
                                           referrals and credits, through the running server's admin API

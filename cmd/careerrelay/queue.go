@@ -25,8 +25,9 @@ func runQueue(args []string) int {
 	path := fs.String("config", "", "configuration file (YAML)")
 	format := fs.String("format", "text", "output: text (a table and a summary) or json")
 	limit := fs.Int("limit", 1000, "list at most this many messages (the summary counts all)")
+	readyFile := readyFileFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: careerrelay queue -config FILE [-format text|json] [-limit N]\n\n"+
+		fmt.Fprint(fs.Output(), "Usage: careerrelay queue -config FILE [-format text|json] [-limit N] [-ready-file FILE]\n\n"+
 			"Lists the running server's queue, oldest first: id, age, tenant, pending recipients\n"+
 			"(their domains only), attempts, next attempt and last error, then a summary.\n\n")
 		fs.PrintDefaults()
@@ -53,7 +54,7 @@ func runQueue(args []string) int {
 	}
 	var out bytes.Buffer
 	q := url.Values{"limit": {strconv.Itoa(*limit)}}
-	if code := (adminClient{cfg: cfg}).call(http.MethodGet, "/api/queue", q, nil, &out); code != 0 {
+	if code := (adminClient{cfg: cfg, readyFile: *readyFile}).call(http.MethodGet, "/api/queue", q, nil, &out); code != 0 {
 		return code
 	}
 	if *format == "json" {

@@ -17,14 +17,15 @@ import (
 
 const reportUsage = `Usage:
   careerrelay report -config FILE -tenant T [-from YYYY-MM-DD] [-to YYYY-MM-DD]
-                     [-format html|csv|json] [-out FILE]
+                     [-format html|csv|json] [-out FILE] [-ready-file FILE]
 
 The tenant's impact report: mails with a personal link, links clicked by a
 person, referrals, credits granted and redeemed, and the rates between them,
 month by month and in total (days in Japan time, both ends included; -to
 defaults to today, -from to the first day of the eleventh month before).
 The html report is one printable A4 page with its charts inline. It comes
-from the running server's admin API (admin.listen, admin.token_file).
+from the running server's admin API (admin.listen, admin.token_file; with
+port 0 in admin.listen, -ready-file names the file of serve -ready-file).
 `
 
 // runReport fetches the impact report from the running server's admin API
@@ -38,6 +39,7 @@ func runReport(args []string) int {
 	to := fs.String("to", "", "last day, YYYY-MM-DD, included (default today)")
 	format := fs.String("format", report.Formats[0], "report format: "+strings.Join(report.Formats, ", "))
 	out := fs.String("out", "", "write the report to this file instead of standard output")
+	readyFile := readyFileFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -70,7 +72,7 @@ func runReport(args []string) int {
 	if *to != "" {
 		q.Set("to", *to)
 	}
-	c := adminClient{cfg: cfg}
+	c := adminClient{cfg: cfg, readyFile: *readyFile}
 	if *out == "" {
 		return c.do(http.MethodGet, "/api/report", q, nil)
 	}

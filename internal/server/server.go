@@ -31,12 +31,13 @@ import (
 const DefaultShutdownGrace = 20 * time.Second
 
 // Ready tells where a started relay listens: the addresses actually bound,
-// so a config with port 0 (any free port) can be reached.
+// so a config with port 0 (any free port) can be reached. Its JSON form is
+// what `careerrelay serve -ready-file` writes.
 type Ready struct {
-	SMTP    string // smtp.listen, host:port
-	SMTPTLS string // smtp.listen_tls, "" when not configured
-	HTTP    string // http.listen: link pages and /metrics
-	Admin   string // admin.listen: the admin API
+	SMTP    string `json:"smtp"`     // smtp.listen, host:port
+	SMTPTLS string `json:"smtp_tls"` // smtp.listen_tls, "" when not configured
+	HTTP    string `json:"http"`     // http.listen: link pages and /metrics
+	Admin   string `json:"admin"`    // admin.listen: the admin API
 }
 
 // Options tune Run. The zero value is what `careerrelay serve` uses.

@@ -1,12 +1,11 @@
 // Package testlib holds helpers shared by careerrelay's tests: temporary
-// folders kept when a test fails, free ports, polling waits, an in-process
+// folders kept when a test fails, polling waits, an in-process
 // SMTP sink (with programmable replies, STARTTLS or implicit TLS, and a
 // stalling mode), a peer that refuses at the greeting, self-signed
 // certificates, the built binary and a headless chromium (NewBrowser).
 package testlib
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -43,25 +42,6 @@ func TempDir(t testing.TB) string {
 		}
 	})
 	return dir
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. The
-// port is released before returning, so another process may take it in
-// between; that race is rare enough for tests.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testlib: finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// FreeAddr returns "127.0.0.1:PORT" with a port from FreePort.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	return fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 }
 
 // Poll's interval starts at pollFirst and doubles up to pollMax.
@@ -108,11 +88,4 @@ func PortOpen(addr string) bool {
 	}
 	c.Close()
 	return true
-}
-
-// WaitForPort waits until something accepts TCP connections on addr, and
-// fails t when timeout passes first.
-func WaitForPort(t testing.TB, addr string, timeout time.Duration) {
-	t.Helper()
-	WaitFor(t, timeout, "a listener on "+addr, func() bool { return PortOpen(addr) })
 }

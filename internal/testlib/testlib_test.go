@@ -69,21 +69,6 @@ func TestTempDirKeptOnFailure(t *testing.T) {
 	}
 }
 
-func TestFreePort(t *testing.T) {
-	addr := FreeAddr(t)
-	if !strings.HasPrefix(addr, "127.0.0.1:") {
-		t.Fatalf("FreeAddr = %q", addr)
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listening on the free address: %v", err)
-	}
-	l.Close()
-	if p := FreePort(t); p <= 0 || p > 65535 {
-		t.Errorf("FreePort = %d", p)
-	}
-}
-
 func TestWaitFor(t *testing.T) {
 	var n atomic.Int32
 	WaitFor(t, 5*time.Second, "the counter to reach 3", func() bool { return n.Add(1) >= 3 })
@@ -99,22 +84,19 @@ func TestWaitFor(t *testing.T) {
 	}
 }
 
-func TestWaitForPort(t *testing.T) {
-	addr := FreeAddr(t)
-	f := &fakeTB{TB: t}
-	WaitForPort(f, addr, 30*time.Millisecond)
-	if !f.failed {
-		t.Errorf("WaitForPort on a closed port did not fail")
+func TestPortOpen(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return
-		}
-		t.Cleanup(func() { l.Close() })
-	}()
-	WaitForPort(t, addr, 5*time.Second)
+	addr := l.Addr().String()
+	if !PortOpen(addr) {
+		t.Errorf("PortOpen(%s) = false with a listener", addr)
+	}
+	l.Close()
+	if PortOpen(addr) {
+		t.Errorf("PortOpen(%s) = true after the listener closed", addr)
+	}
 }
 
 func TestSelfSignedCert(t *testing.T) {

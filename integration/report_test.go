@@ -18,6 +18,7 @@ import (
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/report"
 	"github.com/careerrelay/careerrelay/internal/report/reporttest"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"github.com/careerrelay/careerrelay/store"
 )
 

@@ -36,12 +36,6 @@ const repoRoot = "../.."
 
 var referencePath = filepath.Join(repoRoot, "docs", "reference.md")
 
-// pendingFlags are flags the reference documents before they reach this
-// branch: `serve -ready-file` is being added in parallel (issue 11). A
-// pending flag that the code lacks is tolerated; once the code has it, it
-// is checked like any other. Remove an entry once its flag is merged.
-var pendingFlags = map[string]bool{"serve -ready-file": true}
-
 // ---- reading the reference ----------------------------------------------
 
 // section is the text under one heading of the reference, up to the next
@@ -609,10 +603,6 @@ func TestReferenceCommands(t *testing.T) {
 		}
 		for f := range d.flags {
 			if _, ok := flags[f]; ok {
-				continue
-			}
-			if pendingFlags[name+" -"+f] {
-				t.Logf("careerrelay %s -%s is documented and not in this code yet (pendingFlags)", name, f)
 				continue
 			}
 			t.Errorf("reference: careerrelay %s -%s is documented but the command has no such flag", name, f)

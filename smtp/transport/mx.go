@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -49,7 +50,7 @@ func (t *mxTransport) Deliver(ctx context.Context, m *store.Message, body store.
 	var domains []string
 	byDomain := map[string][]string{}
 	for _, a := range rcpts {
-		d := domainOf(a)
+		d := address.Domain(a)
 		if _, ok := byDomain[d]; !ok {
 			domains = append(domains, d)
 		}

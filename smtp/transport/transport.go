@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -100,7 +101,7 @@ func New(cfg *configs.Config, opts Options) (Transport, error) {
 			if _, _, err := net.SplitHostPort(addr); err != nil {
 				return nil, fmt.Errorf("mx_overrides[%s] %q: want host:port", dom, addr)
 			}
-			overrides[domainOf("@"+dom)] = addr
+			overrides[address.Domain("@"+dom)] = addr
 		}
 		t = &mxTransport{d: d, resolver: res, overrides: overrides, random: random, log: log}
 	case "capture":

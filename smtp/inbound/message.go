@@ -26,6 +26,9 @@ var crlf = []byte("\r\n")
 
 func (c *crlfWriter) Write(p []byte) (int, error) {
 	n := len(p)
+	if n == 0 {
+		return 0, nil // a pending CR waits for an octet that decides it
+	}
 	if c.cr {
 		c.cr = false
 		if _, err := c.w.Write(crlf); err != nil {

@@ -46,11 +46,14 @@ func tokenizerMarkup(b []byte) []bool {
 	return markup
 }
 
-// doubleEscapedScript reports a script element whose text (up to the
-// first "</script", where the scanner ends it) has "<!--" and after it
-// "<script": HTML's script data double escaped state, in which that
-// "</script>" does not end the element. The scanner does not have the
-// escaped states; the tokenizer does.
+// doubleEscapedScript reports a script element whose text (up to its
+// first end tag "</script", where the scanner ends it) has "<!--" and
+// after it "<script": HTML's script data double escaped state, in which
+// that "</script>" does not end the element. The scanner does not have the
+// escaped states; the tokenizer does (its own way: x/net/html's readScript
+// also leaves the escaped state at a '<' followed by neither '/' nor a
+// letter, where HTML stays in it, so matching the tokenizer here would not
+// simply be matching HTML).
 func doubleEscapedScript(b []byte) bool {
 	l := bytes.ToLower(b)
 	for {
@@ -60,8 +63,17 @@ func doubleEscapedScript(b []byte) bool {
 		}
 		l = l[i+len("<script"):]
 		text := l
-		if e := bytes.Index(text, []byte("</script")); e >= 0 {
-			text = text[:e]
+		for k := 0; ; {
+			e := bytes.Index(text[k:], []byte("</script"))
+			if e < 0 {
+				break
+			}
+			e += k + len("</script")
+			if e < len(text) && bytes.IndexByte([]byte(" \t\n\r\f/>"), text[e]) >= 0 {
+				text = text[:e-len("</script")]
+				break
+			}
+			k = e
 		}
 		c := bytes.Index(text, []byte("<!--"))
 		if c >= 0 && bytes.Contains(text[c:], []byte("<script")) {
@@ -173,6 +185,9 @@ func TestHTMLScannerKnownDifference(t *testing.T) {
 	// What it costs: the tag, script text to a browser, becomes an anchor.
 	if o := findHTML(in, testTag); len(o) != 1 || o[0].kind != kindAnchor {
 		t.Fatalf("occurrences %+v", o)
+	}
+	if !doubleEscapedScript([]byte(`<script></scriptx><!--<script></script>[[career-relay]]</script>`)) {
+		t.Error("doubleEscapedScript ends the text at </scriptx")
 	}
 	for _, s := range []string{`<script>x</script><!--<script>`, `<p><!--<script>--></p>`} {
 		if doubleEscapedScript([]byte(s)) {

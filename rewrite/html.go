@@ -83,7 +83,14 @@ func nameIs(b []byte, s, e int, names []string) string {
 }
 
 // findHTML returns the occurrences of tag's spellings in the view b.
-func findHTML(b []byte, tag string) []hocc {
+func findHTML(b []byte, tag string) []hocc { return scanHTML(b, tag, nil) }
+
+// scanHTML is findHTML. When markup is not nil (it then has len(b)
+// elements), it also sets the elements of the octets the scanner reads as
+// markup (tags, comments, declarations: from the '<' that opens one to the
+// '>' that ends it) rather than as text, for the differential test against
+// golang.org/x/net/html. Only the steps into and out of markup look at it.
+func scanHTML(b []byte, tag string, markup []bool) []hocc {
 	var out []hocc
 	st := hData
 	inAnchor := false
@@ -93,7 +100,13 @@ func findHTML(b []byte, tag string) []hocc {
 		attrStart          int
 		pendingAttr        = -1 // first occurrence in the current attribute value
 		rawName            string
+		markStart          int // markup: where the current markup began
 	)
+	mark := func(end int) {
+		for k := markStart; k < end; k++ {
+			markup[k] = true
+		}
+	}
 	finishValue := func(end int) {
 		if pendingAttr >= 0 {
 			for k := pendingAttr; k < len(out); k++ {
@@ -102,7 +115,10 @@ func findHTML(b []byte, tag string) []hocc {
 			pendingAttr = -1
 		}
 	}
-	endOfTag := func() {
+	endOfTag := func(i int) {
+		if markup != nil {
+			mark(i + 1)
+		}
 		name := nameIs(b, nameStart, nameEnd, []string{"a"})
 		if name == "a" {
 			inAnchor = !endTag
@@ -159,6 +175,7 @@ func findHTML(b []byte, tag string) []hocc {
 		switch st {
 		case hData:
 			if c == '<' && i+1 < len(b) {
+				markStart = i
 				n := b[i+1]
 				switch {
 				case isAlpha(n):
@@ -178,8 +195,12 @@ func findHTML(b []byte, tag string) []hocc {
 					} else if i+1 < len(b) && b[i] == '-' && b[i+1] == '>' {
 						st, i = hData, i+2
 					}
+					if st == hData && markup != nil {
+						mark(i)
+					}
 					continue
-				case n == '!' || n == '?' || n == '/':
+				case n == '!' || n == '?' || n == '/' && i+2 < len(b):
+					// ("</" at the end is text.)
 					st = hBogus
 					i += 2
 					continue
@@ -193,7 +214,7 @@ func findHTML(b []byte, tag string) []hocc {
 				nameEnd, st = i, hBeforeAttr
 			case c == '>':
 				nameEnd = i
-				endOfTag()
+				endOfTag(i)
 			}
 		case hBeforeAttr, hAfterAttrName:
 			switch {
@@ -202,7 +223,7 @@ func findHTML(b []byte, tag string) []hocc {
 					st = hBeforeAttr
 				}
 			case c == '>':
-				endOfTag()
+				endOfTag(i)
 			case c == '=' && st == hAfterAttrName:
 				st = hBeforeValue
 			default:
@@ -217,7 +238,7 @@ func findHTML(b []byte, tag string) []hocc {
 			case c == '=':
 				st = hBeforeValue
 			case c == '>':
-				endOfTag()
+				endOfTag(i)
 			}
 		case hBeforeValue:
 			switch {
@@ -227,7 +248,7 @@ func findHTML(b []byte, tag string) []hocc {
 			case c == '\'':
 				st = hValueSQ
 			case c == '>':
-				endOfTag()
+				endOfTag(i)
 			default:
 				st = hValueUnq
 				continue // the character belongs to the value
@@ -243,33 +264,46 @@ func findHTML(b []byte, tag string) []hocc {
 				st = hBeforeAttr
 			} else if c == '>' {
 				finishValue(i)
-				endOfTag()
+				endOfTag(i)
 			}
 		case hComment:
 			if c == '-' && i+2 < len(b) && b[i+1] == '-' && b[i+2] == '>' {
 				st, i = hData, i+3
+				if markup != nil {
+					mark(i)
+				}
 				continue
 			}
 			if c == '-' && i+3 < len(b) && b[i+1] == '-' && b[i+2] == '!' && b[i+3] == '>' {
 				st, i = hData, i+4
+				if markup != nil {
+					mark(i)
+				}
 				continue
 			}
 		case hBogus:
 			if c == '>' {
 				st = hData
+				if markup != nil {
+					mark(i + 1)
+				}
 			}
 		case hRaw, hRCData:
 			if rawName != "plaintext" && c == '<' && i+2+len(rawName) <= len(b) && b[i+1] == '/' &&
 				nameIs(b, i+2, i+2+len(rawName), []string{rawName}) != "" {
 				e := i + 2 + len(rawName)
-				if e == len(b) || isHTMLSpace(b[e]) || b[e] == '/' || b[e] == '>' {
-					st, endTag, nameStart, nameEnd = hTagName, true, i+2, e
+				// ("</script" at the end is text.)
+				if e < len(b) && (isHTMLSpace(b[e]) || b[e] == '/' || b[e] == '>') {
+					st, endTag, nameStart, nameEnd, markStart = hTagName, true, i+2, e, i
 					i = e
 					continue
 				}
 			}
 		}
 		i++
+	}
+	if markup != nil && st != hData && st != hRaw && st != hRCData {
+		mark(len(b)) // unfinished at the end
 	}
 	return out
 }

@@ -28,6 +28,9 @@ var crlf = []byte("\r\n")
 
 func (c *crlfWriter) Write(p []byte) (int, error) {
 	n := len(p)
+	if n == 0 {
+		return 0, nil // a pending CR waits for an octet that decides it
+	}
 	if c.cr {
 		c.cr = false
 		if _, err := c.w.Write(crlf); err != nil {
@@ -97,8 +100,12 @@ func headerEnd(msg []byte) int {
 func headerValue(header []byte, name string) (string, bool) {
 	lines := strings.Split(string(header), "\r\n")
 	for i := 0; i < len(lines); i++ {
+		if lines[i] == "" || lines[i][0] == ' ' || lines[i][0] == '\t' {
+			continue // a continuation line (or the end), not a field
+		}
 		k, v, ok := strings.Cut(lines[i], ":")
-		if !ok || !strings.EqualFold(strings.TrimSpace(k), name) || strings.ContainsAny(k[:1], " \t") {
+		// (Only spaces and tabs around the name, as go-message reads it.)
+		if !ok || !asciiEqualFold(strings.Trim(k, " \t"), name) {
 			continue
 		}
 		for i+1 < len(lines) && len(lines[i+1]) > 0 && (lines[i+1][0] == ' ' || lines[i+1][0] == '\t') {
@@ -108,6 +115,28 @@ func headerValue(header []byte, name string) (string, bool) {
 		return strings.TrimSpace(v), true
 	}
 	return "", false
+}
+
+// asciiEqualFold is strings.EqualFold for field names: ASCII letters only
+// (strings.EqualFold would take "Meſſage-ID" for "Message-ID", and any two
+// invalid UTF-8 octets for one another).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // fromHeaderDomain is the domain of the first address of the From header,

@@ -73,6 +73,15 @@ func TestHeaderValueAndFromDomain(t *testing.T) {
 	if d := fromHeaderDomain([]byte("To: x@y\r\n\r\n")); d != "" {
 		t.Errorf("no From header gave %q", d)
 	}
+	// Names match in ASCII only, as go-message (and so the pipeline) reads
+	// them: not a Unicode case folding, nor Unicode space around the name.
+	if d := fromHeaderDomain([]byte("From\u00a0: a@other.example\r\nFrom: b@acme.example\r\n\r\n")); d != "acme.example" {
+		t.Errorf("From after a From<NBSP> field gave %q", d)
+	}
+	if v, ok := headerValue([]byte("Me\u017f\u017fage-ID: <a@b>\r\n\r\n"), "Message-ID"); ok {
+		t.Errorf("took Me\u017f\u017fage-ID for Message-ID: %q", v)
+	}
+	headerValue([]byte(":x\r\n\r\n"), "") // an empty name once panicked
 }
 
 func TestHeaderEnd(t *testing.T) {

@@ -10,9 +10,12 @@
 // (queue.New with queue.Options, transport.New with transport.Options,
 // store), so it imports queue, and so the queue's internal test files
 // (package queue) cannot import it. That is why the queue's tests are in
-// package queue_test too; the few unexported things they look at
-// (backoff, scan, the DSN composer) are in smtp/queue/export_test.go, as
-// the transports' are in smtp/transport/export_test.go.
+// package queue_test too; the few unexported things they look at (backoff,
+// scan and its test hook, drainNotified, the DSN composer and its date
+// format) are shown to them by smtp/queue/export_test.go, as the
+// transports' are by smtp/transport/export_test.go. Each package keeps only
+// the helpers of its own tests (the transports' send and stateName, the
+// queue's spooled bodies).
 //
 // It holds no tests; only test files import it.
 package queuetest

@@ -1,4 +1,4 @@
-package queue
+package queue_test
 
 import (
 	"context"
@@ -8,36 +8,10 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/queue"
+	"github.com/careerrelay/careerrelay/smtp/queue/queuetest"
 	"github.com/careerrelay/careerrelay/store"
 )
-
-// runEngine runs e.eng.Run until the test ends (or stop is called) and
-// returns stop, which waits for Run to return and checks its error.
-func runEngine(t *testing.T, eng *Engine) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		t.Helper()
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return after its context ended")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
 
 // What was queued before a restart (or a crash mid-attempt) is delivered
 // by the next Run; a message not yet due waits; Notify brings new ones.
@@ -61,7 +35,7 @@ func TestRunDeliversQueueAfterRestart(t *testing.T) {
 	}
 	err = db.Update(context.Background(), func(tx *store.Tx) error {
 		for _, m := range msgs {
-			if err := tx.Enqueue(m, []byte(testBody)); err != nil {
+			if err := tx.Enqueue(m, []byte(queuetest.Body)); err != nil {
 				return err
 			}
 		}
@@ -85,14 +59,14 @@ func TestRunDeliversQueueAfterRestart(t *testing.T) {
 		SMTP:     configs.SMTP{Hostname: "relay.test"},
 		Delivery: configs.Delivery{Mode: "relay", Relay: configs.Relay{Address: s.Addr, TLS: "none"}, Workers: 2},
 	}
-	eng, err := New(cfg, db, testLogger(t), Options{})
+	eng, err := queue.New(cfg, db, queuetest.Logger(t), queue.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := runEngine(t, eng)
+	stop := queuetest.RunEngine(t, eng)
 
 	got := map[string]bool{}
-	for _, m := range s.WaitForCount(t, 3, testWait)[:3] {
+	for _, m := range s.WaitForCount(t, 3, queuetest.Wait)[:3] {
 		got[m.Rcpts[0]] = true
 	}
 	for _, want := range []string{"a@example.jp", "b@example.jp", "c@example.jp"} {
@@ -105,15 +79,15 @@ func TestRunDeliversQueueAfterRestart(t *testing.T) {
 		db.View(func(tx *store.Tx) error { n = tx.QueueLen(); return nil })
 		return n
 	}
-	testlib.WaitFor(t, testWait, "the delivered messages to leave the queue", func() bool { return queueLen() == 1 && gauge() == 1 })
+	testlib.WaitFor(t, queuetest.Wait, "the delivered messages to leave the queue", func() bool { return queueLen() == 1 && queuetest.QueueMessages() == 1 })
 
 	// A message enqueued while running is delivered on Notify.
 	m := &store.Message{From: "hr@acme.example", Rcpts: []store.Rcpt{{Addr: "d@example.jp"}}, Received: time.Now(), NextAttempt: time.Now()}
-	if err := db.Update(context.Background(), func(tx *store.Tx) error { return tx.Enqueue(m, []byte(testBody)) }); err != nil {
+	if err := db.Update(context.Background(), func(tx *store.Tx) error { return tx.Enqueue(m, []byte(queuetest.Body)) }); err != nil {
 		t.Fatal(err)
 	}
 	eng.Notify(m.ID)
-	if to := s.WaitForCount(t, 4, testWait)[3].Rcpts[0]; to != "d@example.jp" {
+	if to := s.WaitForCount(t, 4, queuetest.Wait)[3].Rcpts[0]; to != "d@example.jp" {
 		t.Errorf("delivered %s, want d@example.jp", to)
 	}
 	stop()
@@ -139,19 +113,19 @@ func TestNoConcurrentAttemptsOfOneMessage(t *testing.T) {
 		<-release
 		return nil
 	})
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 	})
-	runEngine(t, e.eng)
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+	queuetest.RunEngine(t, e.Eng)
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
 	<-entered
-	e.eng.Notify(id, id)
-	if n, err := e.eng.RunDue(context.Background()); err != nil || n != 0 {
+	e.Eng.Notify(id, id)
+	if n, err := e.Eng.RunDue(context.Background()); err != nil || n != 0 {
 		t.Fatalf("RunDue during the attempt made %d attempts (%v), want 0", n, err)
 	}
 	close(release)
-	s.WaitForCount(t, 1, testWait)
-	testlib.WaitFor(t, testWait, "the message to leave the queue", func() bool { return e.get(id) == nil })
+	s.WaitForCount(t, 1, queuetest.Wait)
+	testlib.WaitFor(t, queuetest.Wait, "the message to leave the queue", func() bool { return e.Get(id) == nil })
 	if n := s.Sessions(); n != 1 {
 		t.Errorf("sink saw %d sessions, want 1", n)
 	}
@@ -169,23 +143,23 @@ func TestRunShutdownInterruptsAfterGrace(t *testing.T) {
 		<-release
 		return nil
 	})
-	e := newEnv(t, func(c *configs.Config, o *Options) {
+	e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 		c.Delivery.Lifetime = time.Nanosecond // an expiry must not follow an interruption
-		o.ShutdownGrace = 50 * time.Millisecond
+		o.Queue.ShutdownGrace = 50 * time.Millisecond
 	})
-	stop := runEngine(t, e.eng)
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+	stop := queuetest.RunEngine(t, e.Eng)
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
 	<-entered
 	stop()
-	m := e.get(id)
+	m := e.Get(id)
 	if m == nil || m.Attempts != 1 || m.Rcpts[0].State != store.Pending {
 		t.Fatalf("after shutdown: %+v, want pending with 1 attempt", m)
 	}
 	if m.LastError != "attempt interrupted at shutdown" {
 		t.Errorf("LastError = %q", m.LastError)
 	}
-	if q := e.queued(); len(q) != 1 {
+	if q := e.Queued(); len(q) != 1 {
 		t.Errorf("queue holds %d messages, want 1 (no DSN)", len(q))
 	}
 }

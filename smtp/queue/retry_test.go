@@ -1,4 +1,4 @@
-package queue
+package queue_test
 
 import (
 	"strings"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/queue/queuetest"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -16,13 +17,13 @@ import (
 // once the upstream says 250 the message leaves the queue.
 func TestRetryOnSchedule(t *testing.T) {
 	s := testlib.NewSink(t, nil)
-	var e *env
+	var e *queuetest.Env
 	var accept atomic.Bool
 	var mu sync.Mutex
 	var seen []store.Message // the message as stored when each attempt reached the sink
 	s.SetRcptReply(func(to string) error {
 		mu.Lock()
-		for _, m := range e.queued() {
+		for _, m := range e.Queued() {
 			seen = append(seen, *m)
 		}
 		mu.Unlock()
@@ -31,49 +32,49 @@ func TestRetryOnSchedule(t *testing.T) {
 		}
 		return testlib.SMTPReply(451, "4.3.0", "try again later")
 	})
-	e = newEnv(t, func(c *configs.Config, _ *Options) {
+	e = queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 		c.Delivery.RetrySchedule = []time.Duration{time.Minute, 5 * time.Minute}
 	})
-	deferredBefore := counter("deferred")
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
+	deferredBefore := queuetest.Attempts("deferred")
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
 
-	e.runDue(1)
-	m := e.get(id)
-	if m == nil || m.Attempts != 1 || !m.NextAttempt.Equal(t0.Add(time.Minute)) {
-		t.Fatalf("after attempt 1: %+v, want Attempts 1, NextAttempt t0+1m", m)
+	e.RunDue(1)
+	m := e.Get(id)
+	if m == nil || m.Attempts != 1 || !m.NextAttempt.Equal(queuetest.T0.Add(time.Minute)) {
+		t.Fatalf("after attempt 1: %+v, want Attempts 1, NextAttempt queuetest.T0+1m", m)
 	}
 	if !strings.HasPrefix(m.LastError, "451 4.3.0") || m.Rcpts[0].State != store.Pending {
 		t.Fatalf("after attempt 1: LastError %q state %v", m.LastError, m.Rcpts[0].State)
 	}
 	// The attempt was on record before it reached the upstream.
 	mu.Lock()
-	if len(seen) != 1 || seen[0].Attempts != 1 || !seen[0].NextAttempt.Equal(t0.Add(time.Minute)) {
+	if len(seen) != 1 || seen[0].Attempts != 1 || !seen[0].NextAttempt.Equal(queuetest.T0.Add(time.Minute)) {
 		t.Fatalf("during attempt 1 the store held %+v", seen)
 	}
 	mu.Unlock()
 
-	e.clock.Advance(time.Minute - time.Second)
-	e.runDue(0)
-	e.clock.Advance(time.Second)
-	e.runDue(1)
-	m = e.get(id)
-	if m == nil || m.Attempts != 2 || !m.NextAttempt.Equal(t0.Add(6*time.Minute)) {
-		t.Fatalf("after attempt 2: %+v, want Attempts 2, NextAttempt t0+6m", m)
+	e.Clock.Advance(time.Minute - time.Second)
+	e.RunDue(0)
+	e.Clock.Advance(time.Second)
+	e.RunDue(1)
+	m = e.Get(id)
+	if m == nil || m.Attempts != 2 || !m.NextAttempt.Equal(queuetest.T0.Add(6*time.Minute)) {
+		t.Fatalf("after attempt 2: %+v, want Attempts 2, NextAttempt queuetest.T0+6m", m)
 	}
 
 	accept.Store(true)
-	e.clock.Advance(5*time.Minute - time.Second)
-	e.runDue(0)
-	e.clock.Advance(time.Second)
-	e.runDue(1)
-	if m := e.get(id); m != nil {
+	e.Clock.Advance(5*time.Minute - time.Second)
+	e.RunDue(0)
+	e.Clock.Advance(time.Second)
+	e.RunDue(1)
+	if m := e.Get(id); m != nil {
 		t.Fatalf("still queued after a 250: %+v", m)
 	}
 	if msgs := s.Messages(); len(msgs) != 1 {
 		t.Fatalf("sink got %d messages, want 1", len(msgs))
 	}
-	if d := counter("deferred") - deferredBefore; d != 2 {
+	if d := queuetest.Attempts("deferred") - deferredBefore; d != 2 {
 		t.Errorf("deferred counter moved by %v, want 2", d)
 	}
 }
@@ -81,9 +82,9 @@ func TestRetryOnSchedule(t *testing.T) {
 // The last entry of the schedule repeats, and jitter stays within ±10%.
 func TestBackoff(t *testing.T) {
 	var r float64
-	e := newEnv(t, func(c *configs.Config, o *Options) {
+	e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
 		c.Delivery.RetrySchedule = []time.Duration{time.Minute, 10 * time.Minute}
-		o.Random = func() float64 { return r }
+		o.Queue.Random = func() float64 { return r }
 	})
 	for _, tc := range []struct {
 		attempt int
@@ -97,7 +98,7 @@ func TestBackoff(t *testing.T) {
 		{2, 1, 11 * time.Minute},
 	} {
 		r = tc.r
-		if got := e.eng.backoff(tc.attempt); got != tc.want {
+		if got := e.Eng.Backoff(tc.attempt); got != tc.want {
 			t.Errorf("backoff(%d) with random %v = %v, want %v", tc.attempt, tc.r, got, tc.want)
 		}
 	}
@@ -105,12 +106,12 @@ func TestBackoff(t *testing.T) {
 
 // A connection failure is temporary, like a 4xx.
 func TestConnectionRefusedDefers(t *testing.T) {
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: "127.0.0.1:1", TLS: "none"}
 	})
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-	e.runDue(1)
-	m := e.get(id)
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+	e.RunDue(1)
+	m := e.Get(id)
 	if m == nil || m.Rcpts[0].State != store.Pending || m.LastError == "" {
 		t.Fatalf("message = %+v, want pending with an error", m)
 	}

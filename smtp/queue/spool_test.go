@@ -1,8 +1,7 @@
-package queue
+package queue_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
-	"github.com/careerrelay/careerrelay/smtp/transport"
+	"github.com/careerrelay/careerrelay/smtp/queue/queuetest"
 	"github.com/careerrelay/careerrelay/smtp/transport/transporttest"
 	"github.com/careerrelay/careerrelay/store"
 )
@@ -46,37 +45,6 @@ func spooledBody(n int) []byte {
 	return b.Bytes()
 }
 
-// enqueueSpooled queues body as a spool file, tells the engine, and
-// returns the queued message and the path of its file.
-func (e *env) enqueueSpooled(from string, rcpts []string, body []byte) (*store.Message, string) {
-	e.t.Helper()
-	f, err := e.db.CreateSpool()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer f.Discard() // a no-op once enqueued
-	if _, err := f.Write(body); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := f.Finish(); err != nil {
-		e.t.Fatal(err)
-	}
-	m := e.message(from, rcpts)
-	m.MessageID = "<big@acme.example>"
-	if err := e.db.Update(context.Background(), func(tx *store.Tx) error { return tx.EnqueueSpooled(m, f) }); err != nil {
-		e.t.Fatal(err)
-	}
-	if m.Spool == "" || m.Size != int64(len(body)) {
-		e.t.Fatalf("EnqueueSpooled: spool %q size %d", m.Spool, m.Size)
-	}
-	path := filepath.Join(e.dir, "spool", m.Spool)
-	if _, err := os.Stat(path); err != nil {
-		e.t.Fatalf("spool file: %v", err)
-	}
-	e.eng.Notify(m.ID)
-	return m, path
-}
-
 func gone(t *testing.T, path string) bool {
 	t.Helper()
 	_, err := os.Stat(path)
@@ -88,12 +56,12 @@ func gone(t *testing.T, path string) bool {
 
 func TestRelaySpooledBody(t *testing.T) {
 	s := testlib.NewSink(t, nil)
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 	})
 	body := spooledBody(3 << 20)
-	m, path := e.enqueueSpooled("hr@acme.example", []string{"taro@example.jp", "hanako@example.jp"}, body)
-	e.runDue(1)
+	m, path := e.EnqueueSpooled("hr@acme.example", []string{"taro@example.jp", "hanako@example.jp"}, body)
+	e.RunDue(1)
 
 	msgs := s.Messages()
 	if len(msgs) != 1 {
@@ -105,7 +73,7 @@ func TestRelaySpooledBody(t *testing.T) {
 	if got := strings.Join(msgs[0].Rcpts, ","); got != "taro@example.jp,hanako@example.jp" {
 		t.Errorf("rcpts %s", got)
 	}
-	if e.get(m.ID) != nil {
+	if e.Get(m.ID) != nil {
 		t.Error("message still queued after delivery")
 	}
 	if !gone(t, path) {
@@ -125,17 +93,14 @@ func TestMXSpooledBodyAfterDeferral(t *testing.T) {
 		MX: map[string][]*net.MX{"example.jp": {{Host: "mx1.example.jp.", Pref: 10}, {Host: "mx2.example.jp.", Pref: 20}}},
 		IP: map[string][]string{"mx1.example.jp": {"192.0.2.1"}, "mx2.example.jp": {"192.0.2.2"}},
 	}
-	e := newEnv(t, func(c *configs.Config, o *Options) {
+	e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
 		c.Delivery.Mode = "mx"
-		tr, err := transport.New(c, transport.Options{Now: o.Now, Random: o.Random, Resolver: dns, Dial: n.Dial})
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Transport = tr
+		o.Transport.Resolver = dns
+		o.Transport.Dial = n.Dial
 	})
 	body := spooledBody(1 << 20)
-	m, path := e.enqueueSpooled("hr@acme.example", []string{"taro@example.jp"}, body)
-	e.runDue(1)
+	m, path := e.EnqueueSpooled("hr@acme.example", []string{"taro@example.jp"}, body)
+	e.RunDue(1)
 	if busy.Attempts() != 1 {
 		t.Errorf("mx1 saw %d attempts, want 1", busy.Attempts())
 	}
@@ -143,7 +108,7 @@ func TestMXSpooledBodyAfterDeferral(t *testing.T) {
 	if len(msgs) != 1 || !bytes.Equal(msgs[0].Data, body) {
 		t.Fatalf("mx2 got %d messages, want the body byte for byte", len(msgs))
 	}
-	if e.get(m.ID) != nil || !gone(t, path) {
+	if e.Get(m.ID) != nil || !gone(t, path) {
 		t.Error("message or spool file still there after delivery")
 	}
 }
@@ -157,12 +122,12 @@ func TestDSNForSpooledMessage(t *testing.T) {
 		}
 		return nil
 	}})
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 	})
 	body := spooledBody(2 << 20)
-	m, path := e.enqueueSpooled("hr@acme.example", []string{"gone@example.jp"}, body)
-	e.runDue(2)
+	m, path := e.EnqueueSpooled("hr@acme.example", []string{"gone@example.jp"}, body)
+	e.RunDue(2)
 
 	msgs := s.Messages()
 	if len(msgs) != 1 || msgs[0].From != "" {
@@ -171,21 +136,21 @@ func TestDSNForSpooledMessage(t *testing.T) {
 	if len(msgs[0].Data) > 64<<10 {
 		t.Errorf("DSN of %d octets: it carries more than the header", len(msgs[0].Data))
 	}
-	d := parseDSN(t, msgs[0].Data)
-	wantContains(t, "delivery-status", d.status, "Final-Recipient: rfc822; gone@example.jp\r\n", "Status: 5.1.1\r\n")
-	wantContains(t, "headers part", d.headers,
+	d := queuetest.ParseDSN(t, msgs[0].Data)
+	queuetest.WantContains(t, "delivery-status", d.Status, "Final-Recipient: rfc822; gone@example.jp\r\n", "Status: 5.1.1\r\n")
+	queuetest.WantContains(t, "headers part", d.Headers,
 		"From: HR <hr@acme.example>\r\n",
 		"Subject: =?UTF-8?B?5aSn44GN44Gq5re75LuY?=\r\n",
 		"Message-ID: <big@acme.example>\r\n",
 		"X-Long: "+strings.Repeat("h", 200)+"\r\n",
 		"Content-Type: text/plain; charset=utf-8\r\n")
-	if strings.Contains(d.headers, "山田様") || strings.Contains(d.headers, "quick brown fox") {
+	if strings.Contains(d.Headers, "山田様") || strings.Contains(d.Headers, "quick brown fox") {
 		t.Error("the headers part carries the original body")
 	}
-	if e.get(m.ID) != nil || !gone(t, path) {
+	if e.Get(m.ID) != nil || !gone(t, path) {
 		t.Error("bounced message or its spool file still there")
 	}
-	if q := e.queued(); len(q) != 0 {
+	if q := e.Queued(); len(q) != 0 {
 		t.Errorf("queue holds %d messages, want none", len(q))
 	}
 }
@@ -194,21 +159,21 @@ func TestDSNForSpooledMessage(t *testing.T) {
 // fail at once and the sender gets a DSN (without the headers).
 func TestMissingSpoolFileBounces(t *testing.T) {
 	s := testlib.NewSink(t, nil)
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 	})
-	m, path := e.enqueueSpooled("hr@acme.example", []string{"taro@example.jp"}, spooledBody(300<<10))
+	m, path := e.EnqueueSpooled("hr@acme.example", []string{"taro@example.jp"}, spooledBody(300<<10))
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	e.runDue(2)
+	e.RunDue(2)
 	msgs := s.Messages()
 	if len(msgs) != 1 || msgs[0].From != "" || strings.Join(msgs[0].Rcpts, ",") != "hr@acme.example" {
 		t.Fatalf("sink got %+v, want only a DSN to hr@acme.example", msgs)
 	}
-	d := parseDSN(t, msgs[0].Data)
-	wantContains(t, "delivery-status", d.status, "Final-Recipient: rfc822; taro@example.jp\r\n", "Status: 5.3.0\r\n", "spool file gone")
-	if e.get(m.ID) != nil {
+	d := queuetest.ParseDSN(t, msgs[0].Data)
+	queuetest.WantContains(t, "delivery-status", d.Status, "Final-Recipient: rfc822; taro@example.jp\r\n", "Status: 5.3.0\r\n", "spool file gone")
+	if e.Get(m.ID) != nil {
 		t.Error("message still queued")
 	}
 }
@@ -218,19 +183,19 @@ func TestMissingSpoolFileBounces(t *testing.T) {
 // transaction, and the recipient is deferred.
 func TestTruncatedSpoolFileIsNotSent(t *testing.T) {
 	s := testlib.NewSink(t, nil)
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 	})
 	body := spooledBody(500 << 10)
-	m, path := e.enqueueSpooled("hr@acme.example", []string{"taro@example.jp"}, body)
+	m, path := e.EnqueueSpooled("hr@acme.example", []string{"taro@example.jp"}, body)
 	if err := os.Truncate(path, int64(len(body)/2)); err != nil {
 		t.Fatal(err)
 	}
-	e.runDue(1)
+	e.RunDue(1)
 	if n := s.Count(); n != 0 {
 		t.Fatalf("sink recorded %d messages from a truncated body", n)
 	}
-	cur := e.get(m.ID)
+	cur := e.Get(m.ID)
 	if cur == nil || cur.Rcpts[0].State != store.Pending || !strings.Contains(cur.LastError, "read queued body") {
 		t.Fatalf("message = %+v, want pending with a read error", cur)
 	}
@@ -243,13 +208,13 @@ func TestTruncatedSpoolFileIsNotSent(t *testing.T) {
 // it does an inline one.
 func TestCaptureSpooledBody(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "capture", "out")
-	e := newEnv(t, func(c *configs.Config, _ *Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Mode = "capture"
 		c.Delivery.CaptureDir = dir
 	})
 	body := spooledBody(400 << 10)
-	m, path := e.enqueueSpooled("hr@acme.example", []string{"taro@example.jp"}, body)
-	e.runDue(1)
+	m, path := e.EnqueueSpooled("hr@acme.example", []string{"taro@example.jp"}, body)
+	e.RunDue(1)
 	got, err := os.ReadFile(filepath.Join(dir, m.ID+"-1.eml"))
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +223,7 @@ func TestCaptureSpooledBody(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("captured %d octets, want %d", len(got), len(want))
 	}
-	if e.get(m.ID) != nil || !gone(t, path) {
+	if e.Get(m.ID) != nil || !gone(t, path) {
 		t.Error("message or spool file still there")
 	}
 }

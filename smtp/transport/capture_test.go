@@ -8,13 +8,13 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/durable"
-	"github.com/careerrelay/careerrelay/smtp/transport"
+	"github.com/careerrelay/careerrelay/smtp/queue/queuetest"
 	"github.com/careerrelay/careerrelay/store"
 )
 
-func captureEnv(t *testing.T) (*env, string) {
+func captureEnv(t *testing.T) (*queuetest.Env, string) {
 	dir := filepath.Join(t.TempDir(), "capture", "out")
-	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Mode = "capture"
 		c.Delivery.CaptureDir = dir
 	})
@@ -28,15 +28,15 @@ func TestCaptureWritesFiles(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o755 {
 		t.Fatalf("capture dir: %v %v, want a 0755 folder made by New", fi, err)
 	}
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp", "hanako@example.jp"}, testBody)
-	e.runDue(1)
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp", "hanako@example.jp"}, queuetest.Body)
+	e.RunDue(1)
 	for i, rcpt := range []string{"taro@example.jp", "hanako@example.jp"} {
 		name := filepath.Join(dir, id+"-"+string(rune('1'+i))+".eml")
 		got, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := "Return-Path: <hr@acme.example>\r\nDelivered-To: " + rcpt + "\r\n" + testBody
+		want := "Return-Path: <hr@acme.example>\r\nDelivered-To: " + rcpt + "\r\n" + queuetest.Body
 		if string(got) != want {
 			t.Errorf("%s =\n%q\nwant\n%q", name, got, want)
 		}
@@ -44,7 +44,7 @@ func TestCaptureWritesFiles(t *testing.T) {
 			t.Errorf("%s has mode %v, want 0644", name, fi.Mode().Perm())
 		}
 	}
-	if m := e.get(id); m != nil {
+	if m := e.Get(id); m != nil {
 		t.Errorf("still queued: %+v", m)
 	}
 }
@@ -54,9 +54,9 @@ func TestCaptureWriteFailureDefers(t *testing.T) {
 	e, dir := captureEnv(t)
 	durable.Fault = func(string) error { return errors.New("disk full") }
 	t.Cleanup(func() { durable.Fault = nil })
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-	e.runDue(1)
-	m := e.get(id)
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+	e.RunDue(1)
+	m := e.Get(id)
 	if m == nil || m.Rcpts[0].State != store.Pending {
 		t.Fatalf("message = %+v, want pending", m)
 	}
@@ -64,9 +64,9 @@ func TestCaptureWriteFailureDefers(t *testing.T) {
 		t.Errorf("capture dir holds %v", entries)
 	}
 	durable.Fault = nil
-	e.clock.Advance(e.cfg.Delivery.RetrySchedule[0])
-	e.runDue(1)
-	if m := e.get(id); m != nil {
+	e.Clock.Advance(e.Cfg.Delivery.RetrySchedule[0])
+	e.RunDue(1)
+	if m := e.Get(id); m != nil {
 		t.Fatalf("still queued after the disk recovered: %+v", m)
 	}
 }

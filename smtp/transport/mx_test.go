@@ -9,18 +9,18 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
-	"github.com/careerrelay/careerrelay/smtp/transport"
+	"github.com/careerrelay/careerrelay/smtp/queue/queuetest"
 	"github.com/careerrelay/careerrelay/smtp/transport/transporttest"
 	"github.com/careerrelay/careerrelay/store"
 )
 
 // mxEnv is an env in mx mode on a fake DNS and network.
-func mxEnv(t *testing.T, dns *transporttest.DNS, n *transporttest.Net, overrides map[string]string) *env {
-	return newEnv(t, func(c *configs.Config, o *transport.Options) {
+func mxEnv(t *testing.T, dns *transporttest.DNS, n *transporttest.Net, overrides map[string]string) *queuetest.Env {
+	return queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
 		c.Delivery.Mode = "mx"
 		c.Delivery.MXOverrides = overrides
-		o.Resolver = dns
-		o.Dial = n.Dial
+		o.Transport.Resolver = dns
+		o.Transport.Dial = n.Dial
 	})
 }
 
@@ -59,15 +59,15 @@ func TestMXPreferenceAndFallback(t *testing.T) {
 				},
 			}
 			e := mxEnv(t, dns, n, nil)
-			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-			e.runDue(1)
+			id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+			e.RunDue(1)
 			if want := []string{"192.0.2.1:25", "192.0.2.2:25", "192.0.2.3:25"}; !slices.Equal(n.Calls(), want) {
 				t.Errorf("dialed %v, want %v", n.Calls(), want)
 			}
 			if msgs := good.Messages(); len(msgs) != 1 || msgs[0].Helo != "out.relay.test" {
 				t.Fatalf("mx3 got %+v, want the message", msgs)
 			}
-			if m := e.get(id); m != nil {
+			if m := e.Get(id); m != nil {
 				t.Errorf("still queued: %+v", m)
 			}
 		})
@@ -82,9 +82,9 @@ func TestMXAllHostsDefer(t *testing.T) {
 		IP: map[string][]string{"mx1.example.jp": {"192.0.2.1"}, "mx2.example.jp": {"192.0.2.2"}},
 	}
 	e := mxEnv(t, dns, n, nil)
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-	e.runDue(1)
-	m := e.get(id)
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+	e.RunDue(1)
+	m := e.Get(id)
 	if m == nil || m.Rcpts[0].State != store.Pending || !strings.Contains(m.LastError, "192.0.2.2:25") {
 		t.Fatalf("message = %+v, want pending with mx2's connection error", m)
 	}
@@ -96,8 +96,8 @@ func TestMXImplicitAddressFallback(t *testing.T) {
 	n := &transporttest.Net{Routes: map[string]string{"192.0.2.9:25": s.Addr}}
 	dns := &transporttest.DNS{IP: map[string][]string{"example.jp": {"192.0.2.9"}}}
 	e := mxEnv(t, dns, n, nil)
-	e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-	e.runDue(1)
+	e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+	e.RunDue(1)
 	if len(s.Messages()) != 1 {
 		t.Fatalf("sink got %d messages", len(s.Messages()))
 	}
@@ -128,9 +128,9 @@ func TestMXPermanentDNSFailures(t *testing.T) {
 				dns.MX["example.jp"] = tc.mx
 			}
 			e := mxEnv(t, dns, n, nil)
-			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-			e.runDue(2) // the message, then its DSN
-			if m := e.get(id); m != nil {
+			id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+			e.RunDue(2) // the message, then its DSN
+			if m := e.Get(id); m != nil {
 				t.Fatalf("still queued: %+v", m)
 			}
 			if want := []string{"192.0.2.5:25"}; !slices.Equal(n.Calls(), want) {
@@ -140,8 +140,8 @@ func TestMXPermanentDNSFailures(t *testing.T) {
 			if len(msgs) != 1 || msgs[0].From != "" {
 				t.Fatalf("sender's MX got %+v, want one DSN", msgs)
 			}
-			d := parseDSN(t, msgs[0].Data)
-			wantContains(t, "delivery-status", d.status, "Final-Recipient: rfc822; taro@example.jp\r\n", "Status: "+tc.status+"\r\n")
+			d := queuetest.ParseDSN(t, msgs[0].Data)
+			queuetest.WantContains(t, "delivery-status", d.Status, "Final-Recipient: rfc822; taro@example.jp\r\n", "Status: "+tc.status+"\r\n")
 		})
 	}
 }
@@ -156,8 +156,8 @@ func TestMXOverride(t *testing.T) {
 		IP: map[string][]string{"mx1.example.jp": {"192.0.2.1"}},
 	}
 	e := mxEnv(t, dns, n, map[string]string{"Example.JP": override.Addr})
-	e.enqueue("hr@acme.example", []string{"taro@EXAMPLE.jp"}, testBody)
-	e.runDue(1)
+	e.Enqueue("hr@acme.example", []string{"taro@EXAMPLE.jp"}, queuetest.Body)
+	e.RunDue(1)
 	if len(override.Messages()) != 1 || len(viaDNS.Messages()) != 0 {
 		t.Fatalf("override got %d, DNS host got %d; want 1 and 0", len(override.Messages()), len(viaDNS.Messages()))
 	}
@@ -190,11 +190,11 @@ func TestMXOpportunisticTLS(t *testing.T) {
 			s := testlib.NewSink(t, tc.sink)
 			n := &transporttest.Net{}
 			e := mxEnv(t, &transporttest.DNS{}, n, map[string]string{"example.jp": s.Addr})
-			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-			e.runDue(1)
+			id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+			e.RunDue(1)
 			msgs := s.Messages()
 			if len(msgs) != 1 || msgs[0].TLS != tc.wantTLS {
-				t.Fatalf("sink got %+v, want one message with TLS=%v (%+v)", msgs, tc.wantTLS, e.get(id))
+				t.Fatalf("sink got %+v, want one message with TLS=%v (%+v)", msgs, tc.wantTLS, e.Get(id))
 			}
 			if len(n.Calls()) != tc.dials {
 				t.Errorf("dialed %v, want %d connections", n.Calls(), tc.dials)
@@ -208,12 +208,12 @@ func TestMXSeveralDomains(t *testing.T) {
 	a := testlib.NewSink(t, nil)
 	b := testlib.NewSink(t, &testlib.SinkOptions{RcptReply: func(string) error { return testlib.SMTPReply(452, "4.2.2", "full") }})
 	e := mxEnv(t, &transporttest.DNS{}, &transporttest.Net{}, map[string]string{"a.example": a.Addr, "b.example": b.Addr})
-	id := e.enqueue("hr@acme.example", []string{"x@a.example", "y@b.example", "z@a.example"}, testBody)
-	e.runDue(1)
+	id := e.Enqueue("hr@acme.example", []string{"x@a.example", "y@b.example", "z@a.example"}, queuetest.Body)
+	e.RunDue(1)
 	if msgs := a.Messages(); len(msgs) != 1 || strings.Join(msgs[0].Rcpts, ",") != "x@a.example,z@a.example" {
 		t.Fatalf("a.example got %+v", msgs)
 	}
-	m := e.get(id)
+	m := e.Get(id)
 	if m == nil || m.PendingRcpts()[0] != "y@b.example" || len(m.PendingRcpts()) != 1 {
 		t.Fatalf("message = %+v, want y@b.example pending", m)
 	}

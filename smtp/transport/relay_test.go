@@ -10,6 +10,7 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/queue/queuetest"
 	"github.com/careerrelay/careerrelay/smtp/transport"
 	"github.com/careerrelay/careerrelay/smtp/transport/transporttest"
 	"github.com/careerrelay/careerrelay/store"
@@ -21,20 +22,20 @@ func TestRelayStartTLSAuth(t *testing.T) {
 	if err := os.WriteFile(caFile, s.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls", Username: "postfix", Password: "s3cret", CAFile: caFile}
 	})
-	before := counter("delivered")
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp", "hanako@example.jp"}, testBody)
-	e.runDue(1)
+	before := queuetest.Attempts("delivered")
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp", "hanako@example.jp"}, queuetest.Body)
+	e.RunDue(1)
 
 	msgs := s.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("sink got %d messages, want 1", len(msgs))
 	}
 	got := msgs[0]
-	if !bytes.Equal(got.Data, []byte(testBody)) {
-		t.Errorf("body changed in transit:\n got %q\nwant %q", got.Data, testBody)
+	if !bytes.Equal(got.Data, []byte(queuetest.Body)) {
+		t.Errorf("body changed in transit:\n got %q\nwant %q", got.Data, queuetest.Body)
 	}
 	if got.From != "hr@acme.example" || strings.Join(got.Rcpts, ",") != "taro@example.jp,hanako@example.jp" {
 		t.Errorf("envelope = %q -> %q", got.From, got.Rcpts)
@@ -42,25 +43,25 @@ func TestRelayStartTLSAuth(t *testing.T) {
 	if !got.TLS || got.User != "postfix" || got.Helo != "out.relay.test" {
 		t.Errorf("TLS=%v auth=%q helo=%q, want TLS, postfix, out.relay.test", got.TLS, got.User, got.Helo)
 	}
-	if m := e.get(id); m != nil {
+	if m := e.Get(id); m != nil {
 		t.Errorf("message still queued after delivery: %+v", m)
 	}
-	if d := counter("delivered") - before; d != 1 {
+	if d := queuetest.Attempts("delivered") - before; d != 1 {
 		t.Errorf("delivered counter moved by %v, want 1", d)
 	}
-	if g := gauge(); g != 0 {
+	if g := queuetest.QueueMessages(); g != 0 {
 		t.Errorf("queue gauge = %v, want 0", g)
 	}
 }
 
 func TestRelayImplicitTLSWithRootCAs(t *testing.T) {
 	s := testlib.NewSink(t, &testlib.SinkOptions{Implicit: true})
-	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "tls"}
-		o.RootCAs = testlib.CertPool(t, s.CertPEM())
+		o.Transport.RootCAs = testlib.CertPool(t, s.CertPEM())
 	})
-	e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-	e.runDue(1)
+	e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+	e.RunDue(1)
 	if msgs := s.Messages(); len(msgs) != 1 || !msgs[0].TLS {
 		t.Fatalf("sink got %+v, want one message over TLS", msgs)
 	}
@@ -70,12 +71,12 @@ func TestRelayImplicitTLSWithRootCAs(t *testing.T) {
 // failure and the password is never sent.
 func TestRelayUntrustedCertificateDefers(t *testing.T) {
 	s := testlib.NewSink(t, &testlib.SinkOptions{TLS: true, Users: map[string]string{"postfix": "s3cret"}})
-	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls", Username: "postfix", Password: "s3cret"}
 	})
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-	e.runDue(1)
-	m := e.get(id)
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+	e.RunDue(1)
+	m := e.Get(id)
 	if m == nil || m.Rcpts[0].State != store.Pending {
 		t.Fatalf("message = %+v, want still pending", m)
 	}
@@ -90,12 +91,12 @@ func TestRelayUntrustedCertificateDefers(t *testing.T) {
 // A relay that does not offer STARTTLS is not used in starttls mode.
 func TestRelayStartTLSRequired(t *testing.T) {
 	s := testlib.NewSink(t, nil)
-	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls"}
 	})
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-	e.runDue(1)
-	if m := e.get(id); m == nil || !strings.Contains(m.LastError, "STARTTLS") {
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+	e.RunDue(1)
+	if m := e.Get(id); m == nil || !strings.Contains(m.LastError, "STARTTLS") {
 		t.Fatalf("message = %+v, want pending with a STARTTLS error", m)
 	}
 }
@@ -112,12 +113,12 @@ func TestRelayPerRecipientReplies(t *testing.T) {
 		}
 		return nil
 	}})
-	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
 	})
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp", "gone@example.jp", "full@example.jp"}, testBody)
-	e.runDue(2) // the message, then the DSN for gone@
-	m := e.get(id)
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp", "gone@example.jp", "full@example.jp"}, queuetest.Body)
+	e.RunDue(2) // the message, then the DSN for gone@
+	m := e.Get(id)
 	if m == nil {
 		t.Fatal("message gone, want full@ still pending")
 	}
@@ -149,16 +150,16 @@ func TestRelayAuthSafety(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := testlib.NewSink(t, &testlib.SinkOptions{TLS: true, Users: map[string]string{"postfix": "s3cret"}})
 			n := &transporttest.Net{Routes: map[string]string{"smarthost.example:587": s.Addr}}
-			e := newEnv(t, func(c *configs.Config, o *transport.Options) {
+			e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
 				c.Delivery.Relay = configs.Relay{Address: "smarthost.example:587", TLS: tc.tls, Username: "postfix", Password: tc.password}
-				o.Dial = n.Dial
-				o.RootCAs = testlib.CertPool(t, s.CertPEM())
+				o.Transport.Dial = n.Dial
+				o.Transport.RootCAs = testlib.CertPool(t, s.CertPEM())
 			})
 			// The certificate names 127.0.0.1 and localhost, not smarthost.example.
-			transport.SetRelayServerName(e.tr, "localhost")
-			id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, testBody)
-			e.runDue(1)
-			m := e.get(id)
+			transport.SetRelayServerName(e.Tr, "localhost")
+			id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+			e.RunDue(1)
+			m := e.Get(id)
 			if m == nil || m.Rcpts[0].State != store.Pending || !strings.Contains(m.LastError, tc.want) {
 				t.Fatalf("message = %+v, want pending with %q", m, tc.want)
 			}
@@ -173,18 +174,18 @@ func TestRelayAuthSafety(t *testing.T) {
 // worker beyond the command timeout.
 func TestRelayStalledBodyTimesOut(t *testing.T) {
 	addr := testlib.NewSink(t, &testlib.SinkOptions{StallData: true}).Addr
-	e := newEnv(t, func(c *configs.Config, _ *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, _ *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: addr, TLS: "none"}
 		c.Delivery.CommandTimeout = 300 * time.Millisecond
 	})
-	big := testBody + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 1<<17)
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, big)
+	big := queuetest.Body + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 1<<17)
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, big)
 	start := time.Now()
-	e.runDue(1)
+	e.RunDue(1)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("attempt took %v", d)
 	}
-	if m := e.get(id); m == nil || !strings.Contains(m.LastError, "timeout") {
+	if m := e.Get(id); m == nil || !strings.Contains(m.LastError, "timeout") {
 		t.Fatalf("message = %+v, want pending with a timeout", m)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/careerrelay/careerrelay/smtp/queue/queuetest"
 	"github.com/careerrelay/careerrelay/smtp/transport"
 	"github.com/careerrelay/careerrelay/smtp/transport/transporttest"
 	"github.com/careerrelay/careerrelay/store"
@@ -27,11 +28,11 @@ import (
 
 // reuseEnv is an env in relay mode to a sink behind a proxy; configure
 // may adjust it further.
-func reuseEnv(t *testing.T, sinkOpts *testlib.SinkOptions, configure func(*configs.Config, *transport.Options)) (*env, *testlib.Sink, *proxy) {
+func reuseEnv(t *testing.T, sinkOpts *testlib.SinkOptions, configure func(*configs.Config, *queuetest.Options)) (*queuetest.Env, *testlib.Sink, *proxy) {
 	t.Helper()
 	s := testlib.NewSink(t, sinkOpts)
 	p := newProxy(t, s.Addr)
-	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: p.Addr, TLS: "none"}
 		if configure != nil {
 			configure(c, o)
@@ -45,19 +46,19 @@ func reuseEnv(t *testing.T, sinkOpts *testlib.SinkOptions, configure func(*confi
 // testlib.PipeListeners, which the bubble's clock can move past (a
 // goroutine blocked on a real socket would hold it), the transport dials
 // the proxy's, and its connection cache runs on the bubble's clock
-// (time.Now) instead of e.clock, which the queue keeps. The sink's
+// (time.Now) instead of e.Clock, which the queue keeps. The sink's
 // timeout is an hour, so that it does not close the sessions the tests
 // leave idle for minutes.
-func pipeReuseEnv(t *testing.T, configure func(*configs.Config, *transport.Options)) (*env, *testlib.Sink, *proxy) {
+func pipeReuseEnv(t *testing.T, configure func(*configs.Config, *queuetest.Options)) (*queuetest.Env, *testlib.Sink, *proxy) {
 	t.Helper()
 	sl := testlib.NewPipeListener("sink.test:25")
 	s := testlib.NewSink(t, &testlib.SinkOptions{Listener: sl, Timeout: time.Hour})
 	pl := testlib.NewPipeListener("proxy.test:25")
 	p := newPipeProxy(t, pl, sl)
-	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: p.Addr, TLS: "none"}
-		o.Dial = pl.Dial
-		o.Now = nil
+		o.Transport.Dial = pl.Dial
+		o.Transport.Now = nil
 		if configure != nil {
 			configure(c, o)
 		}
@@ -65,18 +66,18 @@ func pipeReuseEnv(t *testing.T, configure func(*configs.Config, *transport.Optio
 	return e, s, p
 }
 
-// numbered is testBody with its own Message-ID and a line naming n.
+// numbered is queuetest.Body with its own Message-ID and a line naming n.
 func numbered(n int) string {
-	return strings.Replace(testBody, "<orig@acme.example>", fmt.Sprintf("<m%d@acme.example>", n), 1) +
+	return strings.Replace(queuetest.Body, "<orig@acme.example>", fmt.Sprintf("<m%d@acme.example>", n), 1) +
 		fmt.Sprintf("message %d\r\n", n)
 }
 
-// send queues message n to rcpts and makes the attempts due (want of them,
-// DSNs included).
-func (e *env) send(n int, rcpts []string, want int) string {
-	e.t.Helper()
-	id := e.enqueue("hr@acme.example", rcpts, numbered(n))
-	e.runDue(want)
+// send queues message n to rcpts in e and makes the attempts due (want of
+// them, DSNs included).
+func send(e *queuetest.Env, n int, rcpts []string, want int) string {
+	e.T.Helper()
+	id := e.Enqueue("hr@acme.example", rcpts, numbered(n))
+	e.RunDue(want)
 	return id
 }
 
@@ -94,7 +95,7 @@ func reapers() int {
 
 func wantConns(t *testing.T, p *proxy, opened, closed int) {
 	t.Helper()
-	testlib.WaitFor(t, testWait, fmt.Sprintf("%d connections opened and %d closed", opened, closed), func() bool {
+	testlib.WaitFor(t, queuetest.Wait, fmt.Sprintf("%d connections opened and %d closed", opened, closed), func() bool {
 		o, c := p.counts()
 		return o == opened && c == closed
 	})
@@ -116,8 +117,8 @@ func TestReuseSequential(t *testing.T) {
 	e, s, p := reuseEnv(t, nil, nil)
 	const n = 20
 	for i := range n {
-		id := e.send(i, []string{"taro@example.jp"}, 1)
-		if e.get(id) != nil {
+		id := send(e, i, []string{"taro@example.jp"}, 1)
+		if e.Get(id) != nil {
 			t.Fatalf("message %d still queued", i)
 		}
 	}
@@ -136,25 +137,25 @@ func TestReuseSequential(t *testing.T) {
 	if s.Sessions() != 1 || p.sent("EHLO") != 1 || p.sent("MAIL") != n || p.sent("QUIT") != 0 {
 		t.Errorf("sessions %d, EHLO %d, MAIL %d, QUIT %d; want 1, 1, %d, 0", s.Sessions(), p.sent("EHLO"), p.sent("MAIL"), n, p.sent("QUIT"))
 	}
-	if got := transport.IdleCount(e.tr); got != 1 {
+	if got := transport.IdleCount(e.Tr); got != 1 {
 		t.Errorf("%d idle sessions, want 1", got)
 	}
 }
 
 // With 8 workers, 200 messages go over at most 8 connections.
 func TestReuseConcurrent(t *testing.T) {
-	e, s, p := reuseEnv(t, nil, func(c *configs.Config, _ *transport.Options) { c.Delivery.Workers = 8 })
+	e, s, p := reuseEnv(t, nil, func(c *configs.Config, _ *queuetest.Options) { c.Delivery.Workers = 8 })
 	const n = 200
 	var ids []string
 	for i := range n {
-		m := e.message("hr@acme.example", []string{fmt.Sprintf("c%d@example.jp", i)})
-		e.put(m, numbered(i))
+		m := e.Message("hr@acme.example", []string{fmt.Sprintf("c%d@example.jp", i)})
+		e.Put(m, numbered(i))
 		ids = append(ids, m.ID)
 	}
-	runEngine(t, e.eng)
-	e.eng.Notify(ids...)
-	s.WaitForCount(t, n, 4*testWait)
-	testlib.WaitFor(t, testWait, "the queue to drain", func() bool { return len(e.queued()) == 0 })
+	queuetest.RunEngine(t, e.Eng)
+	e.Eng.Notify(ids...)
+	s.WaitForCount(t, n, 4*queuetest.Wait)
+	testlib.WaitFor(t, queuetest.Wait, "the queue to drain", func() bool { return len(e.Queued()) == 0 })
 	for i := range n {
 		if c := s.ByMessageID()[fmt.Sprintf("m%d@acme.example", i)]; c != 1 {
 			t.Errorf("message %d arrived %d times", i, c)
@@ -173,12 +174,12 @@ func TestReuseConcurrent(t *testing.T) {
 func TestReuseIdleLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e, _, p := pipeReuseEnv(t, nil)
-		e.send(1, []string{"taro@example.jp"}, 1)
-		if !transport.ReaperRunning(e.tr) {
+		send(e, 1, []string{"taro@example.jp"}, 1)
+		if !transport.ReaperRunning(e.Tr) {
 			t.Error("no reaper while a session is idle")
 		}
 		time.Sleep(transport.DefaultIdleLimit - time.Millisecond)
-		e.send(2, []string{"taro@example.jp"}, 1)
+		send(e, 2, []string{"taro@example.jp"}, 1)
 		wantConnsNow(t, p, 1, 0)
 
 		// The limit counts from the last use; the reaper closes the
@@ -190,16 +191,16 @@ func TestReuseIdleLimit(t *testing.T) {
 		if p.sent("QUIT") != 1 {
 			t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
 		}
-		if transport.ReaperRunning(e.tr) || reapers() != 0 {
-			t.Errorf("reaper running %v (%d goroutines) with no session idle", transport.ReaperRunning(e.tr), reapers())
+		if transport.ReaperRunning(e.Tr) || reapers() != 0 {
+			t.Errorf("reaper running %v (%d goroutines) with no session idle", transport.ReaperRunning(e.Tr), reapers())
 		}
-		if n := transport.IdleCount(e.tr); n != 0 {
+		if n := transport.IdleCount(e.Tr); n != 0 {
 			t.Errorf("%d idle sessions after the idle limit", n)
 		}
 		// The next message opens a new connection, and the reaper starts again.
-		e.send(3, []string{"taro@example.jp"}, 1)
+		send(e, 3, []string{"taro@example.jp"}, 1)
 		wantConnsNow(t, p, 2, 1)
-		if !transport.ReaperRunning(e.tr) {
+		if !transport.ReaperRunning(e.Tr) {
 			t.Error("no reaper while a session is idle")
 		}
 	})
@@ -209,12 +210,12 @@ func TestReuseIdleLimit(t *testing.T) {
 // is taken, not used.
 func TestReuseExpiredOnGet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e, _, p := pipeReuseEnv(t, func(_ *configs.Config, o *transport.Options) {
-			transport.SetReuse(o, transport.ReuseLimits{Tick: time.Hour})
+		e, _, p := pipeReuseEnv(t, func(_ *configs.Config, o *queuetest.Options) {
+			transport.SetReuse(&o.Transport, transport.ReuseLimits{Tick: time.Hour})
 		})
-		e.send(1, []string{"taro@example.jp"}, 1)
+		send(e, 1, []string{"taro@example.jp"}, 1)
 		time.Sleep(transport.DefaultIdleLimit)
-		e.send(2, []string{"taro@example.jp"}, 1)
+		send(e, 2, []string{"taro@example.jp"}, 1)
 		wantConnsNow(t, p, 2, 1)
 		if p.sent("QUIT") != 1 {
 			t.Errorf("QUIT sent %d times, want 1", p.sent("QUIT"))
@@ -226,9 +227,11 @@ func TestReuseExpiredOnGet(t *testing.T) {
 // its age limit.
 func TestReuseLimits(t *testing.T) {
 	t.Run("transactions", func(t *testing.T) {
-		e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *transport.Options) { transport.SetReuse(o, transport.ReuseLimits{Uses: 3}) })
+		e, _, p := reuseEnv(t, nil, func(_ *configs.Config, o *queuetest.Options) {
+			transport.SetReuse(&o.Transport, transport.ReuseLimits{Uses: 3})
+		})
 		for i := range 7 {
-			e.send(i, []string{"taro@example.jp"}, 1)
+			send(e, i, []string{"taro@example.jp"}, 1)
 		}
 		wantConns(t, p, 3, 2)
 		if p.sent("QUIT") != 2 {
@@ -237,15 +240,15 @@ func TestReuseLimits(t *testing.T) {
 	})
 	t.Run("age", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			e, _, p := pipeReuseEnv(t, func(_ *configs.Config, o *transport.Options) {
-				transport.SetReuse(o, transport.ReuseLimits{Idle: time.Hour, Age: 5 * time.Minute, Tick: time.Hour})
+			e, _, p := pipeReuseEnv(t, func(_ *configs.Config, o *queuetest.Options) {
+				transport.SetReuse(&o.Transport, transport.ReuseLimits{Idle: time.Hour, Age: 5 * time.Minute, Tick: time.Hour})
 			})
-			e.send(1, []string{"taro@example.jp"}, 1)
+			send(e, 1, []string{"taro@example.jp"}, 1)
 			time.Sleep(4 * time.Minute)
-			e.send(2, []string{"taro@example.jp"}, 1)
+			send(e, 2, []string{"taro@example.jp"}, 1)
 			wantConnsNow(t, p, 1, 0)
 			time.Sleep(time.Minute)
-			e.send(3, []string{"taro@example.jp"}, 1)
+			send(e, 3, []string{"taro@example.jp"}, 1)
 			wantConnsNow(t, p, 2, 1)
 		})
 	})
@@ -258,16 +261,18 @@ func TestReusePerKeyLimit(t *testing.T) {
 		entered <- struct{}{}
 		<-release
 		return nil
-	}}, func(_ *configs.Config, o *transport.Options) { transport.SetReuse(o, transport.ReuseLimits{PerKey: 1}) })
-	runEngine(t, e.eng)
-	e.enqueue("hr@acme.example", []string{"taro@example.jp"}, numbered(1))
-	e.enqueue("hr@acme.example", []string{"hanako@example.jp"}, numbered(2))
+	}}, func(_ *configs.Config, o *queuetest.Options) {
+		transport.SetReuse(&o.Transport, transport.ReuseLimits{PerKey: 1})
+	})
+	queuetest.RunEngine(t, e.Eng)
+	e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, numbered(1))
+	e.Enqueue("hr@acme.example", []string{"hanako@example.jp"}, numbered(2))
 	<-entered
 	<-entered
 	close(release)
-	s.WaitForCount(t, 2, testWait)
+	s.WaitForCount(t, 2, queuetest.Wait)
 	wantConns(t, p, 2, 1)
-	testlib.WaitFor(t, testWait, "one idle session", func() bool { return transport.IdleCount(e.tr) == 1 })
+	testlib.WaitFor(t, queuetest.Wait, "one idle session", func() bool { return transport.IdleCount(e.Tr) == 1 })
 }
 
 // A peer that closed the cached connection meanwhile (its idle timeout is
@@ -281,14 +286,14 @@ func TestReuseStaleConnection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, s, p := reuseEnv(t, nil, nil)
-			e.send(1, []string{"taro@example.jp"}, 1)
+			send(e, 1, []string{"taro@example.jp"}, 1)
 			p.hangUp(tc.reply)
-			delivered, deferred := counter("delivered"), counter("deferred")
-			id := e.send(2, []string{"taro@example.jp"}, 1)
-			if m := e.get(id); m != nil {
+			delivered, deferred := queuetest.Attempts("delivered"), queuetest.Attempts("deferred")
+			id := send(e, 2, []string{"taro@example.jp"}, 1)
+			if m := e.Get(id); m != nil {
 				t.Fatalf("message deferred on a stale connection: %+v", m)
 			}
-			if d, f := counter("delivered")-delivered, counter("deferred")-deferred; d != 1 || f != 0 {
+			if d, f := queuetest.Attempts("delivered")-delivered, queuetest.Attempts("deferred")-deferred; d != 1 || f != 0 {
 				t.Errorf("attempts: %v delivered, %v deferred; want 1 and 0", d, f)
 			}
 			for _, want := range []string{"m1@acme.example", "m2@acme.example"} {
@@ -300,7 +305,7 @@ func TestReuseStaleConnection(t *testing.T) {
 				t.Errorf("%d connections opened, want 2", o)
 			}
 			// The new connection is cached in turn.
-			e.send(3, []string{"taro@example.jp"}, 1)
+			send(e, 3, []string{"taro@example.jp"}, 1)
 			if o, _ := p.counts(); o != 2 || s.Count() != 3 {
 				t.Errorf("%d connections, %d messages; want 2 and 3", o, s.Count())
 			}
@@ -315,17 +320,17 @@ func TestReuseStaleThenRefused(t *testing.T) {
 	p := newProxy(t, s.Addr)
 	var addr atomic.Value
 	addr.Store(p.Addr)
-	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: "smarthost.example:25", TLS: "none"}
-		o.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		o.Transport.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr.Load().(string))
 		}
 	})
-	e.send(1, []string{"taro@example.jp"}, 1)
+	send(e, 1, []string{"taro@example.jp"}, 1)
 	p.hangUp("")
 	addr.Store("127.0.0.1:1") // nothing listens
-	id := e.send(2, []string{"taro@example.jp"}, 1)
-	m := e.get(id)
+	id := send(e, 2, []string{"taro@example.jp"}, 1)
+	m := e.Get(id)
 	if m == nil || m.Attempts != 1 || !strings.Contains(m.LastError, "connect to smarthost.example:25") {
 		t.Fatalf("message = %+v, want pending with the new connection's error", m)
 	}
@@ -335,13 +340,13 @@ func TestReuseStaleThenRefused(t *testing.T) {
 // the peer may have accepted the message. It stays a deferral.
 func TestReuseNoRetryAfterData(t *testing.T) {
 	e, s, p := reuseEnv(t, nil, nil)
-	e.send(1, []string{"taro@example.jp"}, 1)
+	send(e, 1, []string{"taro@example.jp"}, 1)
 	s.SetReply(func(*testlib.SinkMessage) error {
 		p.hangUp("") // the 250 never reaches the engine
 		return nil
 	})
-	id := e.send(2, []string{"taro@example.jp"}, 1)
-	m := e.get(id)
+	id := send(e, 2, []string{"taro@example.jp"}, 1)
+	m := e.Get(id)
 	if m == nil || m.Rcpts[0].State != store.Pending || m.LastError == "" {
 		t.Fatalf("message = %+v, want pending", m)
 	}
@@ -360,17 +365,17 @@ func TestReuseAfterRefusedRecipient(t *testing.T) {
 		}
 		return nil
 	}}, nil)
-	e.send(1, []string{"taro@example.jp"}, 1)
-	id := e.send(2, []string{"gone@example.jp"}, 2) // and its DSN
-	if m := e.get(id); m != nil {
+	send(e, 1, []string{"taro@example.jp"}, 1)
+	id := send(e, 2, []string{"gone@example.jp"}, 2) // and its DSN
+	if m := e.Get(id); m != nil {
 		t.Fatalf("message 2 still queued: %+v", m)
 	}
 	if p.sent("RSET") != 1 {
 		t.Errorf("RSET sent %d times, want 1", p.sent("RSET"))
 	}
-	id = e.send(3, []string{"gone@example.jp", "hanako@example.jp"}, 2)
-	e.send(4, []string{"taro@example.jp"}, 1)
-	if m := e.get(id); m != nil {
+	id = send(e, 3, []string{"gone@example.jp", "hanako@example.jp"}, 2)
+	send(e, 4, []string{"taro@example.jp"}, 1)
+	if m := e.Get(id); m != nil {
 		t.Fatalf("message 3 still queued: %+v", m)
 	}
 	msgs := s.Messages()
@@ -382,8 +387,8 @@ func TestReuseAfterRefusedRecipient(t *testing.T) {
 		msgs[3].From != "" || !strings.HasPrefix(got[4], "m4@") {
 		t.Fatalf("sink got %q, want m1, a DSN, m3 to hanako@, a DSN, m4", got)
 	}
-	d := parseDSN(t, msgs[1].Data)
-	wantContains(t, "delivery-status", d.status, "Final-Recipient: rfc822; gone@example.jp\r\n", "Status: 5.1.1\r\n", "550 5.1.1 no such user")
+	d := queuetest.ParseDSN(t, msgs[1].Data)
+	queuetest.WantContains(t, "delivery-status", d.Status, "Final-Recipient: rfc822; gone@example.jp\r\n", "Status: 5.1.1\r\n", "550 5.1.1 no such user")
 	if o, c := p.counts(); o != 1 || c != 0 {
 		t.Errorf("%d connections opened, %d closed; want 1 and 0", o, c)
 	}
@@ -397,10 +402,10 @@ func TestReuseAfterRefusedRecipient(t *testing.T) {
 func TestReuseNotAfterFailure(t *testing.T) {
 	t.Run("421 to RCPT", func(t *testing.T) {
 		e, s, p := reuseEnv(t, nil, nil)
-		e.send(1, []string{"taro@example.jp"}, 1)
+		send(e, 1, []string{"taro@example.jp"}, 1)
 		s.SetRcptReply(func(string) error { return testlib.SMTPReply(421, "4.3.0", "shutting down") })
-		id := e.send(2, []string{"taro@example.jp"}, 1)
-		if m := e.get(id); m == nil || !strings.HasPrefix(m.LastError, "421 4.3.0") {
+		id := send(e, 2, []string{"taro@example.jp"}, 1)
+		if m := e.Get(id); m == nil || !strings.HasPrefix(m.LastError, "421 4.3.0") {
 			t.Fatalf("message = %+v, want pending with the 421", m)
 		}
 		wantConns(t, p, 1, 1)
@@ -408,15 +413,15 @@ func TestReuseNotAfterFailure(t *testing.T) {
 			t.Errorf("QUIT %d, RSET %d after a 421; want none", p.sent("QUIT"), p.sent("RSET"))
 		}
 		s.SetRcptReply(nil)
-		e.send(3, []string{"taro@example.jp"}, 1)
+		send(e, 3, []string{"taro@example.jp"}, 1)
 		wantConns(t, p, 2, 1)
 	})
 	t.Run("connection cut at DATA", func(t *testing.T) {
 		e, s, p := reuseEnv(t, nil, nil)
-		e.send(1, []string{"taro@example.jp"}, 1)
+		send(e, 1, []string{"taro@example.jp"}, 1)
 		p.cut("DATA")
-		id := e.send(2, []string{"taro@example.jp"}, 1)
-		if m := e.get(id); m == nil || m.Rcpts[0].State != store.Pending {
+		id := send(e, 2, []string{"taro@example.jp"}, 1)
+		if m := e.Get(id); m == nil || m.Rcpts[0].State != store.Pending {
 			t.Fatalf("message = %+v, want pending", m)
 		}
 		// Not retried within the attempt: MAIL was accepted.
@@ -424,7 +429,7 @@ func TestReuseNotAfterFailure(t *testing.T) {
 			t.Errorf("%d connections, %d messages; want 1 and 1", o, s.Count())
 		}
 		p.cut("")
-		e.send(3, []string{"taro@example.jp"}, 1)
+		send(e, 3, []string{"taro@example.jp"}, 1)
 		if o, _ := p.counts(); o != 2 || s.Count() != 2 {
 			t.Errorf("%d connections, %d messages; want 2 and 2", o, s.Count())
 		}
@@ -434,9 +439,9 @@ func TestReuseNotAfterFailure(t *testing.T) {
 		// session is reused.
 		e, s, p := reuseEnv(t, nil, nil)
 		s.SetReply(func(*testlib.SinkMessage) error { return testlib.SMTPReply(451, "4.3.0", "try later") })
-		e.send(1, []string{"taro@example.jp"}, 1)
+		send(e, 1, []string{"taro@example.jp"}, 1)
 		s.SetReply(nil)
-		e.send(2, []string{"taro@example.jp"}, 1)
+		send(e, 2, []string{"taro@example.jp"}, 1)
 		wantConns(t, p, 1, 0)
 		if s.Count() != 1 {
 			t.Errorf("sink got %d messages, want 1", s.Count())
@@ -447,11 +452,11 @@ func TestReuseNotAfterFailure(t *testing.T) {
 // When Run stops, idle sessions are closed with QUIT and the reaper stops.
 func TestReuseClosedAtShutdown(t *testing.T) {
 	e, s, p := reuseEnv(t, nil, nil)
-	stop := runEngine(t, e.eng)
-	id := e.enqueue("hr@acme.example", []string{"taro@example.jp"}, numbered(1))
-	s.WaitForCount(t, 1, testWait)
-	testlib.WaitFor(t, testWait, "the session to wait in the cache", func() bool {
-		return e.get(id) == nil && transport.IdleCount(e.tr) == 1
+	stop := queuetest.RunEngine(t, e.Eng)
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, numbered(1))
+	s.WaitForCount(t, 1, queuetest.Wait)
+	testlib.WaitFor(t, queuetest.Wait, "the session to wait in the cache", func() bool {
+		return e.Get(id) == nil && transport.IdleCount(e.Tr) == 1
 	})
 	if o, c := p.counts(); o != 1 || c != 0 {
 		t.Fatalf("%d connections opened, %d closed; want 1 and 0", o, c)
@@ -460,8 +465,8 @@ func TestReuseClosedAtShutdown(t *testing.T) {
 		t.Errorf("%d reaper goroutines while a session is idle, want 1", reapers())
 	}
 	stop()
-	if transport.ReaperRunning(e.tr) || transport.IdleCount(e.tr) != 0 || reapers() != 0 {
-		t.Errorf("after Run: reaper running %v (%d goroutines), %d idle sessions", transport.ReaperRunning(e.tr), reapers(), transport.IdleCount(e.tr))
+	if transport.ReaperRunning(e.Tr) || transport.IdleCount(e.Tr) != 0 || reapers() != 0 {
+		t.Errorf("after Run: reaper running %v (%d goroutines), %d idle sessions", transport.ReaperRunning(e.Tr), reapers(), transport.IdleCount(e.Tr))
 	}
 	wantConns(t, p, 1, 1)
 	if p.sent("QUIT") != 1 {
@@ -484,16 +489,16 @@ func TestReuseStartTLSAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dials atomic.Int32
-	e := newEnv(t, func(c *configs.Config, o *transport.Options) {
+	e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
 		c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls", Username: "postfix", Password: "s3cret", CAFile: caFile}
-		o.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		o.Transport.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dials.Add(1)
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		}
 	})
-	e.send(1, []string{"taro@example.jp"}, 1)
-	e.send(2, []string{"gone@example.jp"}, 2) // RSET, then the DSN
-	e.send(3, []string{"hanako@example.jp"}, 1)
+	send(e, 1, []string{"taro@example.jp"}, 1)
+	send(e, 2, []string{"gone@example.jp"}, 2) // RSET, then the DSN
+	send(e, 3, []string{"hanako@example.jp"}, 1)
 	msgs := s.Messages()
 	if len(msgs) != 3 {
 		t.Fatalf("sink got %d messages, want 3", len(msgs))
@@ -527,10 +532,10 @@ func TestReuseMX(t *testing.T) {
 			IP: map[string][]string{"mx.hoster.example": {"192.0.2.1"}, "mx.c.example": {"192.0.2.1"}},
 		}
 		e := mxEnv(t, dns, n, nil)
-		e.send(1, []string{"x@a.example"}, 1)
-		e.send(2, []string{"y@b.example"}, 1)
-		e.send(3, []string{"z@c.example"}, 1)
-		e.send(4, []string{"x@a.example", "z@c.example"}, 1)
+		send(e, 1, []string{"x@a.example"}, 1)
+		send(e, 2, []string{"y@b.example"}, 1)
+		send(e, 3, []string{"z@c.example"}, 1)
+		send(e, 4, []string{"x@a.example", "z@c.example"}, 1)
 		if s.Count() != 5 {
 			t.Fatalf("sink got %d messages, want 5", s.Count())
 		}
@@ -544,8 +549,8 @@ func TestReuseMX(t *testing.T) {
 		}}})
 		n := &transporttest.Net{}
 		e := mxEnv(t, &transporttest.DNS{}, n, map[string]string{"example.jp": s.Addr})
-		e.send(1, []string{"taro@example.jp"}, 1)
-		e.send(2, []string{"taro@example.jp"}, 1)
+		send(e, 1, []string{"taro@example.jp"}, 1)
+		send(e, 2, []string{"taro@example.jp"}, 1)
 		if msgs := s.Messages(); len(msgs) != 2 || msgs[1].TLS {
 			t.Fatalf("sink got %+v, want two messages in plain text", msgs)
 		}

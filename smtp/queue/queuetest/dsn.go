@@ -1,0 +1,80 @@
+package queuetest
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-message"
+)
+
+// ParsedDSN is a DSN as a mail client sees it.
+type ParsedDSN struct {
+	Header  message.Header
+	Parts   []string // content types, in order
+	Text    string   // the text/plain part, decoded
+	Status  string   // the message/delivery-status part
+	Headers string   // the text/rfc822-headers part
+}
+
+// ParseDSN parses raw as a DSN (RFC 3464) and checks its form: a
+// multipart/report of the three parts in order, every line ending in CRLF.
+func ParseDSN(t testing.TB, raw []byte) ParsedDSN {
+	t.Helper()
+	ent, err := message.Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("DSN does not parse: %v\n%s", err, raw)
+	}
+	var d ParsedDSN
+	d.Header = ent.Header
+	ct, params, err := ent.Header.ContentType()
+	if err != nil || ct != "multipart/report" || params["report-type"] != "delivery-status" {
+		t.Fatalf("DSN Content-Type = %q %v (%v), want multipart/report; report-type=delivery-status", ct, params, err)
+	}
+	mr := ent.MultipartReader()
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("DSN part: %v", err)
+		}
+		pct, _, _ := p.Header.ContentType()
+		b, err := io.ReadAll(p.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Parts = append(d.Parts, pct)
+		switch pct {
+		case "text/plain":
+			d.Text = string(b)
+		case "message/delivery-status":
+			d.Status = string(b)
+		case "text/rfc822-headers":
+			d.Headers = string(b)
+		}
+	}
+	if got := strings.Join(d.Parts, ","); got != "text/plain,message/delivery-status,text/rfc822-headers" {
+		t.Errorf("DSN parts = %s", got)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasSuffix(line, "\r") && line != "" {
+			t.Errorf("DSN line without CRLF: %q", line)
+			break
+		}
+	}
+	return d
+}
+
+// WantContains fails the test (and goes on) for each of subs that s,
+// which is what, lacks.
+func WantContains(t testing.TB, what, s string, subs ...string) {
+	t.Helper()
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			t.Errorf("%s lacks %q:\n%s", what, sub, s)
+		}
+	}
+}

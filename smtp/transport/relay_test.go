@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,10 +184,17 @@ func TestRelayStalledBodyTimesOut(t *testing.T) {
 	// The attempt must end by command_timeout (300 ms), not hang until the
 	// default 5 minutes: 30 s tells the two apart however busy the machine
 	// (a 5 s bound failed once with make bench running alongside).
-	done := make(chan struct{})
-	go func() { e.RunDue(1); close(done) }()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { n, err := e.Eng.RunDue(context.Background()); done <- result{n, err} }()
 	select {
-	case <-done:
+	case r := <-done:
+		if r.err != nil || r.n != 1 {
+			t.Fatalf("RunDue: %d attempts, %v; want 1", r.n, r.err)
+		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the attempt is still writing to a stalled peer after 30 s: command_timeout did not apply")
 	}

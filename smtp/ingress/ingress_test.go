@@ -334,5 +334,3 @@ func TestStrip(t *testing.T) {
 		t.Error("Strip copied a message without the field")
 	}
 }
-
-

@@ -3,9 +3,11 @@
 package configs
 
 import (
+	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -296,4 +298,17 @@ func (c *Config) TenantIDs() []string {
 		ids[i] = t.ID
 	}
 	return ids
+}
+
+// Resolver returns the resolver of dns.server: that server, over UDP and
+// over TCP for long answers, or the system's resolver when it is "".
+func (d DNS) Resolver() *net.Resolver {
+	if d.Server == "" {
+		return net.DefaultResolver
+	}
+	server := d.Server
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var dialer net.Dialer
+		return dialer.DialContext(ctx, network, server)
+	}}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/web"
 	"github.com/careerrelay/careerrelay/smtp/inbound"
+	"github.com/careerrelay/careerrelay/smtp/ingress"
 	"github.com/careerrelay/careerrelay/smtp/queue"
 	"github.com/careerrelay/careerrelay/store"
 )
@@ -95,7 +96,8 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	if err != nil {
 		return err
 	}
-	in, err := inbound.New(cfg, pipe, log, inbound.Options{TempFile: db.TempFile})
+	checker := ingress.New(cfg, ingress.Options{LookupTXT: cfg.DNS.Resolver().LookupTXT})
+	in, err := inbound.New(cfg, pipe, log, inbound.Options{TempFile: db.TempFile, Ingress: checker})
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ type Options struct {
 	// Random returns a number in [0, 1): the order of MX hosts of equal
 	// preference. It must be safe for concurrent use.
 	Random func() float64
-	// Resolver answers the DNS questions of mx mode (net.DefaultResolver).
+	// Resolver answers the DNS questions of mx mode (dns.server's).
 	Resolver Resolver
 	// Dial opens connections to SMTP peers.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -94,7 +94,7 @@ func New(cfg *configs.Config, opts Options) (Transport, error) {
 	case "mx":
 		res := opts.Resolver
 		if res == nil {
-			res = net.DefaultResolver
+			res = cfg.DNS.Resolver()
 		}
 		overrides := map[string]string{}
 		for dom, addr := range dc.MXOverrides {

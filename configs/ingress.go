@@ -141,7 +141,7 @@ func (v *validator) ingress(p string, t *Tenant, owners map[string]string) {
 
 	switch t.Delivery.Mode {
 	case "":
-		if v.ps.doc.has(p+".delivery.relay") {
+		if v.ps.doc.has(p + ".delivery.relay") {
 			v.add(p+".delivery.mode", "delivery.relay is set but mode is not", "set mode: relay, or remove the tenant's delivery")
 		}
 	case "relay":

@@ -252,3 +252,41 @@ func TestRunBadDataDir(t *testing.T) {
 		t.Errorf("Run with data_dir under a file: %v", err)
 	}
 }
+
+// The start-up log says which route each tenant's mail takes: its own
+// relay (with the client certificate's subject and the EHLO name, never
+// the user or password), or the global delivery.
+func TestTenantRouteLog(t *testing.T) {
+	_, _, cert := testlib.SelfSignedCert(t, "acme.example")
+	cfg := &configs.Config{
+		SMTP:     configs.SMTP{Hostname: "relay.example"},
+		Delivery: configs.Delivery{Mode: "relay", Relay: configs.Relay{Address: "smtp.example:587", TLS: "starttls"}},
+		Tenants: []configs.Tenant{
+			{ID: "acme", Delivery: configs.TenantDelivery{Mode: "relay", Relay: configs.Relay{
+				Address: "acme-example.mail.protection.outlook.com:25", TLS: "starttls", ClientCert: &cert,
+				Username: "acme-user", Password: "acme-secret"}}},
+			{ID: "beta"},
+		},
+	}
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	for i := range cfg.Tenants {
+		log.Info("tenant", append([]any{"id", cfg.Tenants[i].ID}, tenantRoute(cfg, &cfg.Tenants[i])...)...)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log:\n%s", buf.String())
+	}
+	for _, want := range []string{`route="own relay"`, "upstream=acme-example.mail.protection.outlook.com:25", "tls=starttls",
+		`client_cert="CN=acme.example,O=careerrelay tests"`, "auth=true", "hello_name=relay.example"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("acme's line lacks %s:\n%s", want, lines[0])
+		}
+	}
+	if strings.Contains(buf.String(), "acme-user") || strings.Contains(buf.String(), "acme-secret") {
+		t.Errorf("the log names the relay user or password:\n%s", buf.String())
+	}
+	if !strings.Contains(lines[1], `route="global relay"`) {
+		t.Errorf("beta's line lacks the global route:\n%s", lines[1])
+	}
+}

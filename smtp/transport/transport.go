@@ -48,8 +48,8 @@ type Options struct {
 	Resolver Resolver
 	// Dial opens connections to SMTP peers.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// RootCAs verify the relay's certificate when delivery.relay.ca_file
-	// is not set (nil: the system roots).
+	// RootCAs verify a relay's certificate (delivery.relay's, or a
+	// tenant's own) when its ca_file is not set (nil: the system roots).
 	RootCAs *x509.CertPool
 	// Log receives the transport's lines (none when nil).
 	Log *slog.Logger

@@ -12,7 +12,7 @@ import (
 var (
 	// RejectReasons are the values of careerrelay_smtp_rejected_total{reason}.
 	RejectReasons = []string{
-		"relay_denied",   // client neither authenticated nor in allow_networks
+		"relay_denied",   // client neither authenticated nor in a network it may relay from (allow_networks, a tenant's ingress.networks, cloud_networks_file)
 		"unknown_sender", // sender domain belongs to no tenant
 		"auth_failed",    // wrong user or password
 		"too_large",      // over max_message_bytes

@@ -77,7 +77,7 @@ type Refusal struct {
 func (r *Refusal) Error() string { return r.Reason + ": " + r.Reply.Message }
 
 // Reasons lists every Refusal reason, for the metrics.
-var Reasons = []string{"loop", "bad_from", "foreign_from", "tenant_unproven", "ingress_tempfail"}
+var Reasons = []string{"loop", "bad_from", "unknown_sender", "foreign_from", "tenant_unproven", "ingress_tempfail"}
 
 // Options tune a Checker.
 type Options struct {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/metrics"
 	cdkim "github.com/careerrelay/careerrelay/smtp/dkim"
 )
 
@@ -332,5 +334,18 @@ func TestStrip(t *testing.T) {
 	}
 	if plain := []byte("From: a@acme.example\r\n\r\nbody"); &Strip(plain, IngressHeader)[0] != &plain[0] {
 		t.Error("Strip copied a message without the field")
+	}
+}
+
+// Every reason and proof this package gives is a label value the metrics
+// initialise, so each series exists before its first event.
+func TestReasonsAndProofsAreMetricLabels(t *testing.T) {
+	for _, r := range Reasons {
+		if !slices.Contains(metrics.RejectReasons, r) {
+			t.Errorf("reason %q is not in metrics.RejectReasons", r)
+		}
+	}
+	if !slices.Equal(Proofs, metrics.IngressProofs) {
+		t.Errorf("Proofs %v, metrics.IngressProofs %v", Proofs, metrics.IngressProofs)
 	}
 }

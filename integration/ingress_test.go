@@ -222,8 +222,12 @@ type ingressState struct {
 	linksSent map[string]int
 }
 
+// ingressState waits until the queue has drained (a message the sink got
+// may still be queued until its delivery is committed) and returns the
+// state.
 func (r *Relay) ingressState(t *testing.T, sink *testlib.Sink) ingressState {
 	t.Helper()
+	waitQueueDrained(t, r)
 	s := ingressState{sink: sink.Count(), linksSent: map[string]int{}}
 	s.metrics, _ = scrape(t, r.HTTPAddr)
 	for _, tn := range r.Config.Tenants {
@@ -307,7 +311,6 @@ func (r *Relay) wantNothingKept(t *testing.T, sink *testlib.Sink, before ingress
 	if n := r.queued(t); n != 0 {
 		t.Errorf("GET /api/queue: %d messages queued, want none", n)
 	}
-	waitQueueDrained(t, r)
 	after := r.ingressState(t, sink)
 	if after.sink != before.sink {
 		t.Errorf("the sink got %d more messages, want none", after.sink-before.sink)

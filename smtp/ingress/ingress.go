@@ -97,10 +97,20 @@ type Checker struct {
 
 // New returns a Checker for cfg.
 func New(cfg *configs.Config, opts Options) *Checker {
-	k := &Checker{cfg: cfg, lookupTXT: opts.LookupTXT, now: opts.Now}
-	if k.lookupTXT == nil {
-		k.lookupTXT = net.DefaultResolver.LookupTXT
+	lookup := opts.LookupTXT
+	if lookup == nil {
+		lookup = net.DefaultResolver.LookupTXT
 	}
+	// A key's name is absolute: with a trailing dot the resolver never
+	// tries it under resolv.conf's search domains, whose "no such host"
+	// would turn a DNS failure (451) into a missing key (550).
+	fqdn := func(ctx context.Context, name string) ([]string, error) {
+		if !strings.HasSuffix(name, ".") {
+			name += "."
+		}
+		return lookup(ctx, name)
+	}
+	k := &Checker{cfg: cfg, lookupTXT: fqdn, now: opts.Now}
 	if k.now == nil {
 		k.now = time.Now
 	}

@@ -57,13 +57,18 @@ func testConfig() *configs.Config {
 	}
 }
 
-// dns is a fake resolver: a map of TXT records, and names that fail.
+// dns is a fake resolver: a map of TXT records, and names that fail. It
+// answers only absolute names (with the trailing dot), as Checker asks.
 type dns struct {
 	txt  map[string][]string
 	fail map[string]bool
 }
 
 func (d *dns) lookup(_ context.Context, name string) ([]string, error) {
+	if !strings.HasSuffix(name, ".") {
+		return nil, &net.DNSError{Err: "relative name " + name + " (resolv.conf search domains would be tried)", Name: name, IsNotFound: true}
+	}
+	name = strings.TrimSuffix(name, ".")
 	if d.fail[name] {
 		return nil, &net.DNSError{Err: "server misbehaving", Name: name, IsTemporary: true}
 	}

@@ -3,10 +3,13 @@
 package configs
 
 import (
+	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,6 +24,7 @@ type Config struct {
 	Log      Log      `yaml:"log"`
 	SMTP     SMTP     `yaml:"smtp"`
 	Delivery Delivery `yaml:"delivery"`
+	DNS      DNS      `yaml:"dns"`
 	Links    Links    `yaml:"links"`
 	HTTP     HTTP     `yaml:"http"`
 	Admin    Admin    `yaml:"admin"`
@@ -41,8 +45,19 @@ type SMTP struct {
 	Hostname  string   `yaml:"hostname"`   // greeting, Received: and DSN reporting MTA
 	TLS       TLSFiles `yaml:"tls"`
 
+	// AllowNetworks may relay without AUTH for every tenant: for an
+	// install with one company (with two or more tenants, each tenant's
+	// ingress.networks is used instead).
 	AllowNetworks []string       `yaml:"allow_networks"` // CIDRs that may relay without AUTH
 	Networks      []netip.Prefix `yaml:"-"`
+	// CloudNetworksFile lists provider ranges (one CIDR a line, # comments)
+	// shared by many customers: a client there may connect without AUTH,
+	// but each message must prove its tenant by DKIM or header.
+	CloudNetworksFile string         `yaml:"cloud_networks_file"`
+	CloudNetworks     []netip.Prefix `yaml:"-"`
+	// MaxHops is the most Received: fields a message may carry; past it,
+	// it is taken for a loop (554 5.4.6).
+	MaxHops int `yaml:"max_hops"` // default 30
 
 	AllowInsecureAuth bool   `yaml:"allow_insecure_auth"`
 	Users             []User `yaml:"users"`
@@ -69,6 +84,17 @@ type TLSFiles struct {
 type User struct {
 	Name         string `yaml:"name"`
 	PasswordHash string `yaml:"password_hash"`
+	// Tenants are the ids of the tenants this user may send for; empty is
+	// every tenant, allowed only while there is one.
+	Tenants []string `yaml:"tenants"`
+}
+
+// DNS configures the resolver careerrelay asks for inbound DKIM keys and,
+// in mx mode, for MX records.
+type DNS struct {
+	// Server is host:port of a DNS server to ask over UDP (and TCP for
+	// long answers); "" is the system resolver.
+	Server string `yaml:"server"`
 }
 
 // Delivery configures the outbound side.
@@ -100,6 +126,14 @@ type Relay struct {
 	// RootCAs holds the certificates of CAFile, loaded by Load; nil when
 	// CAFile is empty (use the system roots).
 	RootCAs *x509.CertPool `yaml:"-"`
+	// ClientCertFile and ClientKeyFile are a certificate the relay shows
+	// in its TLS handshake (Exchange Online's certificate-based inbound
+	// connectors: its subject is an accepted domain of the tenant).
+	ClientCertFile string           `yaml:"client_cert_file"`
+	ClientKeyFile  string           `yaml:"client_key_file"`
+	ClientCert     *tls.Certificate `yaml:"-"`
+	// HelloName is the EHLO name for this relay; "" is delivery.hello_name.
+	HelloName string `yaml:"hello_name"`
 }
 
 // Links configures the personal links injected into rejection mails.
@@ -153,6 +187,37 @@ type Tenant struct {
 	Color              string    `yaml:"color"`                // landing page accent, #rrggbb
 	LogoURL            string    `yaml:"logo_url"`
 	DKIM               []DKIMKey `yaml:"dkim"`
+	// Ingress says how a message proves it is this tenant's.
+	Ingress Ingress `yaml:"ingress"`
+	// Delivery is the tenant's own return route; with no mode, the
+	// tenant's mail takes the global delivery.
+	Delivery TenantDelivery `yaml:"delivery"`
+}
+
+// Ingress holds a tenant's proofs besides an AUTH user listed for it.
+type Ingress struct {
+	// Networks are the tenant's own MTAs: a client there proves the tenant.
+	Networks []string       `yaml:"networks"`
+	Prefixes []netip.Prefix `yaml:"-"`
+	// DKIMDomains are the d= domains whose verified signature (covering
+	// From) proves the tenant, e.g. acme.onmicrosoft.com.
+	DKIMDomains []string `yaml:"dkim_domains"`
+	// Microsoft365TenantID, when set, must also be the value of exactly
+	// one X-MS-Exchange-CrossTenant-Id field for a DKIM proof.
+	Microsoft365TenantID string `yaml:"microsoft365_tenant_id"`
+	// HeaderSecretFile holds the value of X-CareerRelay-Ingress that
+	// proves the tenant (set by a provider's routing rule).
+	HeaderSecretFile string `yaml:"header_secret_file"`
+	HeaderSecret     []byte `yaml:"-"`
+	// MaxSignatureAge: a DKIM signature older than this (by t=) proves
+	// nothing.
+	MaxSignatureAge time.Duration `yaml:"max_signature_age"` // default 1h
+}
+
+// TenantDelivery is a tenant's own outbound route.
+type TenantDelivery struct {
+	Mode  string `yaml:"mode"` // relay, or "" for the global delivery
+	Relay Relay  `yaml:"relay"`
 }
 
 // DKIMKey is one signing key of a tenant; every key gives a signature.
@@ -177,6 +242,45 @@ func (c *Config) TenantByDomain(domain string) *Tenant {
 	return nil
 }
 
+// Proves reports whether the tenant lists d as one of its ingress DKIM
+// domains (compared without regard to case).
+func (t *Tenant) Proves(d string) bool {
+	d = strings.TrimSuffix(d, ".")
+	for _, x := range t.Ingress.DKIMDomains {
+		if strings.EqualFold(x, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// HasDomain reports whether d is one of the tenant's sending domains
+// (compared without regard to case, a trailing dot ignored).
+func (t *Tenant) HasDomain(d string) bool {
+	d = strings.TrimSuffix(d, ".")
+	for _, x := range t.Domains {
+		if strings.EqualFold(x, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// MayUse reports whether the AUTH user name may send for the tenant.
+func (u *User) MayUse(tenant string) bool {
+	return len(u.Tenants) == 0 || slices.Contains(u.Tenants, tenant)
+}
+
+// UserByName returns the SMTP user name, or nil.
+func (c *Config) UserByName(name string) *User {
+	for i := range c.SMTP.Users {
+		if c.SMTP.Users[i].Name == name {
+			return &c.SMTP.Users[i]
+		}
+	}
+	return nil
+}
+
 // TenantByID returns the tenant with id, or nil.
 func (c *Config) TenantByID(id string) *Tenant {
 	for i := range c.Tenants {
@@ -194,4 +298,17 @@ func (c *Config) TenantIDs() []string {
 		ids[i] = t.ID
 	}
 	return ids
+}
+
+// Resolver returns the resolver of dns.server: that server, over UDP and
+// over TCP for long answers, or the system's resolver when it is "".
+func (d DNS) Resolver() *net.Resolver {
+	if d.Server == "" {
+		return net.DefaultResolver
+	}
+	server := d.Server
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var dialer net.Dialer
+		return dialer.DialContext(ctx, network, server)
+	}}
 }

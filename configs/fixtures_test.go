@@ -109,6 +109,12 @@ func fixtureDir(t *testing.T) string {
 	write("tls/relay.crt", keys()["tls.crt"])
 	write("tls/relay.key", keys()["tls.key"])
 	write("tls/upstream-ca.pem", keys()["tls.crt"])
+	write("tls/acme-return.crt", keys()["tls.crt"])
+	write("tls/acme-return.key", keys()["tls.key"])
+	write("secrets/acme.ingress", []byte(secrets["link.key"]))
+	write("secrets/google-relay.password", []byte(secrets["relay.pass"]))
+	write("cloud-ranges.txt", []byte("# Exchange Online Protection (example)\n40.92.0.0/15\n40.107.0.0/16 # outbound\n2a01:111:f400::/48\n"))
+	write("cloud-wide.txt", []byte("# a mistake\n40.92.0.0/15\n40.0.0.0/6\n"))
 	return dir
 }
 

@@ -36,6 +36,8 @@ const (
 	DefaultReferralsPerCredit      = 10
 	DefaultLogLevel                = "info"
 	DefaultLogFormat               = "text"
+	DefaultMaxHops                 = 30
+	DefaultMaxSignatureAge         = time.Hour
 )
 
 // DefaultDeliveryShutdownGrace is no key of the file: how long the
@@ -343,6 +345,7 @@ func applyDefaults(c *Config, d *doc, ps *problems) {
 	def("smtp.max_connections_per_client", func() { c.SMTP.MaxConnectionsPerClient = DefaultMaxConnectionsPerClient })
 	def("smtp.read_timeout", func() { c.SMTP.ReadTimeout = DefaultSMTPTimeout })
 	def("smtp.write_timeout", func() { c.SMTP.WriteTimeout = DefaultSMTPTimeout })
+	def("smtp.max_hops", func() { c.SMTP.MaxHops = DefaultMaxHops })
 
 	def("delivery.mode", func() { c.Delivery.Mode = DefaultDeliveryMode })
 	def("delivery.relay.tls", func() { c.Delivery.Relay.TLS = DefaultRelayTLS })
@@ -361,6 +364,8 @@ func applyDefaults(c *Config, d *doc, ps *problems) {
 		p := index("tenants", i)
 		def(join(p, "tag"), func() { t.Tag = DefaultTag })
 		def(join(p, "referrals_per_credit"), func() { t.ReferralsPerCredit = DefaultReferralsPerCredit })
+		def(p+".ingress.max_signature_age", func() { t.Ingress.MaxSignatureAge = DefaultMaxSignatureAge })
+		def(p+".delivery.relay.tls", func() { t.Delivery.Relay.TLS = DefaultRelayTLS })
 	}
 }
 
@@ -375,8 +380,14 @@ func resolvePaths(c *Config, dir string) {
 	abs(&c.DataDir)
 	abs(&c.SMTP.TLS.CertFile)
 	abs(&c.SMTP.TLS.KeyFile)
-	abs(&c.Delivery.Relay.PasswordFile)
-	abs(&c.Delivery.Relay.CAFile)
+	abs(&c.SMTP.CloudNetworksFile)
+	relay := func(r *Relay) {
+		abs(&r.PasswordFile)
+		abs(&r.CAFile)
+		abs(&r.ClientCertFile)
+		abs(&r.ClientKeyFile)
+	}
+	relay(&c.Delivery.Relay)
 	abs(&c.Delivery.CaptureDir)
 	for i := range c.Links.Keys {
 		abs(&c.Links.Keys[i].SecretFile)
@@ -387,5 +398,7 @@ func resolvePaths(c *Config, dir string) {
 		for j := range c.Tenants[i].DKIM {
 			abs(&c.Tenants[i].DKIM[j].KeyFile)
 		}
+		abs(&c.Tenants[i].Ingress.HeaderSecretFile)
+		relay(&c.Tenants[i].Delivery.Relay)
 	}
 }

@@ -21,10 +21,12 @@ func validate(c *Config, ps *problems) {
 	v.top()
 	v.smtp()
 	v.delivery()
+	v.dns()
 	v.links()
 	v.listeners()
 	v.agency()
 	v.tenants()
+	v.multiTenant()
 }
 
 type validator struct {
@@ -141,21 +143,8 @@ func (v *validator) smtp() {
 			"set smtp.tls.cert_file and smtp.tls.key_file, or remove listen_tls")
 	}
 
-	s.Networks = nil
-	for i, n := range s.AllowNetworks {
-		key := index("smtp.allow_networks", i)
-		p, msg := parseNetwork(n)
-		if msg != "" {
-			v.add(key, msg, "write a network in CIDR form such as 10.0.0.0/8 or 2001:db8::/32, or a single address such as 192.0.2.10")
-			continue
-		}
-		if p.Bits() == 0 {
-			v.add(key, fmt.Sprintf("%s allows every address to relay: an open relay", n),
-				"list only the networks of the company's mail servers")
-			continue
-		}
-		s.Networks = append(s.Networks, p)
-	}
+	s.Networks = v.networks("smtp.allow_networks", s.AllowNetworks)
+	v.cloudNetworks()
 
 	names := map[string]int{}
 	for i, u := range s.Users {
@@ -176,10 +165,11 @@ func (v *validator) smtp() {
 		v.add("smtp.users", "users are set, but AUTH is offered only over TLS and smtp.tls is not set",
 			"set smtp.tls.cert_file and key_file, or allow_insecure_auth: true on a trusted network only")
 	}
-	if len(s.Users) == 0 && len(s.AllowNetworks) == 0 {
-		v.add("smtp.allow_networks", "no client may relay: neither smtp.allow_networks nor smtp.users is set",
-			"list the company MTA's networks in smtp.allow_networks, or add smtp.users for AUTH")
+	if len(s.Users) == 0 && len(s.AllowNetworks) == 0 && s.CloudNetworksFile == "" && !v.anyIngress() {
+		v.add("smtp.allow_networks", "no client may relay: neither smtp.allow_networks, smtp.users, smtp.cloud_networks_file nor any tenant's ingress is set",
+			"list the company MTA's networks in smtp.allow_networks (one company) or tenants[].ingress.networks, or add smtp.users for AUTH")
 	}
+	v.atLeast("smtp.max_hops", int64(s.MaxHops), 1, "remove the key for the default 30")
 
 	v.atLeast("smtp.max_message_bytes", s.MaxMessageBytes, 1, "remove the key for the default 26214400, 25 MiB")
 	v.atLeast("smtp.max_recipients", int64(s.MaxRecipients), 1, "remove the key for the default 100")
@@ -216,7 +206,7 @@ func (v *validator) delivery() {
 	d := &v.c.Delivery
 	switch d.Mode {
 	case "relay":
-		v.relay()
+		v.relay("delivery.relay", &v.c.Delivery.Relay)
 	case "mx":
 	case "capture":
 		v.required("delivery.capture_dir", d.CaptureDir, "set capture_dir to the folder that receives one .eml file per delivered copy")
@@ -267,43 +257,63 @@ func (v *validator) delivery() {
 	}
 }
 
-func (v *validator) relay() {
-	r := &v.c.Delivery.Relay
-	if v.required("delivery.relay.address", r.Address, `set the upstream smarthost as host:port, e.g. "smtp.upstream.example:587", or use mode mx`) {
+// relay checks the upstream smarthost at key p (delivery.relay, or a
+// tenant's delivery.relay) and loads its files.
+func (v *validator) relay(p string, r *Relay) {
+	if v.required(join(p, "address"), r.Address, `set the upstream smarthost as host:port, e.g. "smtp.upstream.example:587", or use mode mx`) {
 		if msg := checkHostPort(r.Address, false); msg != "" {
-			v.add("delivery.relay.address", msg, `write host:port, e.g. "smtp.upstream.example:587"`)
+			v.add(join(p, "address"), msg, `write host:port, e.g. "smtp.upstream.example:587"`)
 		}
 	}
 	switch r.TLS {
 	case "starttls", "tls", "none":
 	default:
-		v.add("delivery.relay.tls", fmt.Sprintf("unknown TLS mode %q", r.TLS),
+		v.add(join(p, "tls"), fmt.Sprintf("unknown TLS mode %q", r.TLS),
 			"use starttls for ports 587 and 25, tls for implicit TLS on port 465, or none on a trusted local network only")
 	}
 	switch {
 	case r.Username != "" && r.PasswordFile == "":
-		v.add("delivery.relay.password_file", "relay.username is set but password_file is not",
+		v.add(join(p, "password_file"), "relay.username is set but password_file is not",
 			"put the upstream password in a file, chmod 600, and set password_file to its path; or remove username")
 	case r.Username == "" && r.PasswordFile != "":
-		v.add("delivery.relay.username", "relay.password_file is set but username is not",
+		v.add(join(p, "username"), "relay.password_file is set but username is not",
 			"set the upstream user name, or remove password_file")
 	case r.PasswordFile != "":
 		b, err := os.ReadFile(r.PasswordFile)
 		if err != nil {
 			msg, hint := fileProblem("password file", r.PasswordFile, err)
-			v.add("delivery.relay.password_file", msg, hint)
-		} else if p := strings.TrimSpace(string(b)); p == "" {
-			v.add("delivery.relay.password_file", fmt.Sprintf("%s is empty", r.PasswordFile), "write the upstream password into it")
+			v.add(join(p, "password_file"), msg, hint)
+		} else if pw := strings.TrimSpace(string(b)); pw == "" {
+			v.add(join(p, "password_file"), fmt.Sprintf("%s is empty", r.PasswordFile), "write the upstream password into it")
 		} else {
-			r.Password = p
+			r.Password = pw
 		}
 	}
 	if r.CAFile != "" {
 		pool, msg, hint := loadCAFile(r.CAFile)
 		if msg != "" {
-			v.add("delivery.relay.ca_file", msg, hint)
+			v.add(join(p, "ca_file"), msg, hint)
 		}
 		r.RootCAs = pool
+	}
+	switch cert, key := r.ClientCertFile, r.ClientKeyFile; {
+	case cert == "" && key != "":
+		v.add(join(p, "client_cert_file"), "client_key_file is set but client_cert_file is not", "set both, or neither for no client certificate")
+	case cert != "" && key == "":
+		v.add(join(p, "client_key_file"), "client_cert_file is set but client_key_file is not", "set both, or neither for no client certificate")
+	case cert != "" && r.TLS == "none":
+		v.add(join(p, "client_cert_file"), "a client certificate is set but tls is none, so it is never shown",
+			"use tls: starttls (Exchange Online's inbound connectors take STARTTLS on port 25)")
+	case cert != "":
+		tc, msg, hint := loadCertificate(cert, key)
+		if msg != "" {
+			v.add(join(p, "client_cert_file"), msg, hint)
+		}
+		r.ClientCert = tc
+	}
+	if r.HelloName != "" && !validHostName(r.HelloName) {
+		v.add(join(p, "hello_name"), fmt.Sprintf("%q is not a valid host name", r.HelloName),
+			"use a DNS name; Google's smtp-relay wants one of the tenant's domains, e.g. acme.example")
 	}
 }
 
@@ -387,6 +397,14 @@ func (v *validator) tenants() {
 	ids := map[string]int{}
 	domains := map[string]string{} // domain -> key of its first use
 	for i := range ts {
+		for j, d := range ts[i].Domains {
+			if _, seen := domains[strings.ToLower(d)]; !seen {
+				domains[strings.ToLower(d)] = index(join(index("tenants", i), "domains"), j)
+			}
+		}
+	}
+	owners := map[string]string{} // tenant domains and DKIM domains -> key
+	for i := range ts {
 		t := &ts[i]
 		p := index("tenants", i)
 		if v.required(join(p, "id"), t.ID, "give the tenant a short id such as acme") {
@@ -410,12 +428,11 @@ func (v *validator) tenants() {
 			}
 			d = strings.ToLower(d)
 			t.Domains[j] = d
-			if prev, dup := domains[d]; dup {
+			owners[d] = key
+			if prev := domains[d]; prev != key {
 				v.add(key, fmt.Sprintf("domain %q is also %s", d, prev),
 					"a domain belongs to one tenant: remove it from one of them")
-				continue
 			}
-			domains[d] = key
 		}
 		v.tag(join(p, "tag"), t.Tag)
 		v.atLeast(join(p, "referrals_per_credit"), int64(t.ReferralsPerCredit), 1, "remove the key for the default 10")
@@ -432,6 +449,28 @@ func (v *validator) tenants() {
 			}
 		}
 		v.dkim(p, t)
+	}
+	for i := range ts {
+		v.ingress(index("tenants", i), &ts[i], owners)
+	}
+}
+
+// anyIngress reports whether some tenant lists a proof of its own.
+func (v *validator) anyIngress() bool {
+	for _, t := range v.c.Tenants {
+		in := t.Ingress
+		if len(in.Networks) > 0 || len(in.DKIMDomains) > 0 || in.HeaderSecretFile != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validator) dns() {
+	if s := v.c.DNS.Server; s != "" {
+		if msg := checkHostPort(s, false); msg != "" {
+			v.add("dns.server", msg, `write host:port of a DNS server, e.g. "127.0.0.1:53", or "" for the system resolver`)
+		}
 	}
 }
 

@@ -31,6 +31,7 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http"`
 	Admin    Admin    `yaml:"admin"`
 	Agency   Agency   `yaml:"agency"`
+	DNS      DNS      `yaml:"dns,omitempty"`
 	Tenants  []Tenant `yaml:"tenants"`
 
 	// localLinks (withLocalLinks): NewRelay points links.base_url at a
@@ -50,6 +51,8 @@ type SMTP struct {
 	TLS       TLSFiles `yaml:"tls,omitempty"`
 	// AllowNetworks is always written: nil is written as [].
 	AllowNetworks           []string `yaml:"allow_networks"`
+	CloudNetworksFile       string   `yaml:"cloud_networks_file,omitempty"`
+	MaxHops                 int      `yaml:"max_hops,omitempty"`
 	AllowInsecureAuth       bool     `yaml:"allow_insecure_auth,omitempty"`
 	Users                   []User   `yaml:"users,omitempty"`
 	MaxMessageBytes         int64    `yaml:"max_message_bytes,omitempty"`
@@ -68,8 +71,14 @@ type TLSFiles struct {
 }
 
 type User struct {
-	Name         string `yaml:"name"`
-	PasswordHash string `yaml:"password_hash"`
+	Name         string   `yaml:"name"`
+	PasswordHash string   `yaml:"password_hash"`
+	Tenants      []string `yaml:"tenants,omitempty"`
+}
+
+// DNS is dns: the server asked for inbound DKIM keys and MX records.
+type DNS struct {
+	Server string `yaml:"server,omitempty"`
 }
 
 type Delivery struct {
@@ -92,6 +101,10 @@ type Upstream struct {
 	Username     string `yaml:"username,omitempty"`
 	PasswordFile string `yaml:"password_file,omitempty"`
 	CAFile       string `yaml:"ca_file,omitempty"`
+	// Only in a tenant's own route (tenants[].delivery.relay).
+	ClientCertFile string `yaml:"client_cert_file,omitempty"`
+	ClientKeyFile  string `yaml:"client_key_file,omitempty"`
+	HelloName      string `yaml:"hello_name,omitempty"`
 }
 
 type Links struct {
@@ -133,6 +146,24 @@ type Tenant struct {
 	Tag                string    `yaml:"tag,omitempty"`
 	ReferralsPerCredit int       `yaml:"referrals_per_credit,omitempty"`
 	DKIM               []DKIMKey `yaml:"dkim,omitempty"`
+	// Ingress and Delivery are left out of the file when zero.
+	Ingress  Ingress        `yaml:"ingress,omitempty"`
+	Delivery TenantDelivery `yaml:"delivery,omitempty"`
+}
+
+// Ingress is tenants[].ingress: how a message proves it is the tenant's.
+type Ingress struct {
+	Networks             []string `yaml:"networks,omitempty"`
+	DKIMDomains          []string `yaml:"dkim_domains,omitempty"`
+	Microsoft365TenantID string   `yaml:"microsoft365_tenant_id,omitempty"`
+	HeaderSecretFile     string   `yaml:"header_secret_file,omitempty"`
+	MaxSignatureAge      string   `yaml:"max_signature_age,omitempty"` // a Go duration
+}
+
+// TenantDelivery is tenants[].delivery, the tenant's own return route.
+type TenantDelivery struct {
+	Mode  string   `yaml:"mode,omitempty"`
+	Relay Upstream `yaml:"relay,omitempty"`
 }
 
 type DKIMKey struct {

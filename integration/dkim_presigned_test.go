@@ -150,7 +150,8 @@ func TestDKIMPresignedMail(t *testing.T) {
 			verifyAll(what, m.Data, ours)
 		case plainID:
 			// Untouched: the company's signature stays below ours, and
-			// between them the relay added only its Received: field.
+			// between them the relay added only its trace fields (Received:
+			// and the loop mark X-CareerRelay-Processed:).
 			seen["untagged"] = true
 			if !bytes.HasSuffix(m.Data, plain) {
 				t.Fatalf("the untagged mail changed on the way:\n%s", m.Data)
@@ -159,7 +160,7 @@ func TestDKIMPresignedMail(t *testing.T) {
 			for _, f := range headerFields(m.Data[:len(m.Data)-len(plain)]) {
 				added = append(added, f.name)
 			}
-			if want := []string{"dkim-signature", "dkim-signature", "received"}; strings.Join(added, ",") != strings.Join(want, ",") {
+			if want := []string{"dkim-signature", "dkim-signature", "received", "x-careerrelay-processed"}; strings.Join(added, ",") != strings.Join(want, ",") {
 				t.Errorf("the relay added %q above the company's signature, want %q", added, want)
 			}
 			verifyAll("untagged copy", m.Data, append(ours[:2:2], sigTags{"d": tenantDomain, "s": companySelector, "a": "rsa-sha256"}))

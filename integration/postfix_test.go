@@ -61,7 +61,15 @@ func TestPostfixRelayhost(t *testing.T) {
 		t.Parallel()
 		sink := newSink(t, nil)
 		var certPEM []byte
-		r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { certPEM = withTLSAuth(t, dir, c) })
+		r := NewRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) {
+			certPEM = withTLSAuth(t, dir, c)
+			// The AUTH user is bound to its tenant (issue 12).
+			c.SMTP.Users[0].Tenants = []string{tenantID}
+		})
+		if out, code := runBinary(t, "check-config", "-config", r.ConfigPath); code != 0 || !strings.Contains(out, "config OK") {
+			t.Fatalf("check-config: exit %d, want 0 and \"config OK\":\n%s", code, out)
+		}
+		r.Start()
 		pf := StartPostfix(t, inst, PostfixOptions{
 			Relayhost: r.SMTPAddr, CertPEM: certPEM, User: authUser, Password: authPassword,
 		})
@@ -142,7 +150,10 @@ func TestPostfixRelayhost(t *testing.T) {
 		t.Parallel()
 		sink := newSink(t, nil)
 		var certPEM []byte
-		r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) { certPEM = withTLSAuth(t, dir, c) })
+		r := StartRelay(t, sink.Addr, noNetworks, func(dir string, c *Config) {
+			certPEM = withTLSAuth(t, dir, c)
+			c.SMTP.Users[0].Tenants = []string{tenantID}
+		})
 		pf := StartPostfix(t, inst, PostfixOptions{
 			Relayhost: r.SMTPAddr, CertPEM: certPEM, User: authUser, Password: "not the password",
 		})

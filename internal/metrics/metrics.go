@@ -12,7 +12,7 @@ import (
 var (
 	// RejectReasons are the values of careerrelay_smtp_rejected_total{reason}.
 	RejectReasons = []string{
-		"relay_denied",   // client neither authenticated nor in allow_networks
+		"relay_denied",   // client neither authenticated nor in a network it may relay from (allow_networks, a tenant's ingress.networks, cloud_networks_file)
 		"unknown_sender", // sender domain belongs to no tenant
 		"auth_failed",    // wrong user or password
 		"too_large",      // over max_message_bytes
@@ -21,7 +21,15 @@ var (
 		"bad_address",    // syntactically invalid address
 		"too_many_conns", // connection limit per client or in all
 		"local_error",    // store or pipeline failure, answered 451
+		// The ingress refusals (package smtp/ingress):
+		"loop",             // our own X-CareerRelay-Processed, or more than max_hops Received
+		"bad_from",         // not exactly one From field with one address
+		"foreign_from",     // From domain not one of the named tenant's domains
+		"tenant_unproven",  // no proof that the mail is the named tenant's
+		"ingress_tempfail", // a DKIM key could not be looked up (451)
 	}
+	// IngressProofs are the values of careerrelay_ingress_total{proof}.
+	IngressProofs = []string{"auth", "network", "dkim", "header"}
 	// DeliveryResults are the values of careerrelay_delivery_*{result}.
 	DeliveryResults = []string{"delivered", "deferred", "bounced"}
 	// ClickClasses are the values of careerrelay_link_clicks_total{class}.
@@ -36,6 +44,10 @@ var (
 		Name: "careerrelay_smtp_messages_received_total",
 		Help: "Messages accepted (250) by the inbound SMTP server, by tenant (\"\" for relayed unknown senders).",
 	}, []string{"tenant"})
+	Ingress = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "careerrelay_ingress_total",
+		Help: "Messages attributed to a tenant, by tenant and the proof that did it (auth, network, dkim, header).",
+	}, []string{"tenant", "proof"})
 	Rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "careerrelay_smtp_rejected_total",
 		Help: "Inbound SMTP commands or messages refused, by reason.",
@@ -87,7 +99,7 @@ func NewRegistry(tenants []string) *prometheus.Registry {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		MessagesReceived, Rejected, LinksInjected, RewriteFailures,
+		MessagesReceived, Ingress, Rejected, LinksInjected, RewriteFailures,
 		DeliveryAttempts, DeliveryDuration, QueueMessages,
 		LinkClicks, Referrals, CreditsGranted, AgencyWebhooks,
 	)
@@ -110,6 +122,9 @@ func Init(tenants []string) {
 	}
 	for _, t := range tenants {
 		MessagesReceived.WithLabelValues(t)
+		for _, p := range IngressProofs {
+			Ingress.WithLabelValues(t, p)
+		}
 		LinksInjected.WithLabelValues(t)
 		RewriteFailures.WithLabelValues(t)
 		Referrals.WithLabelValues(t)

@@ -22,6 +22,7 @@ import (
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/web"
 	"github.com/careerrelay/careerrelay/smtp/inbound"
+	"github.com/careerrelay/careerrelay/smtp/ingress"
 	"github.com/careerrelay/careerrelay/smtp/queue"
 	"github.com/careerrelay/careerrelay/store"
 )
@@ -95,7 +96,8 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	if err != nil {
 		return err
 	}
-	in, err := inbound.New(cfg, pipe, log, inbound.Options{TempFile: db.TempFile})
+	checker := ingress.New(cfg, ingress.Options{LookupTXT: cfg.DNS.Resolver().LookupTXT})
+	in, err := inbound.New(cfg, pipe, log, inbound.Options{TempFile: db.TempFile, Ingress: checker})
 	if err != nil {
 		return err
 	}
@@ -178,6 +180,33 @@ func addrString(a net.Addr) string {
 	return a.String()
 }
 
+// tenantRoute describes the way a tenant's mail leaves, for the log: its
+// own relay (tenants[].delivery), or the global delivery. DSNs always take
+// the global one.
+func tenantRoute(cfg *configs.Config, t *configs.Tenant) []any {
+	if t.Delivery.Mode != "relay" {
+		return []any{"route", "global " + cfg.Delivery.Mode}
+	}
+	return append([]any{"route", "own relay"}, relayAttrs(cfg, &t.Delivery.Relay)...)
+}
+
+// relayAttrs describe an upstream relay for the log: address, TLS mode,
+// the client certificate's subject, whether it authenticates, and the
+// EHLO name (never the password or the user name).
+func relayAttrs(cfg *configs.Config, r *configs.Relay) []any {
+	attrs := []any{"upstream", r.Address, "tls", r.TLS}
+	if c := r.ClientCert; c != nil && c.Leaf != nil {
+		attrs = append(attrs, "client_cert", c.Leaf.Subject.String())
+	} else if r.ClientCertFile != "" {
+		attrs = append(attrs, "client_cert", r.ClientCertFile)
+	}
+	hello := r.HelloName
+	if hello == "" {
+		hello = cfg.DeliveryDefaults().HelloName
+	}
+	return append(attrs, "auth", r.Username != "", "hello_name", hello)
+}
+
 // logStartup tells the operator what runs where.
 func logStartup(cfg *configs.Config, log *slog.Logger, console io.Writer, in *inbound.Server, pub *web.Public, adm *web.Admin) {
 	for _, a := range in.Addrs() {
@@ -185,8 +214,10 @@ func logStartup(cfg *configs.Config, log *slog.Logger, console io.Writer, in *in
 	}
 	log.Info("http listening", "addr", pub.Addr().String(), "links", cfg.Links.BaseURL, "metrics", "http://"+pub.Addr().String()+"/metrics")
 	log.Info("admin API listening", "addr", adm.Addr().String())
-	for _, t := range cfg.Tenants {
-		log.Info("tenant", "id", t.ID, "domains", t.Domains, "tag", t.Tag, "dkim_keys", len(t.DKIM))
+	for i := range cfg.Tenants {
+		t := &cfg.Tenants[i]
+		attrs := []any{"id", t.ID, "domains", t.Domains, "tag", t.Tag, "dkim_keys", len(t.DKIM)}
+		log.Info("tenant", append(attrs, tenantRoute(cfg, t)...)...)
 	}
 	switch cfg.Delivery.Mode {
 	case "capture":
@@ -196,7 +227,8 @@ func logStartup(cfg *configs.Config, log *slog.Logger, console io.Writer, in *in
 		}
 		fmt.Fprintf(console, "\ncareerrelay: delivered mail is written to %s\n\n", cfg.Delivery.CaptureDir)
 	case "relay":
-		log.Info("delivery", "mode", "relay", "upstream", cfg.Delivery.Relay.Address, "tls", cfg.Delivery.Relay.TLS, "workers", cfg.Delivery.Workers)
+		attrs := []any{"mode", "relay", "workers", cfg.Delivery.Workers}
+		log.Info("delivery", append(attrs, relayAttrs(cfg, &cfg.Delivery.Relay)...)...)
 	default:
 		log.Info("delivery", "mode", cfg.Delivery.Mode, "workers", cfg.Delivery.Workers)
 	}

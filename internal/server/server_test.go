@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -250,5 +251,99 @@ func TestRunBadDataDir(t *testing.T) {
 	cfg.DataDir = filepath.Join(file, "data")
 	if err := Run(context.Background(), cfg, nil, Options{}); err == nil || !strings.Contains(err.Error(), "data_dir") {
 		t.Errorf("Run with data_dir under a file: %v", err)
+	}
+}
+
+// The start-up log says which route each tenant's mail takes: its own
+// relay (with the client certificate's subject and the EHLO name, never
+// the user or password), or the global delivery.
+func TestTenantRouteLog(t *testing.T) {
+	_, _, cert := testlib.SelfSignedCert(t, "acme.example")
+	cfg := &configs.Config{
+		SMTP:     configs.SMTP{Hostname: "relay.example"},
+		Delivery: configs.Delivery{Mode: "relay", Relay: configs.Relay{Address: "smtp.example:587", TLS: "starttls"}},
+		Tenants: []configs.Tenant{
+			{ID: "acme", Delivery: configs.TenantDelivery{Mode: "relay", Relay: configs.Relay{
+				Address: "acme-example.mail.protection.outlook.com:25", TLS: "starttls", ClientCert: &cert,
+				Username: "acme-user", Password: "acme-secret"}}},
+			{ID: "beta"},
+		},
+	}
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	for i := range cfg.Tenants {
+		log.Info("tenant", append([]any{"id", cfg.Tenants[i].ID}, tenantRoute(cfg, &cfg.Tenants[i])...)...)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log:\n%s", buf.String())
+	}
+	for _, want := range []string{`route="own relay"`, "upstream=acme-example.mail.protection.outlook.com:25", "tls=starttls",
+		`client_cert="CN=acme.example,O=careerrelay tests"`, "auth=true", "hello_name=relay.example"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("acme's line lacks %s:\n%s", want, lines[0])
+		}
+	}
+	if strings.Contains(buf.String(), "acme-user") || strings.Contains(buf.String(), "acme-secret") {
+		t.Errorf("the log names the relay user or password:\n%s", buf.String())
+	}
+	if !strings.Contains(lines[1], `route="global relay"`) {
+		t.Errorf("beta's line lacks the global route:\n%s", lines[1])
+	}
+}
+
+// TestRunTenantRoute: a tenant's own route, loaded from the file
+// (client_cert_file, client_key_file, ca_file, hello_name), carries its
+// mail to its relay over STARTTLS with its client certificate, while the
+// global delivery (capture) gets none of it.
+func TestRunTenantRoute(t *testing.T) {
+	t.Parallel()
+	dir := testlib.TempDir(t)
+	testConfig(t, dir) // writes the files
+	clientPEM, clientKey, _ := testlib.SelfSignedCert(t, "acme.example")
+	serverPEM, _, serverCert := testlib.SelfSignedCert(t)
+	sink := testlib.NewSink(t, &testlib.SinkOptions{TLSConfig: &tls.Config{
+		Certificates: []tls.Certificate{serverCert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    testlib.CertPool(t, clientPEM),
+	}})
+	path := filepath.Join(dir, "careerrelay.yaml")
+	yaml, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml = append(yaml, `    delivery:
+      mode: relay
+      relay:
+        address: "`+sink.Addr+`"
+        tls: starttls
+        ca_file: relay-ca.pem
+        client_cert_file: acme-cert.pem
+        client_key_file: acme-key.pem
+        hello_name: acme.example
+`...)
+	for name, data := range map[string][]byte{"careerrelay.yaml": yaml, "relay-ca.pem": serverPEM, "acme-cert.pem": clientPEM, "acme-key.pem": clientKey} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := configs.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, cfg)
+	send(t, r.ready.SMTP, "taro@example.com")
+	msgs := sink.WaitForCount(t, 1, 10*time.Second)
+	m := msgs[0]
+	if !m.TLS || m.ClientCert == nil || m.ClientCert.Subject.CommonName != "acme.example" || m.Helo != "acme.example" {
+		t.Errorf("acme's relay got a message: TLS %v, client certificate %v, EHLO %q; want TLS, acme.example's, acme.example",
+			m.TLS, m.ClientCert != nil, m.Helo)
+	}
+	if !strings.Contains(string(m.Data), "DKIM-Signature:") || !strings.Contains(string(m.Data), "http://127.0.0.1:1/c/") {
+		t.Errorf("not a signed copy with a link:\n%s", m.Data)
+	}
+	r.wait(t)
+	if ents, _ := os.ReadDir(filepath.Join(dir, "mail")); len(ents) != 0 {
+		t.Errorf("the global delivery captured %d copies of acme's mail", len(ents))
 	}
 }

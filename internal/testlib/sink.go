@@ -3,6 +3,7 @@ package testlib
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,11 @@ type SinkMessage struct {
 	TLS       bool   // the transaction ran over TLS (STARTTLS or implicit)
 	User      string // the AUTH user name, "" when not authenticated
 	Helo      string // the name the client gave in its last EHLO or HELO
-	At        time.Time
+	// ClientCert is the certificate the client showed in the TLS
+	// handshake (the leaf), nil when it showed none or without TLS. A
+	// sink asks for one with a TLSConfig whose ClientAuth says so.
+	ClientCert *x509.Certificate
+	At         time.Time
 }
 
 // SinkOptions configure NewSink. The zero value is a plain sink that
@@ -288,8 +293,12 @@ func (s *Sink) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	s.mu.Lock()
 	s.sessions++
 	s.mu.Unlock()
-	_, isTLS := c.TLSConnectionState()
-	return &sinkSession{sink: s, conn: c, tls: isTLS}, nil
+	state, isTLS := c.TLSConnectionState()
+	ss := &sinkSession{sink: s, conn: c, tls: isTLS}
+	if isTLS && len(state.PeerCertificates) > 0 {
+		ss.clientCert = state.PeerCertificates[0]
+	}
+	return ss, nil
 }
 
 // SMTPReply makes an SMTP error reply (code, enhanced status code, text)
@@ -335,13 +344,14 @@ var errAuthRequired = &gosmtp.SMTPError{
 }
 
 type sinkSession struct {
-	sink  *Sink
-	conn  *gosmtp.Conn
-	tls   bool
-	user  string
-	helo  string
-	from  string
-	rcpts []string
+	sink       *Sink
+	conn       *gosmtp.Conn
+	tls        bool
+	clientCert *x509.Certificate
+	user       string
+	helo       string
+	from       string
+	rcpts      []string
 }
 
 var _ gosmtp.AuthSession = (*sinkSession)(nil)
@@ -406,14 +416,15 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		return fmt.Errorf("reading data: %w", err)
 	}
 	m := &SinkMessage{
-		From:      ss.from,
-		Rcpts:     slices.Clone(ss.rcpts),
-		Data:      data,
-		MessageID: MessageID(data),
-		TLS:       ss.tls,
-		User:      ss.user,
-		Helo:      ss.helo,
-		At:        time.Now(),
+		From:       ss.from,
+		Rcpts:      slices.Clone(ss.rcpts),
+		Data:       data,
+		MessageID:  MessageID(data),
+		TLS:        ss.tls,
+		User:       ss.user,
+		Helo:       ss.helo,
+		ClientCert: ss.clientCert,
+		At:         time.Now(),
 	}
 	return ss.sink.record(m)
 }

@@ -1,8 +1,10 @@
 // Package testlib holds helpers shared by careerrelay's tests: temporary
 // folders kept when a test fails, polling waits, an in-process
 // SMTP sink (with programmable replies, STARTTLS or implicit TLS, and a
-// stalling mode), a peer that refuses at the greeting, self-signed
-// certificates, the built binary and a headless chromium (NewBrowser).
+// stalling mode), a peer that refuses at the greeting, an authoritative
+// DNS server on loopback serving DKIM key records, SERVFAIL or silence
+// (NewDNS, DKIMKeyRecord), self-signed certificates, the built binary and
+// a headless chromium (NewBrowser).
 package testlib
 
 import (

@@ -6,12 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/mail"
 	"net/netip"
 	"strings"
 	"time"
-
-	"github.com/careerrelay/careerrelay/internal/address"
 )
 
 // crlfWriter passes a message on with every bare LF and bare CR turned
@@ -137,20 +134,6 @@ func asciiEqualFold(a, b string) bool {
 		}
 	}
 	return true
-}
-
-// fromHeaderDomain is the domain of the first address of the From header,
-// lower-cased, or "".
-func fromHeaderDomain(header []byte) string {
-	v, ok := headerValue(header, "From")
-	if !ok {
-		return ""
-	}
-	addrs, err := mail.ParseAddressList(v)
-	if err != nil || len(addrs) == 0 {
-		return ""
-	}
-	return address.Domain(addrs[0].Address)
 }
 
 // validAddress accepts local@domain with a non-empty local part and a

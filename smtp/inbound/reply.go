@@ -10,8 +10,6 @@ import (
 var (
 	errRelayDenied = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
 		Message: "Relaying denied: authenticate or connect from an allowed network"}
-	errUnknownSender = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
-		Message: "Sender domain is not served by this relay"}
 	errTooManyRcpts = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3},
 		Message: "Too many recipients"}
 	errBadAddress = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3},

@@ -18,6 +18,7 @@ import (
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/internal/spill"
+	"github.com/careerrelay/careerrelay/smtp/ingress"
 	gosmtp "github.com/emersion/go-smtp"
 )
 
@@ -37,6 +38,7 @@ type Server struct {
 	// tempFile makes the unlinked file a large DATA spills to (see
 	// package spill; Options.TempFile).
 	tempFile func() (*os.File, error)
+	ingress  *ingress.Checker
 
 	mu      sync.Mutex
 	servers []*gosmtp.Server
@@ -46,6 +48,9 @@ type Server struct {
 // Options tune a Server. The zero value holds large messages in the
 // system's temporary folder.
 type Options struct {
+	// Ingress decides whose mail each message is; nil is
+	// ingress.New(cfg) with the system resolver.
+	Ingress *ingress.Checker
 	// TempFile returns an unlinked file for a large message while it is
 	// received (store.DB.TempFile does, in the store's folder); nil is
 	// spill.TempFile.
@@ -57,6 +62,10 @@ func New(cfg *configs.Config, accept Acceptor, log *slog.Logger, opts Options) (
 	s := &Server{cfg: cfg, accept: accept, log: log, users: newUsers(cfg.SMTP.Users), now: time.Now, tempFile: opts.TempFile}
 	if s.tempFile == nil {
 		s.tempFile = spill.TempFile
+	}
+	s.ingress = opts.Ingress
+	if s.ingress == nil {
+		s.ingress = ingress.New(cfg, ingress.Options{})
 	}
 	if cfg.SMTP.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.SMTP.TLS.CertFile, cfg.SMTP.TLS.KeyFile)
@@ -162,14 +171,8 @@ func (s *Server) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	ip := remoteIP(c.Conn().RemoteAddr())
 	_, isTLS := c.TLSConnectionState()
 	sess := &session{srv: s, conn: c, id: newSessionID(), ip: ip, tls: isTLS}
-	for _, n := range s.cfg.SMTP.Networks {
-		if n.Contains(ip) {
-			sess.allowed = true
-			break
-		}
-	}
 	sess.log = s.log.With("conn", sess.id)
-	sess.log.Debug("session", "client", ip.String(), "helo", c.Hostname(), "tls", isTLS, "allowed", sess.allowed)
+	sess.log.Debug("session", "client", ip.String(), "helo", c.Hostname(), "tls", isTLS, "admitted", s.ingress.Admit(sess.client()))
 	return sess, nil
 }
 

@@ -12,10 +12,10 @@ import (
 	"sync"
 
 	"github.com/careerrelay/careerrelay/configs"
-	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/internal/spill"
+	"github.com/careerrelay/careerrelay/smtp/ingress"
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 )
@@ -28,10 +28,9 @@ type session struct {
 	ip   netip.Addr
 	log  *slog.Logger
 
-	tls     bool
-	allowed bool   // client address in smtp.allow_networks
-	user    string // authenticated user, "" when none
-	seq     int    // transactions so far, for ids
+	tls  bool
+	user string // authenticated user, "" when none
+	seq  int    // transactions so far, for ids
 
 	// the transaction in progress
 	from     string
@@ -74,7 +73,7 @@ func (s *session) reject(reason string, err *gosmtp.SMTPError) error {
 }
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
-	if s.user == "" && !s.allowed {
+	if !s.srv.ingress.Admit(s.client()) {
 		return s.reject("relay_denied", errRelayDenied)
 	}
 	if from != "" && !validAddress(from) {
@@ -106,7 +105,8 @@ func (s *session) Data(r io.Reader) error {
 	buf := spill.New(spill.DefaultLimit, s.srv.tempFile)
 	defer buf.Close()
 	// The trace field first, so that the message needs no copy to get it.
-	received := receivedHeader(s.conn.Hostname(), s.ip, s.srv.cfg.SMTP.Hostname, txID, s.tls, s.user != "", now)
+	received := receivedHeader(s.conn.Hostname(), s.ip, s.srv.cfg.SMTP.Hostname, txID, s.tls, s.user != "", now) +
+		ingress.ProcessedHeader + ": " + s.srv.cfg.SMTP.Hostname + "\r\n"
 	io.WriteString(buf, received)
 	norm := &crlfWriter{w: buf}
 	cp := copyBuffers.Get().(*[]byte)
@@ -135,29 +135,31 @@ func (s *session) Data(r io.Reader) error {
 	recv := len(received)
 	header := msg[recv : recv+headerEnd(msg[recv:])]
 
-	tenant := s.srv.cfg.TenantByDomain(address.Domain(s.from))
-	if tenant == nil {
-		tenant = s.srv.cfg.TenantByDomain(fromHeaderDomain(header))
+	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.SMTP.WriteTimeout)
+	defer cancel()
+	verdict, refusal := s.srv.ingress.Check(ctx, s.client(), s.from, s.rcpts, msg[recv:])
+	if refusal != nil {
+		return s.reject(refusal.Reason, refusal.Reply)
 	}
-	if tenant == nil && !s.srv.cfg.SMTP.RelayUnknownSenders {
-		return s.reject("unknown_sender", errUnknownSender)
+	tenant := verdict.Tenant
+	if tenant != nil {
+		metrics.Ingress.WithLabelValues(tenant.ID, verdict.Proof).Inc()
 	}
 
-	full := msg
+	// The proof header never travels on.
+	full := ingress.Strip(msg, ingress.IngressHeader)
 	msgID, ok := headerValue(header, "Message-ID")
 	if !ok {
 		msgID = newMessageID(s.srv.cfg.SMTP.Hostname)
 		field := "Message-ID: " + msgID + "\r\n"
-		full = make([]byte, 0, len(msg)+len(field))
-		full = append(append(append(full, msg[:recv]...), field...), msg[recv:]...)
+		withID := make([]byte, 0, len(full)+len(field))
+		full = append(append(append(withID, full[:recv]...), field...), full[recv:]...)
 	}
 
 	env := pipeline.Envelope{
 		From: s.from, Rcpts: s.rcpts, Tenant: tenant,
 		SessionID: txID, MessageID: msgID, Received: now,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.SMTP.WriteTimeout)
-	defer cancel()
 	ids, err := s.srv.accept.Accept(ctx, env, full)
 	if err != nil {
 		metrics.Rejected.WithLabelValues("local_error").Inc()
@@ -165,7 +167,7 @@ func (s *session) Data(r io.Reader) error {
 		return Reply(err)
 	}
 	metrics.MessagesReceived.WithLabelValues(tenantID(tenant)).Inc()
-	log.Info("queued", "ids", ids, "tenant", tenantID(tenant), "rcpts", len(s.rcpts), "size", len(full))
+	log.Info("queued", "ids", ids, "tenant", tenantID(tenant), "proof", verdict.Proof, "rcpts", len(s.rcpts), "size", len(full))
 	return queued(ids[0])
 }
 
@@ -178,6 +180,9 @@ func (s *session) Reset() {
 }
 
 func (s *session) Logout() error { return nil }
+
+// client is what the ingress rules know of the peer.
+func (s *session) client() ingress.Client { return ingress.Client{IP: s.ip, User: s.user} }
 
 func tenantID(t *configs.Tenant) string {
 	if t == nil {

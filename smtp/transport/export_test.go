@@ -27,6 +27,8 @@ func cacheOf(t Transport) *connCache {
 		return t.d.cache
 	case *mxTransport:
 		return t.d.cache
+	case *router:
+		return t.d.cache
 	}
 	panic("transport without a connection cache")
 }

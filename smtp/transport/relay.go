@@ -15,7 +15,8 @@ import (
 	"github.com/careerrelay/careerrelay/store"
 )
 
-// relayTransport hands every message to one upstream smarthost.
+// relayTransport hands every message to one upstream smarthost: the
+// global delivery.relay, or one tenant's own (tenants[].delivery.relay).
 type relayTransport struct {
 	d        *dialer
 	peer     peer
@@ -23,12 +24,19 @@ type relayTransport struct {
 	password string
 }
 
-func newRelayTransport(d *dialer, rc configs.Relay, roots *x509.CertPool) (*relayTransport, error) {
+// newRelayTransport makes the transport of the relay rc, configured at
+// key (delivery.relay, or a tenant's), for route ("" for the global
+// delivery, else the tenant id). hello is the EHLO name when rc names
+// none (delivery.hello_name).
+func newRelayTransport(d *dialer, key, route string, rc configs.Relay, roots *x509.CertPool, hello string) (*relayTransport, error) {
 	host, _, err := net.SplitHostPort(rc.Address)
 	if err != nil || host == "" {
-		return nil, fmt.Errorf("delivery.relay.address %q: want host:port", rc.Address)
+		return nil, fmt.Errorf("%s.address %q: want host:port", key, rc.Address)
 	}
-	p := peer{addr: rc.Address, name: host}
+	p := peer{addr: rc.Address, name: host, route: route, hello: rc.HelloName}
+	if p.hello == "" {
+		p.hello = hello
+	}
 	switch strings.ToLower(rc.TLS) {
 	case "", "starttls":
 		p.policy = tlsStartTLS
@@ -37,7 +45,7 @@ func newRelayTransport(d *dialer, rc configs.Relay, roots *x509.CertPool) (*rela
 	case "none":
 		p.policy = tlsNone
 	default:
-		return nil, fmt.Errorf("delivery.relay.tls %q: want starttls, tls or none", rc.TLS)
+		return nil, fmt.Errorf("%s.tls %q: want starttls, tls or none", key, rc.TLS)
 	}
 	switch {
 	case rc.RootCAs != nil:
@@ -45,17 +53,35 @@ func newRelayTransport(d *dialer, rc configs.Relay, roots *x509.CertPool) (*rela
 	case rc.CAFile != "":
 		pem, err := os.ReadFile(rc.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("delivery.relay.ca_file: %w", err)
+			return nil, fmt.Errorf("%s.ca_file: %w", key, err)
 		}
 		roots = x509.NewCertPool()
 		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("delivery.relay.ca_file %s: no PEM certificate in it", rc.CAFile)
+			return nil, fmt.Errorf("%s.ca_file %s: no PEM certificate in it", key, rc.CAFile)
 		}
+	}
+	cert := rc.ClientCert // loaded from client_cert_file and client_key_file by configs.Load
+	if cert == nil && rc.ClientCertFile != "" {
+		c, err := tls.LoadX509KeyPair(rc.ClientCertFile, rc.ClientKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s.client_cert_file: %w", key, err)
+		}
+		cert = &c
+	}
+	if cert != nil && p.policy == tlsNone {
+		return nil, fmt.Errorf("%s: a client certificate needs TLS, and tls is none", key)
 	}
 	// Verification against roots (nil: the system's) is never turned off.
 	p.tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, ServerName: host}
+	if cert != nil {
+		// Shown in the handshake, of STARTTLS and implicit TLS alike.
+		p.tlsConfig.Certificates = []tls.Certificate{*cert}
+	}
 	ip := net.ParseIP(host)
 	p.authPlainOK = host == "localhost" || (ip != nil && ip.IsLoopback())
+	if rc.Username != "" {
+		p.user, p.password = rc.Username, rc.Password
+	}
 	return &relayTransport{d: d, peer: p, username: rc.Username, password: rc.Password}, nil
 }
 
@@ -67,12 +93,10 @@ func (t *relayTransport) Close() { t.d.cache.close() }
 
 // Deliver sends m to the relay in one transaction, on a cached session
 // when there is one.
-
 func (t *relayTransport) Deliver(ctx context.Context, m *store.Message, body store.Body, rcpts []string) []Result {
 	p := t.peer
 	if t.username != "" {
 		p.auth = sasl.NewPlainClient("", t.username, t.password)
-		p.user = t.username
 	}
 	return t.d.send(ctx, p, func() (*session, error) { return t.d.open(ctx, p) }, m.From, rcpts, body)
 }

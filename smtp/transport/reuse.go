@@ -13,9 +13,12 @@ package transport
 // parse, a 421, a failed RSET) the connection is closed.
 //
 // Sessions are cached by everything that makes them what they are (cacheKey):
-// the address dialed, the peer's name, the TLS policy asked for, how the
-// certificate is verified, and the AUTH identity. A session is never used
-// for another key.
+// the route (the global delivery, or one tenant's own relay), the address
+// dialed, the peer's name, the TLS policy asked for, how the certificate is
+// verified, the client certificate shown, the AUTH identity and the EHLO
+// name. A session is never used for another key: one that a tenant's relay
+// accepted with that tenant's certificate or password never carries
+// another tenant's mail, even to the same address.
 //
 // A cached connection may have been closed by the peer meanwhile (its idle
 // timeout may be shorter than ours). When MAIL, the first command of a
@@ -27,6 +30,7 @@ package transport
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"sync"
 	"time"
@@ -80,16 +84,27 @@ type cacheKey struct {
 	verify     bool           // whether the certificate is verified at all
 	roots      *x509.CertPool // the roots it is verified against (nil: the system's)
 	user       string         // the AUTH identity, "" without AUTH
+	secret     [32]byte       // SHA-256 of the AUTH password: one user name with two passwords is two identities
+	clientCert [32]byte       // SHA-256 of the client certificate shown (its leaf), zero for none
+	hello      string         // the EHLO name given ("" is the dialer's)
+	route      string         // the route: "" for the global delivery, else the tenant id
 }
 
 func (p peer) key() cacheKey {
-	k := cacheKey{addr: p.addr, name: p.name, policy: p.policy, serverName: p.name, verify: true, user: p.user}
+	k := cacheKey{addr: p.addr, name: p.name, policy: p.policy, serverName: p.name, verify: true,
+		user: p.user, hello: p.hello, route: p.route}
+	if p.user != "" {
+		k.secret = sha256.Sum256([]byte(p.password))
+	}
 	if c := p.tlsConfig; c != nil {
 		if c.ServerName != "" {
 			k.serverName = c.ServerName
 		}
 		k.verify = !c.InsecureSkipVerify
 		k.roots = c.RootCAs
+		if len(c.Certificates) > 0 && len(c.Certificates[0].Certificate) > 0 {
+			k.clientCert = sha256.Sum256(c.Certificates[0].Certificate[0])
+		}
 	}
 	return k
 }

@@ -45,7 +45,21 @@ type peer struct {
 	tlsConfig   *tls.Config // verification settings; ServerName is filled in
 	auth        sasl.Client // AUTH after TLS, nil for none
 	user        string      // the AUTH identity, for the connection cache's key
+	password    string      // the AUTH password, for the connection cache's key (hashed there)
 	authPlainOK bool        // AUTH allowed without TLS (loopback peers)
+	hello       string      // the EHLO name for this peer; "" is the dialer's
+	// route names the configured route the peer belongs to: "" for the
+	// global delivery, else the id of the tenant whose own relay it is.
+	// Sessions of different routes are never shared (cacheKey).
+	route string
+}
+
+// helloFor is the EHLO name to give p.
+func (d *dialer) helloFor(p peer) string {
+	if p.hello != "" {
+		return p.hello
+	}
+	return d.helloName
 }
 
 // tlsError marks a failed TLS negotiation.
@@ -58,7 +72,7 @@ func (e *tlsError) Unwrap() error { return e.err }
 // transaction in its connection cache for the next one (reuse.go).
 type dialer struct {
 	dial           func(ctx context.Context, network, addr string) (net.Conn, error)
-	helloName      string
+	helloName      string // the EHLO name of peers that name none
 	connectTimeout time.Duration
 	commandTimeout time.Duration
 	cache          *connCache
@@ -176,7 +190,7 @@ func (d *dialer) negotiate(ctx context.Context, conn net.Conn, p peer) (*session
 	default:
 		s.setClient(d, conn)
 	}
-	if err := s.c.Hello(d.helloName); err != nil {
+	if err := s.c.Hello(d.helloFor(p)); err != nil {
 		s.c.Close()
 		return nil, fmt.Errorf("EHLO: %w", err)
 	}
@@ -232,7 +246,7 @@ func (d *dialer) startTLS(ctx context.Context, conn net.Conn, p peer) (*tls.Conn
 	if _, _, err := tp.ReadResponse(220); err != nil {
 		return nil, nil, fmt.Errorf("greeting: %w", smtpError(err))
 	}
-	if err := tp.PrintfLine("EHLO %s", d.helloName); err != nil {
+	if err := tp.PrintfLine("EHLO %s", d.helloFor(p)); err != nil {
 		return nil, nil, fmt.Errorf("EHLO: %w", err)
 	}
 	code, msg, err := tp.ReadResponse(250)

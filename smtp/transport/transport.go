@@ -44,12 +44,12 @@ type Options struct {
 	// Random returns a number in [0, 1): the order of MX hosts of equal
 	// preference. It must be safe for concurrent use.
 	Random func() float64
-	// Resolver answers the DNS questions of mx mode (net.DefaultResolver).
+	// Resolver answers the DNS questions of mx mode (dns.server's).
 	Resolver Resolver
 	// Dial opens connections to SMTP peers.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// RootCAs verify the relay's certificate when delivery.relay.ca_file
-	// is not set (nil: the system roots).
+	// RootCAs verify a relay's certificate (delivery.relay's, or a
+	// tenant's own) when its ca_file is not set (nil: the system roots).
 	RootCAs *x509.CertPool
 	// Log receives the transport's lines (none when nil).
 	Log *slog.Logger
@@ -60,7 +60,10 @@ type Options struct {
 
 // New makes the transport that cfg.Delivery.Mode names, with the settings
 // of cfg.Delivery (configs.Config.DeliveryDefaults for those left zero); it
-// checks them, and in capture mode creates the capture folder.
+// checks them, and in capture mode creates the capture folder. When a
+// tenant has its own route (tenants[].delivery, mode relay), New returns
+// a router: that tenant's mail goes to its relay, the rest (mail of other
+// tenants or of none, and DSNs) the global way (route.go).
 func New(cfg *configs.Config, opts Options) (Transport, error) {
 	dc := cfg.DeliveryDefaults()
 	log := opts.Log
@@ -90,11 +93,11 @@ func New(cfg *configs.Config, opts Options) (Transport, error) {
 	var err error
 	switch dc.Mode {
 	case "relay":
-		t, err = newRelayTransport(d, dc.Relay, opts.RootCAs)
+		t, err = newRelayTransport(d, "delivery.relay", "", dc.Relay, opts.RootCAs, dc.HelloName)
 	case "mx":
 		res := opts.Resolver
 		if res == nil {
-			res = net.DefaultResolver
+			res = cfg.DNS.Resolver()
 		}
 		overrides := map[string]string{}
 		for dom, addr := range dc.MXOverrides {
@@ -112,5 +115,5 @@ func New(cfg *configs.Config, opts Options) (Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t, nil
+	return newRouter(cfg, d, t, opts.RootCAs, dc.HelloName)
 }

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/careerrelay/careerrelay/smtp/ingress"
 )
 
 // crlfWriter passes a message on with every bare LF and bare CR turned
@@ -102,7 +104,7 @@ func headerValue(header []byte, name string) (string, bool) {
 		}
 		k, v, ok := strings.Cut(lines[i], ":")
 		// (Only spaces and tabs around the name, as go-message reads it.)
-		if !ok || !asciiEqualFold(strings.Trim(k, " \t"), name) {
+		if !ok || !ingress.SameFieldName(strings.Trim(k, " \t"), name) {
 			continue
 		}
 		for i+1 < len(lines) && len(lines[i+1]) > 0 && (lines[i+1][0] == ' ' || lines[i+1][0] == '\t') {
@@ -112,28 +114,6 @@ func headerValue(header []byte, name string) (string, bool) {
 		return strings.TrimSpace(v), true
 	}
 	return "", false
-}
-
-// asciiEqualFold is strings.EqualFold for field names: ASCII letters only
-// (strings.EqualFold would take "Meſſage-ID" for "Message-ID", and any two
-// invalid UTF-8 octets for one another).
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // validAddress accepts local@domain with a non-empty local part and a

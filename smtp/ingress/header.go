@@ -65,7 +65,7 @@ func (f field) unfold(header []byte) string {
 func named(header []byte, all []field, name string) []field {
 	var out []field
 	for _, f := range all {
-		if asciiEqualFold(f.name, name) {
+		if SameFieldName(f.name, name) {
 			f.value = f.unfold(header)
 			out = append(out, f)
 		}
@@ -77,17 +77,18 @@ func named(header []byte, all []field, name string) []field {
 func countNamed(all []field, name string) int {
 	n := 0
 	for _, f := range all {
-		if asciiEqualFold(f.name, name) {
+		if SameFieldName(f.name, name) {
 			n++
 		}
 	}
 	return n
 }
 
-// asciiEqualFold compares header field names: ASCII letters without regard
-// to case, every other byte exactly (no Unicode case folding: "Meſſage-ID"
-// is not "Message-ID").
-func asciiEqualFold(a, b string) bool {
+// SameFieldName compares header field names as go-message (and so the
+// pipeline) does: ASCII letters without regard to case, every other byte
+// exactly (strings.EqualFold would take "Meſſage-ID" for "Message-ID", and
+// any two invalid UTF-8 octets for one another).
+func SameFieldName(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}

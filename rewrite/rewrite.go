@@ -64,10 +64,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 )
 
-// maxLink is the longest link Render accepts; with it, a link alone always
-// fits on a line of 998 octets, even as an anchor in HTML.
+// maxLink is the longest link Render accepts, also as HTML writes it (each
+// & as &amp;); with it, a link alone always fits on a line of 998 octets,
+// even as an anchor in HTML, so a line is never broken inside a link.
 const maxLink = 400
 
 // ErrParse wraps every error of Prepare about the message: it cannot be
@@ -155,7 +157,8 @@ func (t *Template) Skipped() int { return t.skipped }
 // replaced by link. When the message is not tagged it returns the prepared
 // message itself (same bytes, same slice). The link must be an absolute
 // URL of at most 400 characters from the set A-Z a-z 0-9 - . _ ~ : / ? # @
-// ! $ & ( ) * + , ; = %.
+// ! $ & ( ) * + , ; = %, and of at most 400 characters too with each &
+// written as &amp; (as HTML has it).
 func (t *Template) Render(link string) ([]byte, error) {
 	if !t.Tagged() {
 		if err := validLink(link); err != nil {
@@ -211,6 +214,9 @@ func validLink(link string) error {
 		if !linkByte(link[i]) {
 			return fmt.Errorf("%w: character %q at %d", ErrLink, link[i], i)
 		}
+	}
+	if n := len(link) + 4*strings.Count(link, "&"); n > maxLink {
+		return fmt.Errorf("%w: length %d in HTML, with each & as &amp; (1 to %d)", ErrLink, n, maxLink)
 	}
 	return nil
 }

@@ -28,7 +28,8 @@ func TestRenderRejectsBadLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range []string{"", "https://x.example/a b", "https://x.example/\"><script>", "https://x.example/'", "https://x.example/\r\n", strings.Repeat("a", maxLink+1), "https://x.example/é"} {
+	for _, l := range []string{"", "https://x.example/a b", "https://x.example/\"><script>", "https://x.example/'", "https://x.example/\r\n", strings.Repeat("a", maxLink+1), "https://x.example/é",
+		"https://x.example/" + strings.Repeat("&", 80) + "x"} { // the last: 99 characters, 419 in HTML
 		if _, err := tm.Render(l); !errors.Is(err, ErrLink) {
 			t.Errorf("Render(%q): %v", l, err)
 		}

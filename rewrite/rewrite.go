@@ -236,9 +236,11 @@ func linkByte(c byte) bool {
 // ReplaceRaw is the fallback for a message Prepare could not parse: every
 // occurrence of tag in the raw body (after the first empty line; a message
 // without one is all header) becomes link, and the number of replacements
-// is returned. The header section is left alone: a tag
-// in the Subject or another field is not replaced. Nothing else changes; when there is no
-// occurrence msg itself is returned.
+// is returned. The header section is left alone: a tag in the Subject or
+// another field is not replaced. Where the links make a line longer than
+// 998 octets, it is broken with a CRLF next to a link, as in text/plain (a
+// relay would otherwise break it anywhere, perhaps inside a link). Nothing
+// else changes; when there is no occurrence msg itself is returned.
 func ReplaceRaw(msg []byte, tag, link string) ([]byte, int) {
 	if tag == "" {
 		return msg, 0
@@ -251,17 +253,24 @@ func ReplaceRaw(msg []byte, tag, link string) ([]byte, int) {
 	}
 	out := make([]byte, 0, len(msg)+n*(len(link)-len(tag)))
 	out = append(out, msg[:start]...)
-	msg = msg[start:]
+	body := msg[start:]
+	var cands []cand
 	for {
-		i := bytes.Index(msg, t)
+		i := bytes.Index(body, t)
 		if i < 0 {
 			break
 		}
-		out = append(out, msg[:i]...)
+		out = append(out, body[:i]...)
+		cands = append(cands, cand{len(out) - start, "\r\n", rankBefore})
 		out = append(out, link...)
-		msg = msg[i+len(tag):]
+		cands = append(cands, cand{len(out) - start, "\r\n", rankAfter})
+		body = body[i+len(tag):]
 	}
-	return append(out, msg...), n
+	out = append(out, body...)
+	if len(link) > len(tag) && maxLineLen(out[start:]) > maxLine {
+		out = append(out[:start:start], breakLines(out[start:], cands)...)
+	}
+	return out, n
 }
 
 // rawBodyStart is the offset of the body: just past the first empty line

@@ -130,6 +130,35 @@ func TestReplaceRaw(t *testing.T) {
 	}
 }
 
+// TestReplaceRawLongLine: links that make a raw line longer than 998
+// octets break it next to a link, never inside one.
+func TestReplaceRawLongLine(t *testing.T) {
+	link := "https://careers.example.jp/t/" + strings.Repeat("x", 71) // 100 octets
+	head := "Subject: x\r\n\r\n"
+	for _, body := range []string{
+		strings.Repeat(testTag, 30),
+		"intro " + strings.Repeat(testTag+" ", 30) + "end\r\nnext line " + testTag + "\r\n",
+		strings.Repeat("y", 900) + testTag + "z\r\n",
+	} {
+		out, n := ReplaceRaw([]byte(head+body), testTag, link)
+		if want := strings.Count(body, testTag); n != want || strings.Count(string(out), link) != want {
+			t.Errorf("%.30q: %d replaced, %d whole links, want %d", body, n, strings.Count(string(out), link), want)
+		}
+		if m := maxLineLen(out); m > maxLine {
+			t.Errorf("%.30q: line of %d octets", body, m)
+		}
+		plain := head + strings.ReplaceAll(body, testTag, link)
+		if got := strings.ReplaceAll(string(out), "\r\n", ""); got != strings.ReplaceAll(plain, "\r\n", "") {
+			t.Errorf("%.30q: more than line breaks changed:\n%q", body, out)
+		}
+	}
+	// A short line is left as it is.
+	out, _ := ReplaceRaw([]byte(head+strings.Repeat(testTag, 3)), testTag, link)
+	if string(out) != head+strings.Repeat(link, 3) {
+		t.Errorf("short line changed: %q", out)
+	}
+}
+
 func TestConcurrentRender(t *testing.T) {
 	msg, err := testdataFile("17-alternative-iso2022jp.eml")
 	if err != nil {

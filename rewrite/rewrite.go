@@ -64,10 +64,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 )
 
-// maxLink is the longest link Render accepts; with it, a link alone always
-// fits on a line of 998 octets, even as an anchor in HTML.
+// maxLink is the longest link Render accepts, also as HTML writes it (each
+// & as &amp;); with it, a link alone always fits on a line of 998 octets,
+// even as an anchor in HTML, so a line is never broken inside a link.
 const maxLink = 400
 
 // ErrParse wraps every error of Prepare about the message: it cannot be
@@ -155,7 +157,8 @@ func (t *Template) Skipped() int { return t.skipped }
 // replaced by link. When the message is not tagged it returns the prepared
 // message itself (same bytes, same slice). The link must be an absolute
 // URL of at most 400 characters from the set A-Z a-z 0-9 - . _ ~ : / ? # @
-// ! $ & ( ) * + , ; = %.
+// ! $ & ( ) * + , ; = %, and of at most 400 characters too with each &
+// written as &amp; (as HTML has it).
 func (t *Template) Render(link string) ([]byte, error) {
 	if !t.Tagged() {
 		if err := validLink(link); err != nil {
@@ -212,6 +215,9 @@ func validLink(link string) error {
 			return fmt.Errorf("%w: character %q at %d", ErrLink, link[i], i)
 		}
 	}
+	if n := len(link) + 4*strings.Count(link, "&"); n > maxLink {
+		return fmt.Errorf("%w: length %d in HTML, with each & as &amp; (1 to %d)", ErrLink, n, maxLink)
+	}
 	return nil
 }
 
@@ -230,9 +236,11 @@ func linkByte(c byte) bool {
 // ReplaceRaw is the fallback for a message Prepare could not parse: every
 // occurrence of tag in the raw body (after the first empty line; a message
 // without one is all header) becomes link, and the number of replacements
-// is returned. The header section is left alone: a tag
-// in the Subject or another field is not replaced. Nothing else changes; when there is no
-// occurrence msg itself is returned.
+// is returned. The header section is left alone: a tag in the Subject or
+// another field is not replaced. Where the links make a line longer than
+// 998 octets, it is broken with a CRLF next to a link, as in text/plain (a
+// relay would otherwise break it anywhere, perhaps inside a link). Nothing
+// else changes; when there is no occurrence msg itself is returned.
 func ReplaceRaw(msg []byte, tag, link string) ([]byte, int) {
 	if tag == "" {
 		return msg, 0
@@ -245,17 +253,24 @@ func ReplaceRaw(msg []byte, tag, link string) ([]byte, int) {
 	}
 	out := make([]byte, 0, len(msg)+n*(len(link)-len(tag)))
 	out = append(out, msg[:start]...)
-	msg = msg[start:]
+	body := msg[start:]
+	var cands []cand
 	for {
-		i := bytes.Index(msg, t)
+		i := bytes.Index(body, t)
 		if i < 0 {
 			break
 		}
-		out = append(out, msg[:i]...)
+		out = append(out, body[:i]...)
+		cands = append(cands, cand{len(out) - start, "\r\n", rankBefore})
 		out = append(out, link...)
-		msg = msg[i+len(tag):]
+		cands = append(cands, cand{len(out) - start, "\r\n", rankAfter})
+		body = body[i+len(tag):]
 	}
-	return append(out, msg...), n
+	out = append(out, body...)
+	if len(link) > len(tag) && maxLineLen(out[start:]) > maxLine {
+		out = append(out[:start:start], breakLines(out[start:], cands)...)
+	}
+	return out, n
 }
 
 // rawBodyStart is the offset of the body: just past the first empty line

@@ -28,7 +28,8 @@ func TestRenderRejectsBadLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range []string{"", "https://x.example/a b", "https://x.example/\"><script>", "https://x.example/'", "https://x.example/\r\n", strings.Repeat("a", maxLink+1), "https://x.example/é"} {
+	for _, l := range []string{"", "https://x.example/a b", "https://x.example/\"><script>", "https://x.example/'", "https://x.example/\r\n", strings.Repeat("a", maxLink+1), "https://x.example/é",
+		"https://x.example/" + strings.Repeat("&", 80) + "x"} { // the last: 99 characters, 419 in HTML
 		if _, err := tm.Render(l); !errors.Is(err, ErrLink) {
 			t.Errorf("Render(%q): %v", l, err)
 		}
@@ -126,6 +127,35 @@ func TestReplaceRaw(t *testing.T) {
 	}
 	if out, n := ReplaceRaw(msg, "nope", "L"); n != 0 || &out[0] != &msg[0] {
 		t.Error("no occurrence")
+	}
+}
+
+// TestReplaceRawLongLine: links that make a raw line longer than 998
+// octets break it next to a link, never inside one.
+func TestReplaceRawLongLine(t *testing.T) {
+	link := "https://careers.example.jp/t/" + strings.Repeat("x", 71) // 100 octets
+	head := "Subject: x\r\n\r\n"
+	for _, body := range []string{
+		strings.Repeat(testTag, 30),
+		"intro " + strings.Repeat(testTag+" ", 30) + "end\r\nnext line " + testTag + "\r\n",
+		strings.Repeat("y", 900) + testTag + "z\r\n",
+	} {
+		out, n := ReplaceRaw([]byte(head+body), testTag, link)
+		if want := strings.Count(body, testTag); n != want || strings.Count(string(out), link) != want {
+			t.Errorf("%.30q: %d replaced, %d whole links, want %d", body, n, strings.Count(string(out), link), want)
+		}
+		if m := maxLineLen(out); m > maxLine {
+			t.Errorf("%.30q: line of %d octets", body, m)
+		}
+		plain := head + strings.ReplaceAll(body, testTag, link)
+		if got := strings.ReplaceAll(string(out), "\r\n", ""); got != strings.ReplaceAll(plain, "\r\n", "") {
+			t.Errorf("%.30q: more than line breaks changed:\n%q", body, out)
+		}
+	}
+	// A short line is left as it is.
+	out, _ := ReplaceRaw([]byte(head+strings.Repeat(testTag, 3)), testTag, link)
+	if string(out) != head+strings.Repeat(link, 3) {
+		t.Errorf("short line changed: %q", out)
 	}
 }
 

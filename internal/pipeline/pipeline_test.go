@@ -264,3 +264,84 @@ func TestTenantDomainSpellings(t *testing.T) {
 		}
 	}
 }
+
+// TestAdjacentTagsLinksWhole: a line of 30 or 40 adjacent tags, in a parseable
+// message (text and HTML) and in one that is not (the raw fallback), gives
+// copies whose lines keep within 998 octets and whose links are all whole:
+// each copy holds its one link, complete, at every place of the tag.
+func TestAdjacentTagsLinksWhole(t *testing.T) {
+	tags := strings.Repeat("[[career-relay]]", 30)
+	head := "From: hr@acme.example\r\nTo: a@cand.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+	for _, c := range []struct {
+		name, msg string
+		want      int // places of the link in each copy
+		failure   bool
+	}{
+		{"plain", head + "Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nこちら:" + tags + "\r\n", 30, false},
+		{"alternative", head + "Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\n" +
+			"Content-Type: text/plain; charset=UTF-8; format=flowed\r\n\r\n" + tags + "\r\n--b\r\n" +
+			"Content-Type: text/html; charset=UTF-8\r\n\r\n<p>" + tags + "</p>\r\n--b--\r\n", 30 + 60, false},
+		// 40 generic links of 27 octets need more than a line.
+		{"unparseable", head + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n" + tags + tags[:10*16] + "\r\n", 40, true},
+	} {
+		p, db, _ := newTestPipeline(t)
+		before := rewriteFailures(t)
+		env := Envelope{From: "hr@acme.example", Tenant: acme, Rcpts: []string{"a@cand.example", "archive@acme.example"}, Received: time.Now()}
+		if _, err := p.Accept(context.Background(), env, []byte(c.msg)); err != nil {
+			t.Fatal(err)
+		}
+		if failed := rewriteFailures(t) > before; failed != c.failure {
+			t.Errorf("%s: rewrite failure counted: %v, want %v", c.name, failed, c.failure)
+		}
+		q := queue(t, db)
+		want := 2 // personal and generic
+		if c.failure {
+			want = 1 // the generic link for all
+		}
+		if len(q) != want {
+			t.Fatalf("%s: %d copies, want %d", c.name, len(q), want)
+		}
+		for _, cp := range q {
+			for i, line := range strings.Split(cp.body, "\n") {
+				if n := len(strings.TrimSuffix(line, "\r")); n > 998 {
+					t.Errorf("%s: copy to %v: line %d has %d octets", c.name, cp.msg.PendingRcpts(), i+1, n)
+				}
+			}
+			links := adjacentLinks(cp.body)
+			if len(links) != c.want {
+				t.Errorf("%s: copy to %v has %d links, want %d", c.name, cp.msg.PendingRcpts(), len(links), c.want)
+				continue
+			}
+			for _, l := range links {
+				if l != links[0] {
+					t.Errorf("%s: copy to %v: link %q, another is %q (split?)", c.name, cp.msg.PendingRcpts(), l, links[0])
+					break
+				}
+			}
+			if strings.Contains(links[0], "/c/") {
+				keys, _ := linktoken.NewKeys(testLinks.Keys)
+				if _, err := keys.Verify(strings.TrimPrefix(links[0], "https://careers.test/c/")); err != nil {
+					t.Errorf("%s: link %s does not verify: %v", c.name, links[0], err)
+				}
+			}
+		}
+	}
+}
+
+// adjacentLinks returns the links in body, which may follow each other
+// with nothing between them (linkRE would take them for one).
+func adjacentLinks(body string) []string {
+	const base = "https://careers.test/"
+	var out []string
+	segs := strings.Split(body, base)
+	for _, seg := range segs[1:] {
+		end := strings.IndexFunc(seg, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/", r))
+		})
+		if end < 0 {
+			end = len(seg)
+		}
+		out = append(out, base+seg[:end])
+	}
+	return out
+}

@@ -58,7 +58,9 @@
 // X-CareerRelay-Signature: sha256=<hex HMAC-SHA256(secret, body)>. Every
 // attempt is committed (with its next retry time) before it starts. Until a
 // 2xx answer it is retried after 10s, 20s, 40s, … up to 1h between
-// attempts, each ±20% at random; the outbox survives restarts. Delivery is
+// attempts, each ±20% at random; the outbox survives restarts. Up to 4
+// webhooks are in flight at once, in no particular order, never two
+// attempts of the same one. Delivery is
 // at least once: the agency dedupes by referral_id. Each attempt counts once
 // in careerrelay_agency_webhooks_total: ok (2xx), retry (no answer, 3xx, 5xx,
 // 408 or 429) or failed (any other 4xx: the agency refuses it, usually a
@@ -193,7 +195,7 @@ type Service struct {
 	backoff    time.Duration
 	maxBackoff time.Duration
 	wake       chan struct{} // a webhook was queued
-	sendMu     sync.Mutex    // one delivery pass at a time
+	sendMu     sync.Mutex    // one dispatcher (RunWebhooks or a pass) at a time
 
 	// testAttempted, when set (tests only), is called after each webhook
 	// attempt's result is recorded.

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -157,9 +159,19 @@ func (s *Service) runWebhooks(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	s.log.Info("agency webhooks started")
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	s.log.Info("agency webhooks started", "concurrency", webhookConcurrency)
+	d := s.newDispatcher()
+	// On the way out, wait for the attempts in flight: ctx cancels their
+	// requests, and each records its result (or leaves its recorded retry
+	// time) before it ends.
+	defer d.wait()
 	for {
-		next, err := s.deliverDue(ctx)
+		next, _, err := d.dispatch(ctx)
+		if err == nil {
+			err = d.takeErr()
+		}
 		if ctx.Err() != nil {
 			s.log.Info("agency webhooks stopped")
 			return nil
@@ -172,7 +184,8 @@ func (s *Service) runWebhooks(ctx context.Context) error {
 			next = s.now().Add(s.backoff)
 		}
 		// Sleep until the next one is due (at most maxBackoff, in case the
-		// wall clock jumps) or Refer queues one.
+		// wall clock jumps), Refer queues one, or an attempt ends (its slot
+		// is free, and an entry due meanwhile may be waiting for one).
 		var timer *time.Timer
 		var fire <-chan time.Time
 		if !next.IsZero() {
@@ -182,6 +195,7 @@ func (s *Service) runWebhooks(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 		case <-s.wake:
+		case <-d.finished:
 		case <-fire:
 		}
 		if timer != nil {
@@ -190,45 +204,136 @@ func (s *Service) runWebhooks(ctx context.Context) error {
 	}
 }
 
-// deliverDue attempts every webhook due at s.now(), one after the other,
-// and returns when the next one falls due (zero when the outbox is empty).
+// webhookConcurrency is how many webhook attempts may be in flight at once,
+// so that an agency endpoint that hangs on one request (up to the client's
+// 30s timeout) does not hold back the others.
+const webhookConcurrency = 4
+
+// A dispatcher starts webhook attempts, at most webhookConcurrency at a
+// time and never two of the same outbox entry at once. Only the goroutine
+// that owns it (holding s.sendMu) calls dispatch, wait and takeErr.
+type dispatcher struct {
+	s        *Service
+	limit    int
+	wg       sync.WaitGroup
+	finished chan struct{} // an attempt ended (buffered, coalesced)
+
+	mu       sync.Mutex
+	inflight map[string]bool // outbox keys being attempted
+	err      error           // the first store error of an attempt, until taken
+}
+
+func (s *Service) newDispatcher() *dispatcher {
+	return &dispatcher{s: s, limit: webhookConcurrency, finished: make(chan struct{}, 1), inflight: map[string]bool{}}
+}
+
+// dispatch starts an attempt for each webhook due at s.now() that is not in
+// flight, while fewer than limit are. It returns when the next entry not in
+// flight and not yet due falls due (zero when none is waiting for a time),
+// and active, the number of attempts in flight at the scan or started by
+// it: entries due but left for want of a slot are started by a later
+// dispatch, after an attempt ends.
+func (d *dispatcher) dispatch(ctx context.Context) (next time.Time, active int, err error) {
+	s := d.s
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, 0, err
+	}
+	now := s.now()
+	var due [][]byte
+	d.mu.Lock()
+	busy := maps.Clone(d.inflight)
+	free := d.limit - len(d.inflight)
+	d.mu.Unlock()
+	err = s.db.View(func(tx *store.Tx) error {
+		return tx.Bolt().Bucket([]byte(store.BucketOutbox)).ForEach(func(k, v []byte) error {
+			if busy[string(k)] {
+				return nil
+			}
+			var it outboxItem
+			if err := json.Unmarshal(v, &it); err != nil {
+				return fmt.Errorf("decode webhook %x: %w", k, err)
+			}
+			if !it.NextAttempt.After(now) {
+				if len(due) < free {
+					due = append(due, bytes.Clone(k))
+				}
+			} else if next.IsZero() || it.NextAttempt.Before(next) {
+				next = it.NextAttempt
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return time.Time{}, len(busy), err
+	}
+	for _, k := range due {
+		d.start(ctx, k)
+	}
+	return next, len(busy) + len(due), nil
+}
+
+// start attempts the webhook at key k on its own goroutine.
+func (d *dispatcher) start(ctx context.Context, k []byte) {
+	d.mu.Lock()
+	d.inflight[string(k)] = true
+	d.mu.Unlock()
+	d.wg.Go(func() {
+		err := d.s.attempt(ctx, k)
+		d.mu.Lock()
+		delete(d.inflight, string(k))
+		if err != nil && d.err == nil && ctx.Err() == nil {
+			d.err = err
+		}
+		d.mu.Unlock()
+		select {
+		case d.finished <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// takeErr returns the first store error of an attempt since the last call.
+func (d *dispatcher) takeErr() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.err
+	d.err = nil
+	return err
+}
+
+// wait waits for every attempt in flight to end.
+func (d *dispatcher) wait() { d.wg.Wait() }
+
+// deliverDue attempts every webhook due at s.now(), up to
+// webhookConcurrency at a time, and returns, once none is in flight and
+// none is due, when the next one falls due (zero when the outbox is empty).
 func (s *Service) deliverDue(ctx context.Context) (time.Time, error) {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	if s.hookURL == "" {
 		return time.Time{}, nil
 	}
+	d := s.newDispatcher()
+	defer d.wait()
 	for {
-		if err := ctx.Err(); err != nil {
+		next, active, err := d.dispatch(ctx)
+		if err == nil {
+			err = d.takeErr()
+		}
+		if err != nil {
 			return time.Time{}, err
 		}
-		now := s.now()
-		var due [][]byte
-		var next time.Time
-		err := s.db.View(func(tx *store.Tx) error {
-			return tx.Bolt().Bucket([]byte(store.BucketOutbox)).ForEach(func(k, v []byte) error {
-				var it outboxItem
-				if err := json.Unmarshal(v, &it); err != nil {
-					return fmt.Errorf("decode webhook %x: %w", k, err)
-				}
-				if !it.NextAttempt.After(now) {
-					due = append(due, bytes.Clone(k))
-				} else if next.IsZero() || it.NextAttempt.Before(next) {
-					next = it.NextAttempt
-				}
-				return nil
-			})
-		})
-		if err != nil || len(due) == 0 {
-			return next, err
+		if active == 0 {
+			// Nothing was in flight and nothing was started: every
+			// attempt moved its NextAttempt past now or removed its
+			// entry, and nothing else is due.
+			return next, nil
 		}
-		for _, k := range due {
-			if err := s.attempt(ctx, k); err != nil {
-				return time.Time{}, err
-			}
+		select {
+		case <-d.finished:
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
 		}
-		// Every attempt moved its NextAttempt past now or removed its
-		// entry: the next pass only sees what fell due meanwhile.
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/internal/metrics"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -343,5 +344,226 @@ func TestWebhooksSurviveRestart(t *testing.T) {
 	}
 	if n := len(e.pending()); n != 0 {
 		t.Errorf("%d webhooks still pending", n)
+	}
+}
+
+// hangingAgency is an agency whose answer to a request can be held: hold
+// says which requests wait (by referral id) until release is called or the
+// client gives up. It records the most requests it ever handled at once.
+type hangingAgency struct {
+	*agency
+	hold    func(id string) bool
+	release chan struct{}
+	once    sync.Once
+
+	mu        sync.Mutex
+	active    map[string]int // referral id -> requests being handled
+	maxActive int
+	overlap   []string // referral ids that had two requests at once
+}
+
+func newHangingAgency(t *testing.T, hold func(id string) bool) *hangingAgency {
+	h := &hangingAgency{agency: newAgency(t, http.StatusOK), hold: hold, release: make(chan struct{}), active: map[string]int{}}
+	// The handler is replaced to hold requests before answering.
+	h.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var p WebhookPayload
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Errorf("agency: %v", err)
+		}
+		h.mu.Lock()
+		h.active[p.ReferralID]++
+		if h.active[p.ReferralID] > 1 {
+			h.overlap = append(h.overlap, p.ReferralID)
+		}
+		n := 0
+		for _, c := range h.active {
+			n += c
+		}
+		h.maxActive = max(h.maxActive, n)
+		h.mu.Unlock()
+		h.agency.mu.Lock()
+		h.got = append(h.got, received{body: body, sig: r.Header.Get(SignatureHeader), ctype: r.Header.Get("Content-Type"), status: http.StatusOK})
+		h.agency.mu.Unlock()
+		if h.hold(p.ReferralID) {
+			select {
+			case <-h.release:
+			case <-r.Context().Done():
+			}
+		}
+		h.mu.Lock()
+		h.active[p.ReferralID]--
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	// Before the server closes (cleanups run last first), let every held
+	// request go.
+	t.Cleanup(h.letGo)
+	return h
+}
+
+func (h *hangingAgency) letGo() { h.once.Do(func() { close(h.release) }) }
+
+// requests returns how many requests for id the agency got.
+func (h *hangingAgency) requests(id string) int {
+	n := 0
+	for _, r := range h.received() {
+		var p WebhookPayload
+		if json.Unmarshal(r.body, &p) == nil && p.ReferralID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// runWebhooks starts RunWebhooks and returns its stop function; each
+// attempt's referral id and result are sent on the returned channel.
+func (e *env) runWebhooks() (results <-chan [2]string, stop func()) {
+	ch := make(chan [2]string, 100)
+	e.s.testAttempted = func(id, result string) { ch <- [2]string{id, result} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.s.RunWebhooks(ctx) }()
+	return ch, func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				e.t.Errorf("RunWebhooks: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			e.t.Fatal("RunWebhooks did not return 20s after its context was cancelled")
+		}
+	}
+}
+
+// waitResults waits for a result for each of ids and returns them.
+func waitResults(t *testing.T, ch <-chan [2]string, ids ...string) map[string]string {
+	t.Helper()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	got := map[string]string{}
+	for len(got) < len(want) {
+		select {
+		case r := <-ch:
+			if !want[r[0]] {
+				t.Fatalf("attempt of %s (%s), waiting for %v", r[0], r[1], ids)
+			}
+			got[r[0]] = r[1]
+		case <-time.After(20 * time.Second):
+			t.Fatalf("after 20s, results for %d of %d webhooks: %v", len(got), len(want), got)
+		}
+	}
+	return got
+}
+
+// One agency request hangs: the other webhooks are delivered meanwhile, the
+// hanging one is not sent again while it hangs (even once its retry time
+// has come), and it is delivered once released.
+func TestWebhookHangingRequestHoldsNoOther(t *testing.T) {
+	var hung string
+	var mu sync.Mutex
+	a := newHangingAgency(t, func(id string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return id == hung
+	})
+	e := newEnv(t, a.URL)
+	// The first referral is made before the sender starts, so that its
+	// id is known to the agency when the request comes.
+	first := e.refer("acme", "first@cand.example")
+	mu.Lock()
+	hung = first.ID
+	mu.Unlock()
+	results, stop := e.runWebhooks()
+	defer stop()
+	testlib.WaitFor(t, 20*time.Second, "the first webhook's request", func() bool { return a.requests(first.ID) == 1 })
+
+	others := e.referN("acme", "other", 6)
+	var ids []string
+	for _, r := range others {
+		ids = append(ids, r.ID)
+	}
+	for id, res := range waitResults(t, results, ids...) {
+		if res != "ok" {
+			t.Errorf("webhook %s: %s", id, res)
+		}
+	}
+	// The hanging webhook falls due again (its retry time passes) and the
+	// sender is woken: it is still in flight, so it is not sent again.
+	e.clock.Advance(time.Hour)
+	late := e.refer("beta", "late@cand.example")
+	if res := waitResults(t, results, late.ID)[late.ID]; res != "ok" {
+		t.Errorf("late webhook: %s", res)
+	}
+	if n := a.requests(first.ID); n != 1 {
+		t.Errorf("the hanging webhook was sent %d times while in flight", n)
+	}
+	if p := e.pending(); len(p) != 1 || p[0].ReferralID != first.ID || p[0].Attempts != 1 {
+		t.Errorf("pending while the first hangs: %+v", p)
+	}
+
+	a.letGo()
+	if res := waitResults(t, results, first.ID)[first.ID]; res != "ok" {
+		t.Errorf("released webhook: %s", res)
+	}
+	if p := e.pending(); len(p) != 0 {
+		t.Errorf("pending at the end: %+v", p)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.overlap) > 0 {
+		t.Errorf("webhooks sent twice at once: %v", a.overlap)
+	}
+}
+
+// At most webhookConcurrency requests are in flight at once, and every
+// webhook is delivered once they are answered.
+func TestWebhookConcurrencyBounded(t *testing.T) {
+	a := newHangingAgency(t, func(string) bool { return true })
+	e := newEnv(t, a.URL)
+	refs := e.referN("acme", "c", 2*webhookConcurrency+1)
+	results, stop := e.runWebhooks()
+	defer stop()
+	testlib.WaitFor(t, 20*time.Second, "requests in flight", func() bool { return len(a.received()) >= webhookConcurrency })
+	a.letGo()
+	var ids []string
+	for _, r := range refs {
+		ids = append(ids, r.ID)
+	}
+	for id, res := range waitResults(t, results, ids...) {
+		if res != "ok" {
+			t.Errorf("webhook %s: %s", id, res)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.maxActive != webhookConcurrency {
+		t.Errorf("at most %d requests at once, want %d", a.maxActive, webhookConcurrency)
+	}
+	if len(a.overlap) > 0 {
+		t.Errorf("webhooks sent twice at once: %v", a.overlap)
+	}
+}
+
+// Shutdown while requests hang: RunWebhooks cancels them and returns, and
+// the webhooks stay in the outbox with their attempt recorded.
+func TestWebhookShutdownCancelsHangingRequests(t *testing.T) {
+	a := newHangingAgency(t, func(string) bool { return true })
+	e := newEnv(t, a.URL)
+	e.referN("acme", "c", 3)
+	_, stop := e.runWebhooks()
+	testlib.WaitFor(t, 20*time.Second, "requests in flight", func() bool { return len(a.received()) == 3 })
+	stop()
+	p := e.pending()
+	if len(p) != 3 {
+		t.Fatalf("pending after shutdown: %+v", p)
+	}
+	for _, w := range p {
+		if w.Attempts != 1 || !w.NextAttempt.After(t0) {
+			t.Errorf("after shutdown: %+v", w)
+		}
 	}
 }

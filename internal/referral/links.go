@@ -251,6 +251,7 @@ func (s *Service) FirstHumanClick(sendID string) (time.Time, bool, error) {
 	})
 	return first, !first.IsZero(), err
 }
+
 // seqKey is the bucket key of sequence number n: 8 bytes, big-endian, so
 // that keys sort by number.
 func seqKey(n uint64) []byte {

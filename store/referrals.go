@@ -6,7 +6,15 @@ package store
 const (
 	// BucketClicks holds one record per link click, keyed by the bucket's
 	// sequence (8 bytes, big-endian), so in the order they were recorded.
+	// Stores written before click counts (BucketClickCounts) have such
+	// records; they are still read, and nothing is added to it any more.
 	BucketClicks = "clicks"
+	// BucketClickCounts holds the clicks of each link counted per hour:
+	// key send id, a 0 byte, and the hour's start in Unix seconds (8 bytes,
+	// big-endian), so a link's hours are adjacent and oldest first. A link
+	// keeps a bounded number of hours; older ones are folded into its
+	// oldest record (package referral).
+	BucketClickCounts = "click_counts"
 	// BucketReferrals holds referrals keyed by referral id.
 	BucketReferrals = "referrals"
 	// BucketReferralIndex maps a tenant id, a 0 byte and the lower-cased
@@ -27,6 +35,6 @@ const (
 
 // referralBuckets are created by Open next to the queue's.
 var referralBuckets = [][]byte{
-	[]byte(BucketClicks), []byte(BucketReferrals), []byte(BucketReferralIndex),
+	[]byte(BucketClicks), []byte(BucketClickCounts), []byte(BucketReferrals), []byte(BucketReferralIndex),
 	[]byte(BucketLedger), []byte(BucketBalances), []byte(BucketOutbox),
 }

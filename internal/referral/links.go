@@ -1,24 +1,60 @@
 package referral
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/store"
+	bolt "go.etcd.io/bbolt"
 )
 
-// Click is one recorded click on a personal link. It holds no IP address
-// and no user agent: the class is all the report needs.
+// Click is the clicks of one class on a personal link in one hour (Count
+// of them, the first at Time), or one click as stores written before
+// click counts recorded them (Count 1). It holds no IP address and no user
+// agent: the class is all the report needs.
 type Click struct {
 	SendID string    `json:"send_id"`
 	Tenant string    `json:"tenant"`
-	Time   time.Time `json:"time"`
-	Class  string    `json:"class"` // Human or Bot
+	Time   time.Time `json:"time"`            // the first click of the class in the hour
+	Class  string    `json:"class"`           // Human or Bot
+	Count  int       `json:"count,omitempty"` // clicks; 1 when absent
+}
+
+// MaxClickHours bounds the hour records one link keeps in the store: when
+// a link is clicked in one more hour, its two oldest records are folded
+// into one (counts added, kept at the older hour with the earlier first
+// click times). A link's clicks therefore take at most MaxClickHours
+// records, however often and however long it is clicked.
+const MaxClickHours = 48
+
+// clickCount is the value of a BucketClickCounts record: one link's
+// clicks in one hour (or, once folded, from that hour up to the next
+// record's).
+type clickCount struct {
+	Tenant     string    `json:"tenant"`
+	Human      int       `json:"human,omitempty"`
+	Bot        int       `json:"bot,omitempty"`
+	HumanFirst time.Time `json:"human_first,omitzero"` // the first human click
+	BotFirst   time.Time `json:"bot_first,omitzero"`
+}
+
+// add counts n clicks of class, the first at first.
+func (c *clickCount) add(class string, n int, first time.Time) {
+	count, at := &c.Human, &c.HumanFirst
+	if class == Bot {
+		count, at = &c.Bot, &c.BotFirst
+	}
+	*count += n
+	if !first.IsZero() && (at.IsZero() || first.Before(*at)) {
+		*at = first
+	}
 }
 
 func (s *Service) resolve(token string) (*Link, error) {
@@ -75,39 +111,145 @@ func (s *Service) recordClick(ctx context.Context, l *Link, class string) error 
 	if class != Human && class != Bot {
 		return fmt.Errorf("referral: click class %q: want %q or %q", class, Human, Bot)
 	}
-	c := &Click{SendID: l.Send.ID, Tenant: l.Send.Tenant, Time: s.now().UTC(), Class: class}
-	v, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("referral: encode click: %w", err)
-	}
-	err = s.db.Update(ctx, func(tx *store.Tx) error {
-		b := tx.Bolt().Bucket([]byte(store.BucketClicks))
-		n, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		return b.Put(seqKey(n), v)
+	now := s.now().UTC()
+	err := s.db.Update(ctx, func(tx *store.Tx) error {
+		return addClick(tx.Bolt().Bucket([]byte(store.BucketClickCounts)), l.Send.ID, l.Send.Tenant, class, now)
 	})
 	if err != nil {
 		return fmt.Errorf("referral: record click: %w", err)
 	}
-	metrics.LinkClicks.WithLabelValues(c.Tenant, class).Inc()
+	metrics.LinkClicks.WithLabelValues(l.Send.Tenant, class).Inc()
 	return nil
 }
 
-// Clicks calls fn for every recorded click, oldest first, until fn
-// returns an error (which Clicks returns). fn runs inside a read
-// transaction: it must not call the Service's writing methods.
+// clickPrefix is the start of the BucketClickCounts keys of a link.
+func clickPrefix(sendID string) []byte { return append([]byte(sendID), 0) }
+
+// addClick counts one click at now in the record of now's hour, folding
+// the link's oldest records when it would have more than MaxClickHours.
+func addClick(b *bolt.Bucket, sendID, tenant, class string, now time.Time) error {
+	prefix := clickPrefix(sendID)
+	key := binary.BigEndian.AppendUint64(slices.Clip(prefix), uint64(now.Truncate(time.Hour).Unix()))
+	c := &clickCount{}
+	if v := b.Get(key); v != nil {
+		if err := json.Unmarshal(v, c); err != nil {
+			return fmt.Errorf("decode click count %x: %w", key, err)
+		}
+	} else if err := foldClicks(b, prefix); err != nil {
+		return err
+	}
+	c.Tenant = tenant
+	c.add(class, 1, now)
+	v, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, v)
+}
+
+// foldClicks makes room for one more hour record of the link with keys
+// prefix: while it has MaxClickHours or more, the second oldest is added
+// into the oldest and deleted.
+func foldClicks(b *bolt.Bucket, prefix []byte) error {
+	var keys [][]byte
+	cur := b.Cursor()
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	if len(keys) < MaxClickHours {
+		return nil
+	}
+	oldest := &clickCount{}
+	if err := json.Unmarshal(b.Get(keys[0]), oldest); err != nil {
+		return fmt.Errorf("decode click count %x: %w", keys[0], err)
+	}
+	for _, k := range keys[1 : len(keys)-MaxClickHours+2] {
+		c := &clickCount{}
+		if err := json.Unmarshal(b.Get(k), c); err != nil {
+			return fmt.Errorf("decode click count %x: %w", k, err)
+		}
+		oldest.add(Human, c.Human, c.HumanFirst)
+		oldest.add(Bot, c.Bot, c.BotFirst)
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	v, err := json.Marshal(oldest)
+	if err != nil {
+		return err
+	}
+	return b.Put(keys[0], v)
+}
+
+// Clicks calls fn for the clicks of every link, until fn returns an error
+// (which Clicks returns): first one Click for each click recorded before
+// click counts (oldest first), then one for each link, hour and class with
+// clicks (by link, then hour). fn runs inside a read transaction: it must
+// not call the Service's writing methods.
 func (s *Service) Clicks(fn func(c *Click) error) error {
 	return s.db.View(func(tx *store.Tx) error {
+		err := tx.Bolt().Bucket([]byte(store.BucketClicks)).ForEach(func(k, v []byte) error {
+			c := &Click{}
+			if err := json.Unmarshal(v, c); err != nil {
+				return fmt.Errorf("referral: decode click %x: %w", k, err)
+			}
+			c.Count = max(c.Count, 1)
+			return fn(c)
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bolt().Bucket([]byte(store.BucketClickCounts)).ForEach(func(k, v []byte) error {
+			if len(k) < 9 || k[len(k)-9] != 0 {
+				return fmt.Errorf("referral: click count key %x", k)
+			}
+			c := &clickCount{}
+			if err := json.Unmarshal(v, c); err != nil {
+				return fmt.Errorf("referral: decode click count %x: %w", k, err)
+			}
+			id := string(k[:len(k)-9])
+			if c.Human > 0 {
+				if err := fn(&Click{SendID: id, Tenant: c.Tenant, Time: c.HumanFirst, Class: Human, Count: c.Human}); err != nil {
+					return err
+				}
+			}
+			if c.Bot > 0 {
+				return fn(&Click{SendID: id, Tenant: c.Tenant, Time: c.BotFirst, Class: Bot, Count: c.Bot})
+			}
+			return nil
+		})
+	})
+}
+
+// FirstHumanClick returns the time of the first human click on the link of
+// sendID, and false when no person has clicked it.
+func (s *Service) FirstHumanClick(sendID string) (time.Time, bool, error) {
+	var first time.Time
+	err := s.db.View(func(tx *store.Tx) error {
+		prefix := clickPrefix(sendID)
+		cur := tx.Bolt().Bucket([]byte(store.BucketClickCounts)).Cursor()
+		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+			c := &clickCount{}
+			if err := json.Unmarshal(v, c); err != nil {
+				return fmt.Errorf("referral: decode click count %x: %w", k, err)
+			}
+			if c.Human > 0 && (first.IsZero() || c.HumanFirst.Before(first)) {
+				first = c.HumanFirst
+			}
+		}
+		// Clicks recorded before click counts, one record each.
 		return tx.Bolt().Bucket([]byte(store.BucketClicks)).ForEach(func(k, v []byte) error {
 			c := &Click{}
 			if err := json.Unmarshal(v, c); err != nil {
 				return fmt.Errorf("referral: decode click %x: %w", k, err)
 			}
-			return fn(c)
+			if c.SendID == sendID && c.Class == Human && (first.IsZero() || c.Time.Before(first)) {
+				first = c.Time
+			}
+			return nil
 		})
 	})
+	return first, !first.IsZero(), err
 }
 
 // seqKey is the bucket key of sequence number n: 8 bytes, big-endian, so

@@ -12,10 +12,16 @@
 //
 //   - links_sent: send records of the tenant (one per recipient of a mail
 //     that carried a personal link), by their Sent time.
-//   - human_clicks, bot_clicks: click records by class; links_clicked: the
-//     distinct links with at least one human click. A link clicked in two
-//     months counts in both, and once in the total, so the total can be
-//     less than the sum of the months.
+//   - human_clicks, bot_clicks: the clicks recorded, by class (the link
+//     pages record at most one click per link, class and minute, see
+//     docs/reference.md); links_clicked: the distinct links with at least
+//     one human click, that is the people who clicked. A link clicked in
+//     two months counts in both, and once in the total, so the total can
+//     be less than the sum of the months. The store counts a link's clicks
+//     per hour (Japan time's months begin on the hour), so the month of a
+//     click is that of its hour; a link clicked in more than
+//     referral.MaxClickHours hours has its oldest hours folded into the
+//     first, whose month they then count in.
 //   - referrals, credits_granted, credits_redeemed, credits_adjusted: the
 //     tenant's ledger entries of kind referral, grant, redeem (counts) and
 //     adjust (sum of amounts), by entry time. They are the ledger's numbers:
@@ -205,13 +211,14 @@ func Build(src Source, t *configs.Tenant, first, last time.Time) (*Report, error
 		if !ok || c.Tenant != t.ID {
 			return nil
 		}
+		n := max(c.Count, 1)
 		if c.Class != referral.Human {
-			f.BotClicks++
-			r.Total.BotClicks++
+			f.BotClicks += n
+			r.Total.BotClicks += n
 			return nil
 		}
-		f.HumanClicks++
-		r.Total.HumanClicks++
+		f.HumanClicks += n
+		r.Total.HumanClicks += n
 		if k := [2]string{f.Month, c.SendID}; !monthClicked[k] {
 			monthClicked[k] = true
 			f.LinksClicked++

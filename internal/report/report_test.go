@@ -2,9 +2,12 @@ package report_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -328,4 +331,81 @@ func TestNiceScale(t *testing.T) {
 			t.Errorf("NiceScale(%d) = %d, %d; want %d, %d", tc.v, step, top, tc.step, tc.top)
 		}
 	}
+}
+
+// TestStoreWithClickRecords: a store file written before click counts (by
+// the code of commit 8891f40, playing reporttest's scenario: one record
+// per click in the clicks bucket, no click_counts bucket) still opens and
+// reports the same figures; a click after the upgrade is counted next to
+// them.
+func TestStoreWithClickRecords(t *testing.T) {
+	gz, err := os.ReadFile(filepath.Join("testdata", "clicks-per-get.db.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "careerrelay.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cfg := testConfig()
+	svc, err := referral.New(cfg, db, nil, referral.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, counts := 0, 0
+	err = db.View(func(tx *store.Tx) error {
+		old = tx.Bolt().Bucket([]byte(store.BucketClicks)).Stats().KeyN
+		counts = tx.Bolt().Bucket([]byte(store.BucketClickCounts)).Stats().KeyN
+		return nil
+	})
+	if err != nil || old == 0 || counts != 0 {
+		t.Fatalf("the old file holds %d click records and %d click counts (%v); want some and none", old, counts, err)
+	}
+	r := build(t, cfg, svc, "acme", reporttest.From, reporttest.To)
+	for i := range reporttest.Want.Months {
+		checkFigures(t, reporttest.Want.Months[i].Month, r.Months[i], reporttest.Want.Months[i])
+	}
+	checkFigures(t, "total", r.Total, reporttest.Want.Total)
+
+	// A human click on a link clicked before, counted after the upgrade:
+	// one more human click, the same links clicked.
+	var sendID string
+	err = svc.Clicks(func(c *referral.Click) error {
+		if c.Tenant == "acme" && c.Class == referral.Human && c.Time.In(report.Zone).Format("2006-01") == "2026-04" {
+			sendID = c.SendID
+		}
+		return nil
+	})
+	if err != nil || sendID == "" {
+		t.Fatalf("no human click of April in the old file: %v", err)
+	}
+	var send *store.Send
+	if err := db.View(func(tx *store.Tx) (err error) { send, err = tx.GetSend(sendID); return err }); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 4, 20, 12, 0, 0, 0, report.Zone)
+	svc, err = referral.New(cfg, db, nil, referral.Options{Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RecordClick(context.Background(), &referral.Link{Send: send, Tenant: cfg.TenantByID("acme")}, referral.Human); err != nil {
+		t.Fatal(err)
+	}
+	r = build(t, cfg, svc, "acme", reporttest.From, reporttest.To)
+	want := reporttest.Want.Total
+	want.Human++
+	checkFigures(t, "total after a new click", r.Total, want)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,7 +20,9 @@ import (
 	"github.com/careerrelay/careerrelay/internal/linktoken"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/referral"
+	"github.com/careerrelay/careerrelay/internal/report"
 	"github.com/careerrelay/careerrelay/store"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // realEnv is the pages and the admin API over the real referral service on
@@ -223,9 +226,11 @@ func TestEndToEndCredit(t *testing.T) {
 }
 
 // BenchmarkLandingGET serves landing pages in parallel over the real
-// service: resolve, click (a store commit) and render.
+// service: resolve, click (a store commit: the click limits are off) and
+// render.
 func BenchmarkLandingGET(b *testing.B) {
 	e := newRealEnv(b)
+	e.pub.pages.clicks = nil
 	tokens := e.mail(b, 1000)
 	h := e.pub.srv.Handler
 	var n atomic.Int64
@@ -276,4 +281,98 @@ func BenchmarkConsentPOST(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// TestHammeredLink is the acceptance test of issue 13's click flood:
+// 30,000 GETs of one link, straight through the handler over the real
+// store, grow the store file by less than 1 MB (it grew 8 MB when every
+// GET was a record), the metric counts every GET, and the report counts
+// one person and one human click. The candidate's consent afterwards is
+// recorded as always.
+func TestHammeredLink(t *testing.T) {
+	e := newRealEnv(t)
+	tok := e.mail(t, 1)[0]
+	l, err := e.svc.Resolve(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file grows in steps of up to 1 GB (and starts at 16 MB), so its
+	// size shows little; the pages in use (bbolt's high-water mark, what
+	// the file must hold) show every record.
+	path := e.db.Bolt().Path()
+	size := func() (file, used int64) {
+		t.Helper()
+		if err := e.db.Bolt().Sync(); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = e.db.View(func(tx *store.Tx) error { used = tx.Bolt().Size(); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size(), used
+	}
+	humans := humanClicks(t)
+	before, usedBefore := size()
+	h := e.pub.srv.Handler
+	const gets = 30_000
+	for i := range gets {
+		req := httptest.NewRequest(http.MethodGet, "/c/"+tok, nil)
+		req.Header.Set("User-Agent", browserUA)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "株式会社アクメ") {
+			t.Fatalf("GET %d: %d", i+1, rec.Code)
+		}
+	}
+	after, usedAfter := size()
+	t.Logf("%d GETs: store file %d -> %d bytes, pages in use %d -> %d bytes (+%d)",
+		gets, before, after, usedBefore, usedAfter, usedAfter-usedBefore)
+	if after-before >= 1<<20 || usedAfter-usedBefore >= 1<<20 {
+		t.Errorf("store grew %d bytes (file) and %d bytes (pages in use) for %d GETs of one link, want under 1 MB",
+			after-before, usedAfter-usedBefore, gets)
+	}
+	if d := humanClicks(t) - humans; d != gets {
+		t.Errorf("careerrelay_link_clicks_total{class=human} +%v, want +%d", d, gets)
+	}
+	if at, ok, err := e.svc.FirstHumanClick(l.Send.ID); err != nil || !ok || !at.Equal(testNow) {
+		t.Errorf("first human click %v %v %v, want %v", at, ok, err, testNow)
+	}
+
+	// The candidate consents after all.
+	form := url.Values{"csrf": {e.pub.pages.csrf.mint(tok, testNow)}, "consent": {"on"},
+		"consent_version": {e.pub.pages.rd.consentVersion}}
+	req := httptest.NewRequest(http.MethodPost, "/c/"+tok, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", browserUA)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("consent: %d", rec.Code)
+	}
+
+	first, last, err := report.Period("2026-04-01", "2026-04-30", testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := report.Build(e.svc, e.cfg.TenantByID("acme"), first, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := r.Total; f.LinksSent != 1 || f.LinksClicked != 1 || f.HumanClicks != 1 || f.BotClicks != 0 || f.Referrals != 1 {
+		t.Errorf("report %+v, want 1 link sent, clicked by 1 person with 1 human click, 1 referral", f)
+	}
+}
+
+// humanClicks reads careerrelay_link_clicks_total{tenant="acme",class="human"}.
+func humanClicks(t *testing.T) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := metrics.LinkClicks.WithLabelValues("acme", referral.Human).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/referral"
 )
 
@@ -29,6 +30,8 @@ type pages struct {
 	rd   *renderer
 	csrf csrfKeys
 	now  func() time.Time
+	// clicks limits the clicks written to the store.
+	clicks *clickLimiter
 
 	regURL     *url.URL // agency.registration_url, parsed once
 	formAction string   // CSP form-action: 'self' and the agency's origin
@@ -63,6 +66,7 @@ func newPages(cfg *configs.Config, refs Referrals, log *slog.Logger) (*pages, er
 		rd:         rd,
 		csrf:       keys,
 		now:        time.Now,
+		clicks:     newClickLimiter(),
 		regURL:     reg,
 		formAction: "'self' " + agencyOrigin,
 		devAgency: agencyOrigin == base.Scheme+"://"+base.Host &&
@@ -84,7 +88,8 @@ func (p *pages) register(mux *http.ServeMux) {
 
 // link is GET and HEAD /c/<token>: the landing page, and a click. HEAD
 // answers like GET without a body and records nothing: link scanners send
-// HEADs, and a HEAD must never change state.
+// HEADs, and a HEAD must never change state. A GET over the click limits
+// (limit.go) is counted in the metric but not recorded.
 func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	l, ok := p.resolve(w, r, token)
@@ -99,7 +104,12 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 	}
 	now := p.now()
 	class := clickClass(r, l.Send.Sent, now, p.cfg.Links.BotWindow)
-	if err := p.refs.RecordClick(r.Context(), l, class); err != nil {
+	if !p.clicks.allow(l.Send.ID, class, r.RemoteAddr, now) {
+		// Over a limit: the page as always, the metric counts the view,
+		// the store is not written.
+		metrics.LinkClicks.WithLabelValues(l.Send.Tenant, class).Inc()
+		p.log.Debug("link click not recorded: over the click limit", "tenant", l.Tenant.ID, "send", l.Send.ID, "class", class)
+	} else if err := p.refs.RecordClick(r.Context(), l, class); err != nil {
 		// The candidate still gets the page; only the count suffers.
 		p.log.Warn("recording a click", "tenant", l.Tenant.ID, "send", l.Send.ID, "class", class, "err", err)
 	} else {

@@ -20,6 +20,10 @@ var (
 		Message: "Recipient domain not accepted: address literal, single label or localhost"}
 	errLineTooLong = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
 		Message: "Message has a line longer than the limit (smtp.max_line_length)"}
+	errAuthBlocked = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Temporary authentication failure"}
+	errAuthTooMany = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Too many authentication failures"}
 	errLocal = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
 		Message: "Local error, message not accepted, try again later"}
 )

@@ -33,6 +33,7 @@ type Server struct {
 	accept Acceptor
 	log    *slog.Logger
 	users  *users
+	auth   *authGuard // AUTH failure budgets
 	tls    *tls.Config
 	now    func() time.Time
 	// tempFile makes the unlinked file a large DATA spills to (see
@@ -60,6 +61,7 @@ type Options struct {
 // New prepares a server; Listen opens its listeners.
 func New(cfg *configs.Config, accept Acceptor, log *slog.Logger, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, accept: accept, log: log, users: newUsers(cfg.SMTP.Users), now: time.Now, tempFile: opts.TempFile}
+	s.auth = newAuthGuard(func() time.Time { return s.now() })
 	if s.tempFile == nil {
 		s.tempFile = spill.TempFile
 	}

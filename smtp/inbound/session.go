@@ -7,10 +7,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/address"
@@ -54,14 +56,32 @@ func (s *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.L
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	check := func(user, pass string) error {
-		if err := s.srv.users.check(user, pass); err != nil {
-			metrics.Rejected.WithLabelValues("auth_failed").Inc()
-			s.log.Warn("auth failed", "user", user)
-			return err
+		reason, reply := "auth_blocked", errAuthBlocked
+		if !s.srv.auth.blocked(s.ip, user) {
+			wait := s.srv.cfg.SMTP.WriteTimeout
+			if wait <= 0 {
+				wait = 30 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			err := s.srv.users.check(ctx, user, pass)
+			cancel()
+			if err == nil {
+				s.user = user
+				s.log.Info("authenticated", "user", user)
+				return nil
+			}
+			if errors.Is(err, gosmtp.ErrAuthFailed) {
+				s.srv.auth.fail(s.ip, user)
+				reason, reply = "auth_failed", gosmtp.ErrAuthFailed
+			}
 		}
-		s.user = user
-		s.log.Info("authenticated", "user", user)
-		return nil
+		s.authFails++
+		s.log.Warn("auth failed", "user", user, "reason", reason, "failures", s.authFails)
+		if s.authFails >= maxAuthFails {
+			s.closeAfterReply()
+			reply = errAuthTooMany
+		}
+		return s.reject(reason, reply)
 	}
 	switch mech {
 	case sasl.Plain:
@@ -70,6 +90,26 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return &loginServer{check: check}, nil
 	}
 	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+// closeAfterReply makes the connection close once the next reply is
+// written (see limitedConn).
+func (s *session) closeAfterReply() {
+	nc := s.conn.Conn()
+	for {
+		switch c := nc.(type) {
+		case *limitedConn:
+			c.closeAfterWrite.Store(true)
+			return
+		case interface{ NetConn() net.Conn }: // TLS
+			nc = c.NetConn()
+		default:
+			// Not from our listener: the next read fails at once, and
+			// go-smtp closes the connection.
+			nc.SetReadDeadline(time.Now())
+			return
+		}
+	}
 }
 
 func (s *session) reject(reason string, err *gosmtp.SMTPError) error {

@@ -20,7 +20,8 @@ var (
 	// not say SMTPUTF8 on MAIL.
 	ErrNeedsUTF8 = errors.New("non-ASCII address without SMTPUTF8")
 	// ErrUndeliverable: a well-formed address that careerrelay does not
-	// deliver to: an address literal, a single-label domain, localhost.
+	// deliver to: an address literal, a single-label domain, localhost, an
+	// IP address without brackets.
 	ErrUndeliverable = errors.New("recipient domain not deliverable")
 )
 
@@ -87,7 +88,8 @@ func Check(addr string, smtputf8 bool) (string, error) {
 // Deliverable refuses, with ErrUndeliverable, the domains careerrelay
 // never delivers to, before anything is looked up: address literals,
 // single labels (which a resolver's search list would complete to an
-// internal name), localhost and *.localhost. domain has passed Check.
+// internal name), localhost and *.localhost, and a numeric top-level
+// label (127.0.0.1 without brackets). domain has passed Check.
 func Deliverable(domain string) error {
 	if strings.HasPrefix(domain, "[") {
 		return fmt.Errorf("%w: address literal %s", ErrUndeliverable, domain)
@@ -101,6 +103,10 @@ func Deliverable(domain string) error {
 		return fmt.Errorf("%w: single-label domain %s", ErrUndeliverable, a)
 	case a == "localhost" || strings.HasSuffix(a, ".localhost"):
 		return fmt.Errorf("%w: %s", ErrUndeliverable, a)
+	case strings.Trim(a[strings.LastIndexByte(a, '.')+1:], "0123456789") == "":
+		// No top-level domain is numeric (RFC 3696 section 2): this is
+		// an IP address without the brackets of a literal.
+		return fmt.Errorf("%w: numeric top-level label in %s", ErrUndeliverable, a)
 	}
 	return nil
 }

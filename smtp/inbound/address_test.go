@@ -78,6 +78,7 @@ func TestAddressesRefusedAtRcpt(t *testing.T) {
 		{"<hr@acme.example>", "<user@mx.LOCALHOST>", "550 5.1.2"},
 		{"<hr@acme.example>", "<root@[127.0.0.1]>", "550 5.1.2"},
 		{"<hr@acme.example>", "<root@[IPv6:::1]>", "550 5.1.2"},
+		{"<hr@acme.example>", "<root@127.0.0.1>", "550 5.1.2"},
 		{"<hr@acme.example>", "<x@-bad-.test>", "501 5.1.3"},
 		{"<hr@acme.example>", "<x@a..test>", "501 5.1.3"},
 		{"<hr@acme.example>", "<cand@例え.jp>", "553 5.6.7"},

@@ -43,19 +43,24 @@ func newUsers(list []configs.User) *users {
 // commonCost is the bcrypt cost most of hashes have (the higher one of a
 // tie), bcrypt.DefaultCost when there is none.
 func commonCost(hashes map[string][]byte) int {
-	n := map[int]int{}
-	best := bcrypt.DefaultCost
-	for _, h := range hashes {
-		c, err := bcrypt.Cost(h)
-		if err != nil {
-			continue
-		}
-		n[c]++
-		if n[c] > n[best] || n[c] == n[best] && c > best {
+	best, n := bcrypt.DefaultCost, costs(hashes)
+	for c, k := range n {
+		if k > n[best] || k == n[best] && c > best {
 			best = c
 		}
 	}
 	return best
+}
+
+// costs counts the hashes of each bcrypt cost.
+func costs(hashes map[string][]byte) map[int]int {
+	n := map[int]int{}
+	for _, h := range hashes {
+		if c, err := bcrypt.Cost(h); err == nil {
+			n[c]++
+		}
+	}
+	return n
 }
 
 // errAuthBusy: no bcrypt comparison became free before ctx ended.

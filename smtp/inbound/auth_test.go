@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -195,8 +196,24 @@ func TestDummyHashHasTheUsersCost(t *testing.T) {
 	if c, err := bcrypt.Cost(u.dummy()); err != nil || c != 5 {
 		t.Errorf("dummy hash cost %d (%v), want 5", c, err)
 	}
+	if c := commonCost(map[string][]byte{"a": []byte(hashAt(t, "x", 4)), "b": []byte(hashAt(t, "x", 5))}); c != 5 {
+		t.Errorf("cost of a tie %d, want the higher, 5", c)
+	}
 	if c := commonCost(nil); c != bcrypt.DefaultCost {
 		t.Errorf("cost without users %d, want %d", c, bcrypt.DefaultCost)
+	}
+}
+
+// Hashes of different costs are reported when the server starts.
+func TestMixedCostsWarned(t *testing.T) {
+	cfg := testConfig()
+	cfg.SMTP.Users = []configs.User{{Name: "a", PasswordHash: hashAt(t, "x", 4)}, {Name: "b", PasswordHash: hashAt(t, "x", 5)}}
+	var buf strings.Builder
+	if _, err := New(cfg, &recorder{}, slog.New(slog.NewTextHandler(&buf, nil)), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "different bcrypt costs") {
+		t.Errorf("no warning in %q", buf.String())
 	}
 }
 

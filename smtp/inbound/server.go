@@ -62,6 +62,9 @@ type Options struct {
 func New(cfg *configs.Config, accept Acceptor, log *slog.Logger, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, accept: accept, log: log, users: newUsers(cfg.SMTP.Users), now: time.Now, tempFile: opts.TempFile}
 	s.auth = newAuthGuard(func() time.Time { return s.now() })
+	if n := costs(s.users.hashes); len(n) > 1 {
+		s.log.Warn("smtp.users: the password hashes have different bcrypt costs; AUTH's answer time tells users of a cost other than the most common one apart from unknown names: rehash them at one cost", "hashes_by_cost", fmt.Sprint(n))
+	}
 	if s.tempFile == nil {
 		s.tempFile = spill.TempFile
 	}

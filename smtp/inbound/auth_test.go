@@ -3,16 +3,24 @@ package inbound
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -227,5 +235,50 @@ func TestAuthChecksBounded(t *testing.T) {
 	defer cancel()
 	if err := u.check(ctx, "a", "x"); err != errAuthBusy {
 		t.Errorf("with every slot taken: %v, want errAuthBusy", err)
+	}
+}
+
+// Over STARTTLS and implicit TLS, the 421 is sent inside TLS and then the
+// connection closed.
+func TestAuthThirdFailureClosesTLSConnection(t *testing.T) {
+	certPEM, keyPEM, _ := testlib.SelfSignedCert(t, "localhost", "127.0.0.1")
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, certPEM, 0o600)
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	cfg := authConfig(t)
+	cfg.SMTP.AllowInsecureAuth = false
+	cfg.SMTP.TLS.CertFile, cfg.SMTP.TLS.KeyFile = certFile, keyFile
+	cfg.SMTP.ListenTLS = "127.0.0.1:0"
+	s, err := New(cfg, &recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	tlsConf := &tls.Config{RootCAs: testlib.CertPool(t, certPEM), ServerName: "127.0.0.1"}
+	for i, a := range s.Addrs() {
+		var c *gosmtp.Client
+		if i == 0 {
+			c, err = gosmtp.DialStartTLS(a.String(), tlsConf)
+		} else {
+			c, err = gosmtp.DialTLS(a.String(), tlsConf)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var codes []int
+		for range 3 {
+			codes = append(codes, code(c.Auth(sasl.NewPlainClient("", "hr", "wrong"))))
+		}
+		if !slices.Equal(codes, []int{535, 535, 421}) {
+			t.Errorf("listener %d: AUTH replies %v, want 535 535 421", i, codes)
+		}
+		if err := c.Noop(); err == nil {
+			t.Errorf("listener %d: NOOP answered after the 421", i)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/careerrelay/careerrelay/internal/metrics"
 )
@@ -62,6 +63,18 @@ type limitedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	// closeAfterWrite, once set, closes the connection after the next
+	// Write: the reply that ends a session (421) reaches the client, and
+	// nothing more is read from it.
+	closeAfterWrite atomic.Bool
+}
+
+func (c *limitedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if c.closeAfterWrite.Load() {
+		c.Close()
+	}
+	return n, err
 }
 
 func (c *limitedConn) Close() error {

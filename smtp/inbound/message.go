@@ -116,16 +116,6 @@ func headerValue(header []byte, name string) (string, bool) {
 	return "", false
 }
 
-// validAddress accepts local@domain with a non-empty local part and a
-// domain of at least one dot-free label; the null sender is handled apart.
-func validAddress(addr string) bool {
-	i := strings.LastIndexByte(addr, '@')
-	if i <= 0 || i == len(addr)-1 || len(addr) > 254 {
-		return false
-	}
-	return !strings.ContainsAny(addr, " \t\r\n<>") && !strings.Contains(addr[i+1:], "..")
-}
-
 // newMessageID makes a Message-ID for messages that come without one.
 func newMessageID(hostname string) string {
 	var b [12]byte

@@ -14,8 +14,16 @@ var (
 		Message: "Too many recipients"}
 	errBadAddress = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3},
 		Message: "Bad address syntax"}
+	errNeedsUTF8 = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7},
+		Message: "Non-ASCII address without SMTPUTF8"}
+	errUndeliverable = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 2},
+		Message: "Recipient domain not accepted: address literal, single label or localhost"}
 	errLineTooLong = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
 		Message: "Message has a line longer than the limit (smtp.max_line_length)"}
+	errAuthBlocked = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Temporary authentication failure"}
+	errAuthTooMany = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Too many authentication failures"}
 	errLocal = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
 		Message: "Local error, message not accepted, try again later"}
 )

@@ -33,6 +33,7 @@ type Server struct {
 	accept Acceptor
 	log    *slog.Logger
 	users  *users
+	auth   *authGuard // AUTH failure budgets
 	tls    *tls.Config
 	now    func() time.Time
 	// tempFile makes the unlinked file a large DATA spills to (see
@@ -60,6 +61,10 @@ type Options struct {
 // New prepares a server; Listen opens its listeners.
 func New(cfg *configs.Config, accept Acceptor, log *slog.Logger, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, accept: accept, log: log, users: newUsers(cfg.SMTP.Users), now: time.Now, tempFile: opts.TempFile}
+	s.auth = newAuthGuard(func() time.Time { return s.now() })
+	if n := costs(s.users.hashes); len(n) > 1 {
+		s.log.Warn("smtp.users: the password hashes have different bcrypt costs; AUTH's answer time tells users of a cost other than the most common one apart from unknown names: rehash them at one cost", "hashes_by_cost", fmt.Sprint(n))
+	}
 	if s.tempFile == nil {
 		s.tempFile = spill.TempFile
 	}

@@ -7,11 +7,15 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/internal/spill"
@@ -32,9 +36,13 @@ type session struct {
 	user string // authenticated user, "" when none
 	seq  int    // transactions so far, for ids
 
+	// authFails counts this connection's failed AUTH attempts.
+	authFails int
+
 	// the transaction in progress
 	from     string
 	fromSeen bool
+	utf8     bool // the client said SMTPUTF8 on MAIL
 	rcpts    []string
 }
 
@@ -48,14 +56,32 @@ func (s *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.L
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	check := func(user, pass string) error {
-		if err := s.srv.users.check(user, pass); err != nil {
-			metrics.Rejected.WithLabelValues("auth_failed").Inc()
-			s.log.Warn("auth failed", "user", user)
-			return err
+		reason, reply := "auth_blocked", errAuthBlocked
+		if !s.srv.auth.blocked(s.ip, user) {
+			wait := s.srv.cfg.SMTP.WriteTimeout
+			if wait <= 0 {
+				wait = 30 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			err := s.srv.users.check(ctx, user, pass)
+			cancel()
+			if err == nil {
+				s.user = user
+				s.log.Info("authenticated", "user", user)
+				return nil
+			}
+			if errors.Is(err, gosmtp.ErrAuthFailed) {
+				s.srv.auth.fail(s.ip, user)
+				reason, reply = "auth_failed", gosmtp.ErrAuthFailed
+			}
 		}
-		s.user = user
-		s.log.Info("authenticated", "user", user)
-		return nil
+		s.authFails++
+		s.log.Warn("auth failed", "user", user, "reason", reason, "failures", s.authFails)
+		if s.authFails >= maxAuthFails {
+			s.closeAfterReply()
+			reply = errAuthTooMany
+		}
+		return s.reject(reason, reply)
 	}
 	switch mech {
 	case sasl.Plain:
@@ -64,6 +90,26 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return &loginServer{check: check}, nil
 	}
 	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+// closeAfterReply makes the connection close once the next reply is
+// written (see limitedConn).
+func (s *session) closeAfterReply() {
+	nc := s.conn.Conn()
+	for {
+		switch c := nc.(type) {
+		case *limitedConn:
+			c.closeAfterWrite.Store(true)
+			return
+		case interface{ NetConn() net.Conn }: // TLS
+			nc = c.NetConn()
+		default:
+			// Not from our listener: the next read fails at once, and
+			// go-smtp closes the connection.
+			nc.SetReadDeadline(time.Now())
+			return
+		}
+	}
 }
 
 func (s *session) reject(reason string, err *gosmtp.SMTPError) error {
@@ -76,25 +122,47 @@ func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if !s.srv.ingress.Admit(s.client()) {
 		return s.reject("relay_denied", errRelayDenied)
 	}
-	if from != "" && !validAddress(from) {
-		return s.reject("bad_address", errBadAddress)
+	utf8 := opts != nil && opts.UTF8
+	if from != "" {
+		var err error
+		if from, err = address.Check(from, utf8); err != nil {
+			return s.refuseAddress("MAIL", err)
+		}
 	}
 	if opts != nil && opts.Size > s.srv.cfg.SMTP.MaxMessageBytes {
 		return s.reject("too_large", gosmtp.ErrDataTooLarge)
 	}
-	s.from, s.fromSeen, s.rcpts = from, true, nil
+	s.from, s.fromSeen, s.utf8, s.rcpts = from, true, utf8, nil
 	return nil
 }
 
 func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
-	if !validAddress(to) {
-		return s.reject("bad_address", errBadAddress)
+	to, err := address.Check(to, s.utf8)
+	if err == nil {
+		err = address.Deliverable(to[strings.LastIndexByte(to, '@')+1:])
+	}
+	if err != nil {
+		return s.refuseAddress("RCPT", err)
 	}
 	if max := s.srv.cfg.SMTP.MaxRecipients; max > 0 && len(s.rcpts) >= max {
 		return s.reject("too_many_rcpts", errTooManyRcpts)
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
+}
+
+// refuseAddress answers an address that address.Check or Deliverable
+// refused: 553 5.6.7 for non-ASCII without SMTPUTF8, 550 5.1.2 for a
+// domain careerrelay never delivers to, 501 5.1.3 for the rest.
+func (s *session) refuseAddress(cmd string, err error) error {
+	s.log.Info("address refused", "cmd", cmd, "err", err)
+	switch {
+	case errors.Is(err, address.ErrNeedsUTF8):
+		return s.reject("bad_address", errNeedsUTF8)
+	case errors.Is(err, address.ErrUndeliverable):
+		return s.reject("bad_domain", errUndeliverable)
+	}
+	return s.reject("bad_address", errBadAddress)
 }
 
 func (s *session) Data(r io.Reader) error {
@@ -176,7 +244,7 @@ func (s *session) Data(r io.Reader) error {
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (s *session) Reset() {
-	s.from, s.fromSeen, s.rcpts = "", false, nil
+	s.from, s.fromSeen, s.utf8, s.rcpts = "", false, false, nil
 }
 
 func (s *session) Logout() error { return nil }

@@ -116,16 +116,21 @@ func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body 
 // route lists the mail exchangers of domain in the order to try them.
 func (t *mxTransport) route(ctx context.Context, domain string) ([]mxHost, error) {
 	if o, ok := t.overrides[domain]; ok {
-		host, _, err := net.SplitHostPort(o)
-		if err != nil {
-			return nil, fmt.Errorf("mx_overrides[%s] %q: %w", domain, o, err)
-		}
-		return []mxHost{{name: host, addr: o}}, nil
+		return override(domain, o)
 	}
 	if domain == "" {
 		return nil, &permanentError{status: "5.1.3", msg: "recipient address has no domain"}
 	}
-	mxs, err := t.resolver.LookupMX(ctx, domain)
+	// What is looked up is the punycode form (an IDN's A-labels).
+	ascii, err := address.ASCIIDomain(domain)
+	if err != nil {
+		return nil, &permanentError{status: "5.1.2", msg: fmt.Sprintf("%s: not a domain name that can be looked up", domain)}
+	}
+	if o, ok := t.overrides[ascii]; ok {
+		return override(ascii, o)
+	}
+	domain = ascii
+	mxs, err := t.resolver.LookupMX(ctx, absolute(domain))
 	if err != nil && !isNotFound(err) {
 		return nil, fmt.Errorf("MX lookup for %s: %w", domain, err)
 	}
@@ -144,7 +149,7 @@ func (t *mxTransport) route(ctx context.Context, domain string) ([]mxHost, error
 	}
 	if len(hosts) == 0 {
 		// RFC 5321 section 5.1: no MX, the domain itself is the host.
-		ips, err := t.resolver.LookupIPAddr(ctx, domain)
+		ips, err := t.resolver.LookupIPAddr(ctx, absolute(domain))
 		if err != nil {
 			if isNotFound(err) {
 				return nil, &permanentError{status: "5.1.2", msg: fmt.Sprintf("%s: no such domain (no MX, A or AAAA record)", domain)}
@@ -165,6 +170,25 @@ func (t *mxTransport) route(ctx context.Context, domain string) ([]mxHost, error
 	return out, nil
 }
 
+// override is the one host of an mx_overrides entry.
+func override(domain, o string) ([]mxHost, error) {
+	host, _, err := net.SplitHostPort(o)
+	if err != nil {
+		return nil, fmt.Errorf("mx_overrides[%s] %q: %w", domain, o, err)
+	}
+	return []mxHost{{name: host, addr: o}}, nil
+}
+
+// absolute is name as a fully qualified DNS name (with the final dot), so
+// that a resolver never completes it from its search list (resolv.conf's
+// search and ndots): "gmail" must not become "gmail.corp.internal".
+func absolute(name string) string {
+	if strings.HasSuffix(name, ".") {
+		return name
+	}
+	return name + "."
+}
+
 // shuffle puts hosts in random order; the stable sort that follows keeps
 // that order only among hosts of equal preference (RFC 5321 section 5.1).
 func (t *mxTransport) shuffle(hosts []*net.MX) {
@@ -182,7 +206,7 @@ func (t *mxTransport) targets(ctx context.Context, h mxHost) ([]string, error) {
 	if h.addr != "" {
 		return []string{h.addr}, nil
 	}
-	ips, err := t.resolver.LookupIPAddr(ctx, h.name)
+	ips, err := t.resolver.LookupIPAddr(ctx, absolute(h.name))
 	if err != nil {
 		return nil, fmt.Errorf("address lookup for %s: %w", h.name, err)
 	}

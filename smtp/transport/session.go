@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -356,7 +357,12 @@ func (s *session) transact(from string, rcpts []string, body store.Body, remote 
 	}
 	defer r.Close()
 	opts := &gosmtp.MailOptions{Size: body.Size()}
-	if !isASCII(from) || !allASCII(rcpts) {
+	from = wireAddress(from)
+	wire := make([]string, len(rcpts))
+	for i, a := range rcpts {
+		wire[i] = wireAddress(a)
+	}
+	if !isASCII(from) || !allASCII(wire) {
 		opts.UTF8 = true
 	}
 	s.uses++
@@ -380,8 +386,8 @@ func (s *session) transact(from string, rcpts []string, body store.Body, remote 
 	results := make([]Result, 0, len(rcpts))
 	var accepted []string
 	healthy := true
-	for _, a := range rcpts {
-		if err := s.c.Rcpt(a, nil); err != nil {
+	for i, a := range rcpts {
+		if err := s.c.Rcpt(wire[i], nil); err != nil {
 			healthy = healthy && isRefusal(err)
 			results = append(results, resultFor(a, err, remote))
 			continue
@@ -551,6 +557,23 @@ func mailError(err error) error {
 		return &permanentError{status: "5.6.7", msg: "the remote server does not support SMTPUTF8 (non-ASCII address)"}
 	}
 	return err
+}
+
+// wireAddress is addr as it is sent: an IDN domain as its A-labels
+// (punycode) when the local part is ASCII, so that such an address needs
+// no SMTPUTF8 from the peer (RFC 6531 section 3.2: the two forms name the
+// same domain). The stored address is never changed; anything else, or a
+// domain that does not convert, is sent as it is.
+func wireAddress(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 || isASCII(addr[at+1:]) || !isASCII(addr[:at]) {
+		return addr
+	}
+	d, err := address.ASCIIDomain(addr[at+1:])
+	if err != nil {
+		return addr
+	}
+	return addr[:at+1] + d
 }
 
 func isASCII(s string) bool {

@@ -8,11 +8,14 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 )
 
 // DNS is a transport.Resolver answering from maps; a name it does not
-// know does not exist (NXDOMAIN). Set its maps before use.
+// know does not exist (NXDOMAIN). Set its maps before use, keyed by names
+// without the final dot: "example.jp." asks for the entry "example.jp".
+// Asked records each name as it was asked, final dot included.
 type DNS struct {
 	MX map[string][]*net.MX // MX records by domain
 	IP map[string][]string  // addresses by host name
@@ -26,7 +29,7 @@ func (f *DNS) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookup = append(f.lookup, "MX "+name)
-	if recs, ok := f.MX[name]; ok {
+	if recs, ok := f.MX[strings.TrimSuffix(name, ".")]; ok {
 		return recs, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
@@ -37,7 +40,7 @@ func (f *DNS) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookup = append(f.lookup, "IP "+host)
-	ips, ok := f.IP[host]
+	ips, ok := f.IP[strings.TrimSuffix(host, ".")]
 	if !ok {
 		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}

@@ -9,6 +9,8 @@ import (
 	"net/textproto"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 const crlf = "\r\n"
@@ -19,20 +21,37 @@ func readHeader(r *bufio.Reader) (header, error) {
 	tr := textproto.NewReader(r)
 
 	var h header
+	// field is the field being read: its continuation lines are appended
+	// to it, and it joins h when the next field or the end comes. (Appending
+	// them to h's last string with += copied the field for each line, a
+	// cost quadratic in the lines of a folded field.)
+	var field strings.Builder
 	for {
 		l, err := tr.ReadLine()
 		if err != nil {
+			if field.Len() > 0 {
+				h = append(h, field.String())
+			}
 			return h, fmt.Errorf("failed to read header: %v", err)
 		}
 
 		if len(l) == 0 {
 			break
-		} else if len(h) > 0 && (l[0] == ' ' || l[0] == '\t') {
+		} else if field.Len() > 0 && (l[0] == ' ' || l[0] == '\t') {
 			// This is a continuation line
-			h[len(h)-1] += l + crlf
+			field.WriteString(l)
+			field.WriteString(crlf)
 		} else {
-			h = append(h, l+crlf)
+			if field.Len() > 0 {
+				h = append(h, field.String())
+			}
+			field = strings.Builder{}
+			field.WriteString(l)
+			field.WriteString(crlf)
 		}
+	}
+	if field.Len() > 0 {
+		h = append(h, field.String())
 	}
 
 	return h, nil
@@ -140,6 +159,11 @@ func sortParams(params map[string]string) ([]string, string, bool) {
 type headerPicker struct {
 	h      header
 	picked map[string]int
+	// byName lists, for each name folded by foldName, the indices in h of
+	// the fields of that name, the bottom one first; made on the first Pick.
+	// (Scanning h for each Pick cost the number of fields times the number
+	// of names in h=, quadratic in the header's size.)
+	byName map[string][]int
 }
 
 func newHeaderPicker(h header) *headerPicker {
@@ -149,24 +173,56 @@ func newHeaderPicker(h header) *headerPicker {
 	}
 }
 
+// Pick returns the field of name key (compared as strings.EqualFold does)
+// that the next h= listing of key signs: the bottom one on the first Pick of
+// key, the one above it on the second, and "" once there is none left.
 func (p *headerPicker) Pick(key string) string {
 	key = strings.ToLower(key)
 
+	if p.byName == nil {
+		p.byName = make(map[string][]int)
+		for i := len(p.h) - 1; i >= 0; i-- {
+			k, _ := parseHeaderField(p.h[i])
+			name := foldName(k)
+			p.byName[name] = append(p.byName[name], i)
+		}
+	}
+
 	at := p.picked[key]
-	for i := len(p.h) - 1; i >= 0; i-- {
-		kv := p.h[i]
-		k, _ := parseHeaderField(kv)
-
-		if !strings.EqualFold(k, key) {
-			continue
-		}
-
-		if at == 0 {
-			p.picked[key]++
-			return kv
-		}
-		at--
+	if fields := p.byName[foldName(key)]; at < len(fields) {
+		p.picked[key]++
+		return p.h[fields[at]]
 	}
 
 	return ""
+}
+
+// foldName returns s with each rune replaced by the least rune of its case
+// folding orbit (unicode.SimpleFold), and invalid UTF-8 by U+FFFD, so that
+// foldName(a) == foldName(b) exactly when strings.EqualFold(a, b).
+func foldName(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		// The least rune of an ASCII letter's orbit is its upper case
+		// (the other members of K's and S's are the Kelvin sign and long s).
+		return strings.ToUpper(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < least {
+				least = f
+			}
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }

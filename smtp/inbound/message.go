@@ -107,9 +107,14 @@ func headerValue(header []byte, name string) (string, bool) {
 		if !ok || !ingress.SameFieldName(strings.Trim(k, " \t"), name) {
 			continue
 		}
-		for i+1 < len(lines) && len(lines[i+1]) > 0 && (lines[i+1][0] == ' ' || lines[i+1][0] == '\t') {
-			i++
-			v += lines[i]
+		// The continuation lines joined at once: v += line for each copied
+		// the value once per line (issue 13).
+		j := i + 1
+		for j < len(lines) && len(lines[j]) > 0 && (lines[j][0] == ' ' || lines[j][0] == '\t') {
+			j++
+		}
+		if j > i+1 {
+			v += strings.Join(lines[i+1:j], "")
 		}
 		return strings.TrimSpace(v), true
 	}

@@ -16,6 +16,8 @@ var (
 		Message: "Bad address syntax"}
 	errLineTooLong = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
 		Message: "Message has a line longer than the limit (smtp.max_line_length)"}
+	errHeaderTooLarge = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
+		Message: "Message header too large (smtp.max_header_bytes)"}
 	errLocal = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
 		Message: "Local error, message not accepted, try again later"}
 )

@@ -65,6 +65,7 @@ type SMTP struct {
 	MaxMessageBytes         int64         `yaml:"max_message_bytes"`          // default 26214400 (552 past it)
 	MaxRecipients           int           `yaml:"max_recipients"`             // default 100 (452 past it)
 	MaxLineLength           int           `yaml:"max_line_length"`            // default 2000
+	MaxHeaderBytes          int           `yaml:"max_header_bytes"`           // default 102400 (552 past it): header fields with line ends, without the empty line
 	MaxConnections          int           `yaml:"max_connections"`            // default 1000
 	MaxConnectionsPerClient int           `yaml:"max_connections_per_client"` // default 50
 	ReadTimeout             time.Duration `yaml:"read_timeout"`               // default 5m

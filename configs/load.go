@@ -21,6 +21,7 @@ const (
 	DefaultMaxMessageBytes         = 26214400
 	DefaultMaxRecipients           = 100
 	DefaultMaxLineLength           = 2000
+	DefaultMaxHeaderBytes          = 102400
 	DefaultMaxConnections          = 1000
 	DefaultMaxConnectionsPerClient = 50
 	DefaultSMTPTimeout             = 5 * time.Minute
@@ -341,6 +342,7 @@ func applyDefaults(c *Config, d *doc, ps *problems) {
 	def("smtp.max_message_bytes", func() { c.SMTP.MaxMessageBytes = DefaultMaxMessageBytes })
 	def("smtp.max_recipients", func() { c.SMTP.MaxRecipients = DefaultMaxRecipients })
 	def("smtp.max_line_length", func() { c.SMTP.MaxLineLength = DefaultMaxLineLength })
+	def("smtp.max_header_bytes", func() { c.SMTP.MaxHeaderBytes = DefaultMaxHeaderBytes })
 	def("smtp.max_connections", func() { c.SMTP.MaxConnections = DefaultMaxConnections })
 	def("smtp.max_connections_per_client", func() { c.SMTP.MaxConnectionsPerClient = DefaultMaxConnectionsPerClient })
 	def("smtp.read_timeout", func() { c.SMTP.ReadTimeout = DefaultSMTPTimeout })

@@ -73,6 +73,7 @@ func TestDefaults(t *testing.T) {
 		{"SMTP.MaxMessageBytes", c.SMTP.MaxMessageBytes, int64(26214400)},
 		{"SMTP.MaxRecipients", c.SMTP.MaxRecipients, 100},
 		{"SMTP.MaxLineLength", c.SMTP.MaxLineLength, 2000},
+		{"SMTP.MaxHeaderBytes", c.SMTP.MaxHeaderBytes, 102400},
 		{"SMTP.MaxConnections", c.SMTP.MaxConnections, 1000},
 		{"SMTP.MaxConnectionsPerClient", c.SMTP.MaxConnectionsPerClient, 50},
 		{"SMTP.ReadTimeout", c.SMTP.ReadTimeout, 5 * time.Minute},
@@ -289,6 +290,32 @@ func TestExplicitZeroRefused(t *testing.T) {
 		"9: delivery.lifetime: must be more than 0, is 0s",
 		"10: delivery.retry_schedule[1]: must be more than 0, is 0s",
 	)
+}
+
+// TestMaxHeaderBytesMinimum: smtp.max_header_bytes under 1000 is refused
+// (a header of a few fields needs that much), 1000 is taken.
+func TestMaxHeaderBytesMinimum(t *testing.T) {
+	fakeHostname(t, "relay.test.example", nil)
+	for _, tc := range []struct {
+		value   string
+		problem string
+	}{
+		{"999", "4: smtp.max_header_bytes: must be at least 1000, is 999"},
+		{"0", "4: smtp.max_header_bytes: must be at least 1000, is 0"},
+		{"1000", ""},
+	} {
+		text := strings.Replace(minimal, "  listen: \":2525\"\n", "  listen: \":2525\"\n  max_header_bytes: "+tc.value+"\n", 1)
+		c, err := Load(writeConfig(t, text))
+		if tc.problem != "" {
+			assertProblems(t, err, tc.problem)
+			continue
+		}
+		if err != nil {
+			t.Errorf("max_header_bytes: %s: %v", tc.value, err)
+		} else if c.SMTP.MaxHeaderBytes != 1000 {
+			t.Errorf("max_header_bytes: %s loaded as %d", tc.value, c.SMTP.MaxHeaderBytes)
+		}
+	}
 }
 
 func TestMXOverridesLowerCased(t *testing.T) {

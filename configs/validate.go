@@ -174,6 +174,7 @@ func (v *validator) smtp() {
 	v.atLeast("smtp.max_message_bytes", s.MaxMessageBytes, 1, "remove the key for the default 26214400, 25 MiB")
 	v.atLeast("smtp.max_recipients", int64(s.MaxRecipients), 1, "remove the key for the default 100")
 	v.atLeast("smtp.max_line_length", int64(s.MaxLineLength), 1000, "RFC 5321 needs lines of 1000 octets; remove the key for the default 2000")
+	v.atLeast("smtp.max_header_bytes", int64(s.MaxHeaderBytes), 1000, "a header of a few fields needs 1000 octets; remove the key for the default 102400, 100 KiB")
 	v.atLeast("smtp.max_connections", int64(s.MaxConnections), 1, "remove the key for the default 1000")
 	v.atLeast("smtp.max_connections_per_client", int64(s.MaxConnectionsPerClient), 1, "remove the key for the default 50")
 	v.positive("smtp.read_timeout", s.ReadTimeout, "remove the key for the default 5m")

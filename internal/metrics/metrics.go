@@ -12,17 +12,18 @@ import (
 var (
 	// RejectReasons are the values of careerrelay_smtp_rejected_total{reason}.
 	RejectReasons = []string{
-		"relay_denied",   // client neither authenticated nor in a network it may relay from (allow_networks, a tenant's ingress.networks, cloud_networks_file)
-		"unknown_sender", // sender domain belongs to no tenant
-		"auth_failed",    // wrong user or password
-		"auth_blocked",   // AUTH refused without a password check: the client address's or the user's failure budget is spent, or no check was free in time (454)
-		"too_large",      // over max_message_bytes
-		"line_too_long",  // a line over max_line_length
-		"too_many_rcpts", // over max_recipients
-		"bad_address",    // invalid address: syntax, a control character or NUL, not UTF-8, non-ASCII without SMTPUTF8
-		"bad_domain",     // recipient domain never delivered to: address literal, single label, localhost (550 5.1.2)
-		"too_many_conns", // connection limit per client or in all
-		"local_error",    // store or pipeline failure, answered 451
+		"relay_denied",     // client neither authenticated nor in a network it may relay from (allow_networks, a tenant's ingress.networks, cloud_networks_file)
+		"unknown_sender",   // sender domain belongs to no tenant
+		"auth_failed",      // wrong user or password
+		"auth_blocked",     // AUTH refused without a password check: the client address's or the user's failure budget is spent, or no check was free in time (454)
+		"too_large",        // over max_message_bytes
+		"line_too_long",    // a line over max_line_length
+		"header_too_large", // a header section over max_header_bytes
+		"too_many_rcpts",   // over max_recipients
+		"bad_address",      // invalid address: syntax, a control character or NUL, not UTF-8, non-ASCII without SMTPUTF8
+		"bad_domain",       // recipient domain never delivered to: address literal, single label, localhost (550 5.1.2)
+		"too_many_conns",   // connection limit per client or in all
+		"local_error",      // store or pipeline failure, answered 451
 		// The ingress refusals (package smtp/ingress):
 		"loop",             // our own X-CareerRelay-Processed, or more than max_hops Received
 		"bad_from",         // not exactly one From field with one address

@@ -94,6 +94,19 @@ func headerEnd(msg []byte) int {
 	return len(msg)
 }
 
+// headerSize is the size that smtp.max_header_bytes limits: the header
+// fields of header (as headerEnd cuts it) with their line ends, without
+// the empty line that ends them.
+func headerSize(header []byte) int {
+	if bytes.HasSuffix(header, []byte("\r\n\r\n")) {
+		return len(header) - 2
+	}
+	if bytes.Equal(header, []byte("\r\n")) {
+		return 0
+	}
+	return len(header) // no empty line: all of the message is header
+}
+
 // headerValue returns the unfolded value of the first header field named
 // name (case-insensitively) and whether there is one.
 func headerValue(header []byte, name string) (string, bool) {
@@ -107,9 +120,14 @@ func headerValue(header []byte, name string) (string, bool) {
 		if !ok || !ingress.SameFieldName(strings.Trim(k, " \t"), name) {
 			continue
 		}
-		for i+1 < len(lines) && len(lines[i+1]) > 0 && (lines[i+1][0] == ' ' || lines[i+1][0] == '\t') {
-			i++
-			v += lines[i]
+		// The continuation lines joined at once: v += line for each copied
+		// the value once per line (issue 13).
+		j := i + 1
+		for j < len(lines) && len(lines[j]) > 0 && (lines[j][0] == ' ' || lines[j][0] == '\t') {
+			j++
+		}
+		if j > i+1 {
+			v += strings.Join(lines[i+1:j], "")
 		}
 		return strings.TrimSpace(v), true
 	}

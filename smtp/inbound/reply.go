@@ -24,6 +24,8 @@ var (
 		Message: "Temporary authentication failure"}
 	errAuthTooMany = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
 		Message: "Too many authentication failures"}
+	errHeaderTooLarge = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4},
+		Message: "Message header too large (smtp.max_header_bytes)"}
 	errLocal = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0},
 		Message: "Local error, message not accepted, try again later"}
 )

@@ -202,6 +202,11 @@ func (s *session) Data(r io.Reader) error {
 	}
 	recv := len(received)
 	header := msg[recv : recv+headerEnd(msg[recv:])]
+	// Before anything reads the header: its size bounds what parsing,
+	// verifying and signing it cost (issue 13).
+	if max := s.srv.cfg.SMTP.MaxHeaderBytes; max > 0 && headerSize(header) > max {
+		return s.reject("header_too_large", errHeaderTooLarge)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.SMTP.WriteTimeout)
 	defer cancel()

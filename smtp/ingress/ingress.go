@@ -122,16 +122,16 @@ func New(cfg *configs.Config, opts Options) *Checker {
 // ingress.networks or smtp.cloud_networks_file. Each message is still
 // checked by Check.
 func (k *Checker) Admit(c Client) bool {
-	if c.User != "" || k.trusted(c.IP) {
+	if c.User != "" || k.Trusted(c.IP) {
 		return true
 	}
 	return containsIP(k.cfg.SMTP.CloudNetworks, c.IP)
 }
 
-// trusted reports whether ip is in smtp.allow_networks or any tenant's
+// Trusted reports whether ip is in smtp.allow_networks or any tenant's
 // ingress.networks: a client that may relay the mail of no tenant when
-// relay_unknown_senders is set.
-func (k *Checker) trusted(ip netip.Addr) bool {
+// relay_unknown_senders is set, and one the SMTP listeners keep room for.
+func (k *Checker) Trusted(ip netip.Addr) bool {
 	if containsIP(k.cfg.SMTP.Networks, ip) {
 		return true
 	}
@@ -176,7 +176,7 @@ func (k *Checker) Check(ctx context.Context, c Client, from string, rcpts []stri
 		t = k.cfg.TenantByDomain(fromDomain)
 	}
 	if t == nil {
-		if k.cfg.SMTP.RelayUnknownSenders && (c.User != "" || k.trusted(c.IP)) {
+		if k.cfg.SMTP.RelayUnknownSenders && (c.User != "" || k.Trusted(c.IP)) {
 			proof := ProofNetwork
 			if c.User != "" {
 				proof = ProofAuth

@@ -71,6 +71,12 @@ type SMTP struct {
 	ReadTimeout             time.Duration `yaml:"read_timeout"`               // default 5m
 	WriteTimeout            time.Duration `yaml:"write_timeout"`              // default 5m
 	RelayUnknownSenders     bool          `yaml:"relay_unknown_senders"`
+
+	// PreAuthTimeout is how long a client that may not relay from its
+	// address (not in allow_networks, a tenant's ingress.networks or the
+	// cloud networks) has from connecting until it authenticates; then
+	// it is cut off with 421 4.4.2 (issue 13).
+	PreAuthTimeout time.Duration `yaml:"preauth_timeout"` // default 30s
 }
 
 // TLSFiles names a PEM certificate chain and its private key.

@@ -25,6 +25,7 @@ const (
 	DefaultMaxConnections          = 1000
 	DefaultMaxConnectionsPerClient = 50
 	DefaultSMTPTimeout             = 5 * time.Minute
+	DefaultPreAuthTimeout          = 30 * time.Second
 	DefaultDeliveryMode            = "relay"
 	DefaultRelayTLS                = "starttls"
 	DefaultLifetime                = 120 * time.Hour
@@ -347,6 +348,7 @@ func applyDefaults(c *Config, d *doc, ps *problems) {
 	def("smtp.max_connections_per_client", func() { c.SMTP.MaxConnectionsPerClient = DefaultMaxConnectionsPerClient })
 	def("smtp.read_timeout", func() { c.SMTP.ReadTimeout = DefaultSMTPTimeout })
 	def("smtp.write_timeout", func() { c.SMTP.WriteTimeout = DefaultSMTPTimeout })
+	def("smtp.preauth_timeout", func() { c.SMTP.PreAuthTimeout = DefaultPreAuthTimeout })
 	def("smtp.max_hops", func() { c.SMTP.MaxHops = DefaultMaxHops })
 
 	def("delivery.mode", func() { c.Delivery.Mode = DefaultDeliveryMode })

@@ -78,6 +78,7 @@ func TestDefaults(t *testing.T) {
 		{"SMTP.MaxConnectionsPerClient", c.SMTP.MaxConnectionsPerClient, 50},
 		{"SMTP.ReadTimeout", c.SMTP.ReadTimeout, 5 * time.Minute},
 		{"SMTP.WriteTimeout", c.SMTP.WriteTimeout, 5 * time.Minute},
+		{"SMTP.PreAuthTimeout", c.SMTP.PreAuthTimeout, 30 * time.Second},
 		{"SMTP.TLS.Certificate", c.SMTP.TLS.Certificate == nil, true},
 		{"Delivery.Mode", c.Delivery.Mode, "capture"},
 		{"Delivery.CaptureDir", c.Delivery.CaptureDir, filepath.Join(dir, "mail")},

@@ -179,6 +179,7 @@ func (v *validator) smtp() {
 	v.atLeast("smtp.max_connections_per_client", int64(s.MaxConnectionsPerClient), 1, "remove the key for the default 50")
 	v.positive("smtp.read_timeout", s.ReadTimeout, "remove the key for the default 5m")
 	v.positive("smtp.write_timeout", s.WriteTimeout, "remove the key for the default 5m")
+	v.positive("smtp.preauth_timeout", s.PreAuthTimeout, "remove the key for the default 30s")
 }
 
 const bcryptHint = `store a bcrypt hash, never the password: htpasswd -nbBC 10 "" 'PASSWORD' | tr -d ':\n'`

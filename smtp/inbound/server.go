@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -40,6 +41,9 @@ type Server struct {
 	// package spill; Options.TempFile).
 	tempFile func() (*os.File, error)
 	ingress  *ingress.Checker
+
+	// limits count the connections of all listeners together.
+	limits *connLimits
 
 	mu      sync.Mutex
 	servers []*gosmtp.Server
@@ -72,6 +76,7 @@ func New(cfg *configs.Config, accept Acceptor, log *slog.Logger, opts Options) (
 	if s.ingress == nil {
 		s.ingress = ingress.New(cfg, ingress.Options{})
 	}
+	s.limits = newConnLimits(cfg.SMTP.MaxConnections, cfg.SMTP.MaxConnectionsPerClient, s.ingress.Trusted)
 	if cfg.SMTP.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.SMTP.TLS.CertFile, cfg.SMTP.TLS.KeyFile)
 		if err != nil {
@@ -120,7 +125,8 @@ func (s *Server) listen(addr string, implicitTLS bool) error {
 	if err != nil {
 		return fmt.Errorf("smtp listen %s: %w", addr, err)
 	}
-	var ln net.Listener = newLimitListener(l, s.cfg.SMTP.MaxConnections, s.cfg.SMTP.MaxConnectionsPerClient)
+	var ln net.Listener = &limitListener{Listener: l, limits: s.limits, preAuth: s.cfg.SMTP.PreAuthTimeout,
+		admitted: func(ip netip.Addr) bool { return s.ingress.Admit(ingress.Client{IP: ip}) }}
 	if implicitTLS {
 		ln = tls.NewListener(ln, s.tls)
 	}

@@ -68,6 +68,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			if err == nil {
 				s.user = user
 				s.log.Info("authenticated", "user", user)
+				if c := s.limited(); c != nil {
+					c.authenticated()
+				}
 				return nil
 			}
 			if errors.Is(err, gosmtp.ErrAuthFailed) {
@@ -95,19 +98,27 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 // closeAfterReply makes the connection close once the next reply is
 // written (see limitedConn).
 func (s *session) closeAfterReply() {
+	if c := s.limited(); c != nil {
+		c.closeAfterWrite.Store(true)
+		return
+	}
+	// Not from our listener: the next read fails at once, and go-smtp
+	// closes the connection.
+	s.conn.Conn().SetReadDeadline(time.Now())
+}
+
+// limited is the session's connection as our listener accepted it, under
+// any TLS; nil when it did not come from one.
+func (s *session) limited() *limitedConn {
 	nc := s.conn.Conn()
 	for {
 		switch c := nc.(type) {
 		case *limitedConn:
-			c.closeAfterWrite.Store(true)
-			return
+			return c
 		case interface{ NetConn() net.Conn }: // TLS
 			nc = c.NetConn()
 		default:
-			// Not from our listener: the next read fails at once, and
-			// go-smtp closes the connection.
-			nc.SetReadDeadline(time.Now())
-			return
+			return nil
 		}
 	}
 }

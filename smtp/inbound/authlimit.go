@@ -21,6 +21,10 @@ const (
 	// maxAuthFails is the number of failed AUTH attempts a connection
 	// may make; the last is answered 421 and the connection closed.
 	maxAuthFails = 3
+	// maxRelayDenied is the number of MAIL commands a connection may
+	// have refused by the relay policy (relay_denied); the last is
+	// answered 421 and the connection closed.
+	maxRelayDenied = 3
 )
 
 // authLimiter is a table of failure budgets that refill over time: a

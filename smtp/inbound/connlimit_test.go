@@ -249,6 +249,38 @@ func TestLimitsSharedAcrossListeners(t *testing.T) {
 	}
 }
 
+// A client that may not relay gets its third MAIL answered 421 and the
+// connection closed.
+func TestRelayDeniedClosesConnection(t *testing.T) {
+	addr := startServer(t, testConfig("127.0.1.0/24"), &recorder{})
+	c := dialFrom(t, addr, "127.0.0.9")
+	var replies []string
+	for range 3 {
+		replies = append(replies, c.cmd("MAIL FROM:<hr@acme.example>"))
+	}
+	want := []string{
+		"550 5.7.1 Relaying denied: authenticate or connect from an allowed network",
+		"550 5.7.1 Relaying denied: authenticate or connect from an allowed network",
+		"421 4.7.0 Relaying denied: authenticate or connect from an allowed network; closing connection",
+	}
+	for i := range want {
+		if replies[i] != want[i] {
+			t.Errorf("MAIL %d: %q, want %q", i+1, replies[i], want[i])
+		}
+	}
+	if !c.closed() {
+		t.Error("connection open after the third relay_denied")
+	}
+	// The allowed network's client is not counted so.
+	c = dialFrom(t, addr, "127.0.1.9")
+	for i := range 5 {
+		if got := c.cmd("MAIL FROM:<hr@acme.example>"); !strings.HasPrefix(got, "250 ") {
+			t.Fatalf("allowed client's MAIL %d: %q", i+1, got)
+		}
+		c.cmd("RSET")
+	}
+}
+
 // A client that may not relay from its address has smtp.preauth_timeout
 // to authenticate, however busy it keeps the connection; one that
 // authenticates, or one from an allowed network, has read_timeout.

@@ -10,6 +10,8 @@ import (
 var (
 	errRelayDenied = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
 		Message: "Relaying denied: authenticate or connect from an allowed network"}
+	errRelayDeniedClose = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
+		Message: "Relaying denied: authenticate or connect from an allowed network; closing connection"}
 	errTooManyRcpts = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3},
 		Message: "Too many recipients"}
 	errBadAddress = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3},

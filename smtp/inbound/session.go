@@ -38,6 +38,8 @@ type session struct {
 
 	// authFails counts this connection's failed AUTH attempts.
 	authFails int
+	// denied counts the MAIL commands refused by the relay policy.
+	denied int
 
 	// the transaction in progress
 	from     string
@@ -131,6 +133,14 @@ func (s *session) reject(reason string, err *gosmtp.SMTPError) error {
 
 func (s *session) Mail(from string, opts *gosmtp.MailOptions) error {
 	if !s.srv.ingress.Admit(s.client()) {
+		// A client that may not relay has nothing more to do here: its
+		// last try is answered 421 and the connection closed, so that
+		// it does not keep a place other clients need (issue 13).
+		s.denied++
+		if s.denied >= maxRelayDenied {
+			s.closeAfterReply()
+			return s.reject("relay_denied", errRelayDeniedClose)
+		}
 		return s.reject("relay_denied", errRelayDenied)
 	}
 	utf8 := opts != nil && opts.UTF8

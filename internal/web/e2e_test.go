@@ -158,7 +158,13 @@ func TestEndToEnd(t *testing.T) {
 	if again.Header.Get("Location") != loc {
 		t.Errorf("a second consent went to %q, want %q", again.Header.Get("Location"), loc)
 	}
-	if resp, _ := do(http.MethodGet, "/c/"+tok[:len(tok)-2]+"AA", nil); resp.StatusCode != 404 {
+	// Another token: its last two characters changed (a token that
+	// already ends in AA, one in 4096, gets BA instead).
+	tampered := tok[:len(tok)-2] + "AA"
+	if tampered == tok {
+		tampered = tok[:len(tok)-2] + "BA"
+	}
+	if resp, _ := do(http.MethodGet, "/c/"+tampered, nil); resp.StatusCode != 404 {
 		t.Errorf("tampered: %d", resp.StatusCode)
 	}
 

@@ -49,6 +49,13 @@ import (
 // its Updates are answered nil. Nothing was overwritten meanwhile, so a
 // crash during the fence leaves either meta slot pointing at intact pages.
 //
+// While the committer settles a commit, a View may already read its
+// writes (as it may between any commit's meta page write and its second
+// fdatasync: bbolt's readers never wait for the sync). Nothing acts on
+// such a read alone: a delivery attempt and an agency webhook each start
+// with an Update that records them, and Updates wait behind the committer,
+// so they run after the commit is settled, or get ErrFailed.
+//
 // When fenceAttempts fences fail too, the disk cannot make anything
 // durable. The Updates are answered with ErrCommitUncertain, and the store
 // fails itself (ErrFailed): no later Update or View runs, so nothing in

@@ -146,3 +146,34 @@ func TestMetaSyncFailureSettledBySecondFence(t *testing.T) {
 		t.Errorf("after reopen k=%q", v)
 	}
 }
+
+// A fence writes the meta page and nothing else: no page is allocated, so
+// no page that an older meta page names is overwritten while a commit is
+// unsettled (what resolve relies on).
+func TestFenceWritesOnlyTheMetaPage(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	if err := db.Update(context.Background(), put("k", "v")); err != nil {
+		t.Fatal(err)
+	}
+	before := db.bolt.Stats().TxStats
+	txid, err := db.visibleTxid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.fence(); err != nil {
+		t.Fatal(err)
+	}
+	after := db.bolt.Stats().TxStats
+	if n := after.GetPageCount() - before.GetPageCount(); n != 0 {
+		t.Errorf("fence allocated %d pages", n)
+	}
+	if n := after.GetWrite() - before.GetWrite(); n != 1 {
+		t.Errorf("fence wrote %d times, want 1 (the meta page)", n)
+	}
+	if now, _ := db.visibleTxid(); now != txid+1 {
+		t.Errorf("txid %d after the fence, want %d", now, txid+1)
+	}
+	if get(t, db, "k") != "v" {
+		t.Error("fence lost k")
+	}
+}

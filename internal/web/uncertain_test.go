@@ -109,3 +109,25 @@ func TestConsentAfterMetaSyncFailure(t *testing.T) {
 		}
 	})
 }
+
+// A redemption whose commit cannot be settled is answered outcome_unknown,
+// not "internal": a retry of a recorded redemption would spend a second
+// credit.
+func TestRedeemAfterMetaSyncFailure(t *testing.T) {
+	var armed atomic.Bool
+	e := newRealEnvAt(t, filepath.Join(t.TempDir(), "careerrelay.db"), store.Options{Fault: func(op string) error {
+		if op == "meta-sync" && armed.Load() {
+			return errors.New("injected: fdatasync: input/output error")
+		}
+		return nil
+	}})
+	tp := &testPublic{Public: e.pub}
+	for _, tok := range e.mail(t, 10) {
+		if rec := tp.post("/c/"+tok, tp.consentForm(t, tok)); rec.Code != http.StatusSeeOther {
+			t.Fatalf("consent: %d", rec.Code)
+		}
+	}
+	armed.Store(true)
+	ta := &testAdmin{Admin: e.admin}
+	wantError(t, "redeem", ta.ok(http.MethodPost, "/api/redeem", `{"tenant":"acme"}`), http.StatusInternalServerError, "outcome_unknown")
+}

@@ -28,6 +28,22 @@ var ErrNotFound = errors.New("store: not found")
 // ErrClosed is returned by Update and View once Close has been called.
 var ErrClosed = errors.New("store: closed")
 
+// ErrCommitUncertain is wrapped in the error of every Update of a group
+// whose commit failed in a way that leaves its outcome unknown: bbolt wrote
+// the new meta page, so this process already sees the writes, but the
+// fdatasync after it failed, and the store could not make the writes
+// durable afterwards (see resolve). The writes may be on disk, or may
+// appear there later, or never. The store has then stopped (ErrFailed):
+// nothing in this process reads, acts on or builds on them. A caller must
+// not claim success, and must not claim that nothing happened either.
+var ErrCommitUncertain = errors.New("store: commit outcome unknown")
+
+// ErrFailed is wrapped in the error of every Update and View after a
+// commit ended with ErrCommitUncertain: the in-memory view may hold writes
+// that are not on disk, so the store serves nothing more until a restart
+// reads the file again.
+var ErrFailed = errors.New("store: failed after a commit of unknown outcome (restart to recover)")
+
 // DefaultLockTimeout is how long Open waits for another process to release
 // the store file when Options.LockTimeout is zero.
 const DefaultLockTimeout = 5 * time.Second
@@ -39,12 +55,24 @@ const maxBatch = 256
 // Options tune Open.
 type Options struct {
 	Logger *slog.Logger
-	// Fault, when set, is called before every commit with the operation
-	// name; a non-nil error fails that commit as a disk error would. It
-	// exists for tests that prove a failed write never yields a 250.
-	// The operations are "commit" (on the committer goroutine) and
-	// "spool" (SpoolFile.Finish, on the caller's goroutine: Fault must be
-	// safe for concurrent use when spool files are written).
+	// Fault, when set, is called with an operation name; a non-nil error
+	// fails that operation as a disk error would. It exists for tests that
+	// prove a failed write never yields a 250. The operations are:
+	//   - "commit", before every bbolt commit (on the committer goroutine):
+	//     the transaction is rolled back, nothing is written, as when
+	//     bbolt fails before it writes the meta page;
+	//   - "meta-sync", after a bbolt commit has written and synced its
+	//     meta page (on the committer goroutine): the commit is reported
+	//     failed as when the fdatasync after the meta page write fails.
+	//     bbolt has no hook there, and it keeps no state that tells the two
+	//     apart: in both, the new meta page is in the file (the page cache)
+	//     and Commit returns an error. What a real failure adds, and no test
+	//     can show without a failing disk, is that the page may then never
+	//     reach the disk;
+	//   - "spool", in SpoolFile.Finish (on the caller's goroutine: Fault
+	//     must be safe for concurrent use when spool files are written).
+	// Both commit operations are also called for the fence commits that
+	// resolve a failed one (see resolve).
 	Fault func(op string) error
 	// LockTimeout is how long Open waits for the file lock held by another
 	// process; zero means DefaultLockTimeout.
@@ -55,7 +83,7 @@ type Options struct {
 type Stats struct {
 	Updates uint64 // Update calls whose fn was committed
 	Commits uint64 // successful read-write transactions (each two fsyncs)
-	Failed  uint64 // transactions that failed to begin or commit
+	Failed  uint64 // transactions that failed to begin or commit (whatever resolve found)
 }
 
 // DB is the open store. It holds bbolt's file lock: one process at a time.
@@ -78,6 +106,10 @@ type DB struct {
 	lastNano atomic.Int64 // time part of the newest queue id (see newID)
 
 	updates, commits, failed atomic.Uint64
+
+	// broken, once set (under mu), is the ErrFailed error that every later
+	// Update and View returns: a commit's outcome could not be determined.
+	broken error
 
 	// testQueued, when set (tests only), is called with the queue length
 	// after each Update is queued.
@@ -204,6 +236,13 @@ func (db *DB) Stats() Stats {
 // roll back tx, call Update or View, or call runtime.Goexit (t.FailNow);
 // and the values it passes to bbolt's Put must not change before Update
 // returns.
+//
+// A failed commit is one of two kinds (see resolve). Either nothing of the
+// group is written and never will be: the error does not wrap
+// ErrCommitUncertain, and the caller may say so. Or the outcome is unknown:
+// the error wraps ErrCommitUncertain, and from then on the store is failed
+// (ErrFailed). A commit whose fsync reported an error but that the store
+// then made durable returns nil: it is committed.
 func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -213,6 +252,10 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if db.closed {
 		db.mu.Unlock()
 		return ErrClosed
+	}
+	if db.broken != nil {
+		db.mu.Unlock()
+		return db.broken
 	}
 	db.queue = append(db.queue, r)
 	if db.testQueued != nil {
@@ -236,13 +279,17 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	return err
 }
 
-// View runs fn in a read-only transaction.
+// View runs fn in a read-only transaction. Once the store has failed
+// (ErrFailed) it returns that error: what it would read may not be on disk.
 func (db *DB) View(fn func(tx *Tx) error) error {
 	db.mu.Lock()
-	closed := db.closed
+	closed, broken := db.closed, db.broken
 	db.mu.Unlock()
 	if closed {
 		return ErrClosed
+	}
+	if broken != nil {
+		return broken
 	}
 	err := db.bolt.View(func(btx *bolt.Tx) error {
 		return fn(&Tx{tx: btx, db: db})
@@ -342,6 +389,13 @@ func (db *DB) run() {
 // rolled back and re-run without it.
 func (db *DB) commit(reqs []*request) {
 	for {
+		db.mu.Lock()
+		broken := db.broken
+		db.mu.Unlock()
+		if broken != nil {
+			db.answerAll(reqs, broken)
+			return
+		}
 		ok := 0
 		for _, r := range reqs {
 			if !r.failed {
@@ -375,19 +429,25 @@ func (db *DB) commit(reqs []*request) {
 			_ = btx.Rollback() // ErrTxClosed if fn closed it; nothing to undo then
 			continue
 		}
-		if db.fault != nil {
-			err = db.fault("commit")
-		}
-		if err != nil {
-			_ = btx.Rollback()
-		} else {
-			err = btx.Commit()
-		}
+		txid := btx.ID()
+		err = db.commitTx(btx)
 		if err != nil {
 			db.failed.Add(1)
-			db.log.Error("store commit failed", "updates", ok, "err", err)
-			db.answerAll(reqs, fmt.Errorf("store: commit: %w", err))
-			return
+			err = db.resolve(txid, err)
+			if err != nil {
+				db.log.Error("store commit failed", "updates", ok, "err", err)
+				if errors.Is(err, ErrCommitUncertain) {
+					// The writes may be on disk: the spool files they name
+					// stay (Open's sweep decides), and those of deleted
+					// messages too.
+					for _, f := range tx.enqueued {
+						f.committed.Store(true)
+					}
+				}
+				db.answerAll(reqs, err)
+				return
+			}
+			db.log.Warn("store commit reported an error, but its writes are durable: a later commit on top of them was synced", "updates", ok, "txid", txid)
 		}
 		db.commits.Add(1)
 		db.updates.Add(uint64(ok))

@@ -90,7 +90,18 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Pi
 // Accept prepares msg (already normalised to CRLF, with its Received:
 // header) for every recipient of env and enqueues every copy in one durable
 // commit. It returns the queue ids, the first of which names the message in
-// the 250 reply. On error nothing is queued.
+// the 250 reply: it returns them only once every copy is durable, also
+// when the store settled a commit whose sync had reported an error.
+//
+// An error means one of two things. Mostly nothing is queued and nothing
+// will be: the commit certainly did not happen. But when the disk fails the
+// sync after bbolt's meta page write and the store cannot make the commit
+// durable afterwards, the error wraps store.ErrCommitUncertain: the copies
+// may or may not be in the file. The store has then failed (store.ErrFailed):
+// nothing in this process reads or delivers them, and the delivery engine is
+// told of nothing. Whether they are delivered after a restart depends on
+// what reached the disk; the sender, answered 451, sends again, so the worst
+// outcome is a duplicate, never a loss (see store's resolve).
 //
 // A message larger than spoolAbove may be a memory map of a file (package
 // spill): its copies are rendered one at a time into one reused buffer and

@@ -279,6 +279,14 @@ func (s *Service) RecordClick(ctx context.Context, l *Link, class string) error 
 // It returns the referral (the existing one when already referred).
 // consentVersion (the version of the consent text shown) must not be
 // empty; an expired link gives ErrExpired.
+//
+// It returns the referral only once it is durable (also when the store
+// settled a commit whose sync reported an error). An error wrapping
+// store.ErrCommitUncertain means the referral, its credit and its webhook
+// may or may not be recorded: the caller must say neither; since the store
+// has then failed, nothing in this process reads or sends them, and a
+// retry after a restart returns the referral if it is on disk, or records
+// it once. Any other error means nothing was recorded.
 func (s *Service) Refer(ctx context.Context, l *Link, consentVersion string) (*Referral, error) {
 	return s.refer(ctx, l, consentVersion)
 }

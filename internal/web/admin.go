@@ -12,6 +12,7 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/referral"
+	"github.com/careerrelay/careerrelay/store"
 )
 
 // maxAdminBody bounds an admin request body (a redeem note).
@@ -229,6 +230,12 @@ func (a *Admin) fail(w http.ResponseWriter, op string, err error) {
 		apiError(w, http.StatusConflict, "no_credit", err.Error())
 	case errors.Is(err, referral.ErrUnknownTenant):
 		apiError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, store.ErrCommitUncertain):
+		// "failed" could hide a recorded change (a redemption, which a
+		// blind retry would make twice): say what is known.
+		a.log.Error("admin "+op+": unknown whether it is stored", "err", err)
+		apiError(w, http.StatusInternalServerError, "outcome_unknown",
+			op+": the store could not confirm whether this is recorded and has stopped; after a restart, check the ledger before trying again")
 	default:
 		a.log.Error("admin "+op, "err", err)
 		apiError(w, http.StatusInternalServerError, "internal", op+" failed; see the server log")

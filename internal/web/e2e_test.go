@@ -38,8 +38,14 @@ type realEnv struct {
 
 func newRealEnv(tb testing.TB) *realEnv {
 	tb.Helper()
+	return newRealEnvAt(tb, filepath.Join(tb.TempDir(), "careerrelay.db"), store.Options{})
+}
+
+// newRealEnvAt is newRealEnv on the store file path, opened with opts.
+func newRealEnvAt(tb testing.TB, path string, opts store.Options) *realEnv {
+	tb.Helper()
 	cfg := testConfig()
-	db, err := store.Open(filepath.Join(tb.TempDir(), "careerrelay.db"), store.Options{})
+	db, err := store.Open(path, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/referral"
+	"github.com/careerrelay/careerrelay/store"
 )
 
 // maxFormBytes bounds a consent POST: two hidden fields and a checkbox.
@@ -171,7 +172,22 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref, err := p.refs.Refer(r.Context(), l, p.rd.consentVersion)
+	if errors.Is(err, store.ErrCommitUncertain) {
+		// The referral (and its credit) may be recorded or not: the disk
+		// failed to confirm it (see store.ErrCommitUncertain). Saying it
+		// failed could hide a recorded referral, so the page says what is
+		// known. Trying again is safe: a candidate is referred once per
+		// tenant, and a retry of a recorded referral is answered with it.
+		p.log.Error("recording a referral: unknown whether it is stored", "tenant", l.Tenant.ID, "send", l.Send.ID, "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "お申し込みを確認できませんでした", []string{
+			"システムの都合により、お申し込みが登録されたかどうかを確認できませんでした。",
+			"しばらく時間をおいてから、もう一度お申し込みください。同じお申し込みが二重に登録されることはありません。",
+		}, "")
+		return
+	}
 	if err != nil {
+		// Certainly not recorded (the store's error does not wrap
+		// ErrCommitUncertain): the page says so.
 		p.log.Error("recording a referral", "tenant", l.Tenant.ID, "send", l.Send.ID, "err", err)
 		p.serverError(w, r)
 		return

@@ -90,7 +90,8 @@ func TestMXAllHostsDefer(t *testing.T) {
 	}
 }
 
-// Without MX records the domain's own address is the mail exchanger.
+// Without MX records the domain's own address is the mail exchanger, asked
+// by its absolute name.
 func TestMXImplicitAddressFallback(t *testing.T) {
 	s := testlib.NewSink(t, nil)
 	n := &transporttest.Net{Routes: map[string]string{"192.0.2.9:25": s.Addr}}
@@ -103,6 +104,10 @@ func TestMXImplicitAddressFallback(t *testing.T) {
 	}
 	if want := []string{"192.0.2.9:25"}; !slices.Equal(n.Calls(), want) {
 		t.Errorf("dialed %v, want %v", n.Calls(), want)
+	}
+	// The implicit MX is asked by its absolute name, as every MX is.
+	if want := []string{"MX example.jp.", "IP example.jp.", "IP example.jp."}; !slices.Equal(dns.Asked(), want) {
+		t.Errorf("asked %q, want %q", dns.Asked(), want)
 	}
 }
 

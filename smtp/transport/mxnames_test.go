@@ -38,19 +38,6 @@ func TestMXAsksAbsolutePunycodeNames(t *testing.T) {
 	}
 }
 
-// The implicit MX (the domain's own address) is asked absolute as well.
-func TestMXImplicitAddressAbsolute(t *testing.T) {
-	s := testlib.NewSink(t, nil)
-	n := &transporttest.Net{Routes: map[string]string{"192.0.2.9:25": s.Addr}}
-	dns := &transporttest.DNS{IP: map[string][]string{"example.jp": {"192.0.2.9"}}}
-	e := mxEnv(t, dns, n, nil)
-	e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
-	e.RunDue(1)
-	if want := []string{"MX example.jp.", "IP example.jp.", "IP example.jp."}; !slices.Equal(dns.Asked(), want) {
-		t.Errorf("asked %q, want %q", dns.Asked(), want)
-	}
-}
-
 // A domain that is no DNS name (a bad label, bad punycode) bounces with
 // 5.1.2 without a question to the resolver.
 func TestMXBadDomainNotLookedUp(t *testing.T) {

@@ -5,12 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -241,26 +238,14 @@ func TestAuthChecksBounded(t *testing.T) {
 // Over STARTTLS and implicit TLS, the 421 is sent inside TLS and then the
 // connection closed.
 func TestAuthThirdFailureClosesTLSConnection(t *testing.T) {
-	certPEM, keyPEM, _ := testlib.SelfSignedCert(t, "localhost", "127.0.0.1")
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, certPEM, 0o600)
-	os.WriteFile(keyFile, keyPEM, 0o600)
 	cfg := authConfig(t)
 	cfg.SMTP.AllowInsecureAuth = false
-	cfg.SMTP.TLS.CertFile, cfg.SMTP.TLS.KeyFile = certFile, keyFile
-	cfg.SMTP.ListenTLS = "127.0.0.1:0"
-	s, err := New(cfg, &recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	certPEM := withTLS(t, cfg)
+	s := listening(t, cfg)
 	tlsConf := &tls.Config{RootCAs: testlib.CertPool(t, certPEM), ServerName: "127.0.0.1"}
 	for i, a := range s.Addrs() {
 		var c *gosmtp.Client
+		var err error
 		if i == 0 {
 			c, err = gosmtp.DialStartTLS(a.String(), tlsConf)
 		} else {

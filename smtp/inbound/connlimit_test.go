@@ -5,11 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -186,24 +183,11 @@ func TestOutsidersLeaveRoomForAllowedClient(t *testing.T) {
 // smtp.max_connections and max_connections_per_client count smtp.listen
 // and smtp.listen_tls together.
 func TestLimitsSharedAcrossListeners(t *testing.T) {
-	certPEM, keyPEM, _ := testlib.SelfSignedCert(t, "localhost", "127.0.0.1")
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, certPEM, 0o600)
-	os.WriteFile(keyFile, keyPEM, 0o600)
 	cfg := testConfig("127.0.0.0/8")
-	cfg.SMTP.TLS.CertFile, cfg.SMTP.TLS.KeyFile = certFile, keyFile
-	cfg.SMTP.ListenTLS = "127.0.0.1:0"
+	certPEM := withTLS(t, cfg)
 	cfg.SMTP.MaxConnections = 3
 	cfg.SMTP.MaxConnectionsPerClient = 1
-	s, err := New(cfg, &recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
+	s := listening(t, cfg)
 	plain, implicit := s.Addrs()[0].String(), s.Addrs()[1].String()
 
 	// One client, one connection on each listener: the second is refused

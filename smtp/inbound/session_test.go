@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/pipeline"
+	"github.com/careerrelay/careerrelay/internal/testlib"
 	gosmtp "github.com/emersion/go-smtp"
 )
 
@@ -64,6 +67,39 @@ func testConfig(networks ...string) *configs.Config {
 func startServer(t *testing.T, cfg *configs.Config, acc Acceptor) string {
 	t.Helper()
 	return startServerWith(t, cfg, acc, nil)
+}
+
+// withTLS gives cfg a self-signed certificate for 127.0.0.1 and an
+// implicit-TLS listener on a free port, and returns the certificate.
+func withTLS(t *testing.T, cfg *configs.Config) (certPEM []byte) {
+	t.Helper()
+	certPEM, keyPEM, _ := testlib.SelfSignedCert(t, "localhost", "127.0.0.1")
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.SMTP.TLS.CertFile, cfg.SMTP.TLS.KeyFile = certFile, keyFile
+	cfg.SMTP.ListenTLS = "127.0.0.1:0"
+	return certPEM
+}
+
+// listening starts a server for cfg and returns it: Addrs()[0] is the
+// plain listener, [1] the implicit-TLS one when cfg has it.
+func listening(t *testing.T, cfg *configs.Config) *Server {
+	t.Helper()
+	s, err := New(cfg, &recorder{}, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }
 
 // startServerWith is startServer with setup called before Listen.

@@ -81,6 +81,8 @@ func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body 
 		}
 		targets, err := t.targets(ctx, h)
 		if err != nil {
+			t.log.Info("mail exchanger not tried: no address", "queue_id", m.ID, "domain", domain,
+				"mx", h.name, "rcpts", len(pending), "err", describe(err))
 			for _, r := range resultsFor(pending, err, h.name) {
 				last[r.Addr] = r
 			}
@@ -92,13 +94,20 @@ func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body 
 			}
 			tried++
 			var next []string
+			var failed Result
 			for _, r := range t.tryTarget(ctx, m, body, h.name, addr, pending) {
 				if r.Outcome == Deferred {
+					if len(next) == 0 {
+						failed = r
+					}
 					next = append(next, r.Addr)
 					last[r.Addr] = r
 				} else {
 					final = append(final, r)
 				}
+			}
+			if len(next) > 0 {
+				t.logFailedTry(m, domain, h.name, addr, len(pending), len(next), failed)
 			}
 			pending = next
 		}
@@ -111,6 +120,22 @@ func (t *mxTransport) deliverDomain(ctx context.Context, m *store.Message, body 
 		final = append(final, r)
 	}
 	return final
+}
+
+// logFailedTry writes one line for a try of one MX address that left
+// recipients deferred (they go on to the next address, if any). As in the
+// queue's lines, no address appears, and an SMTP reply (which often quotes
+// the address) only as its code and enhanced status: first is the first
+// deferred recipient's result.
+func (t *mxTransport) logFailedTry(m *store.Message, domain, name, addr string, rcpts, deferred int, first Result) {
+	a := []any{"queue_id", m.ID, "domain", domain, "mx", name, "mx_addr", addr,
+		"rcpts", rcpts, "deferred", deferred}
+	if c := first.Code(); c != 0 {
+		a = append(a, "reply_code", c, "status", first.Status)
+	} else {
+		a = append(a, "err", first.Detail)
+	}
+	t.log.Info("mail exchanger try failed", a...)
 }
 
 // route lists the mail exchangers of domain in the order to try them.

@@ -1,10 +1,14 @@
 package transport_test
 
 import (
+	"bytes"
 	"crypto/tls"
+	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/careerrelay/careerrelay/configs"
@@ -222,4 +226,81 @@ func TestMXSeveralDomains(t *testing.T) {
 	if m == nil || m.PendingRcpts()[0] != "y@b.example" || len(m.PendingRcpts()) != 1 {
 		t.Fatalf("message = %+v, want y@b.example pending", m)
 	}
+}
+
+// Each failed try of an MX address writes one log line naming the MX, its
+// address and the failure (a reply only as its code and enhanced status),
+// with no recipient's local part; a successful try writes none.
+func TestMXLogsEachFailedTry(t *testing.T) {
+	busy := testlib.NewSink(t, &testlib.SinkOptions{RcptReply: func(to string) error {
+		return testlib.SMTPReply(450, "4.2.1", "<"+to+">: mailbox busy, try later")
+	}})
+	good := testlib.NewSink(t, nil)
+	n := &transporttest.Net{Routes: map[string]string{"192.0.2.1:25": busy.Addr, "192.0.2.3:25": good.Addr}}
+	dns := &transporttest.DNS{
+		MX: map[string][]*net.MX{"example.jp": {
+			{Host: "mx0.example.jp.", Pref: 5}, // no address record
+			{Host: "mx1.example.jp.", Pref: 10},
+			{Host: "mx2.example.jp.", Pref: 20},
+			{Host: "mx3.example.jp.", Pref: 30},
+		}},
+		IP: map[string][]string{
+			"mx1.example.jp": {"192.0.2.1"},
+			"mx2.example.jp": {"192.0.2.2"}, // nothing listens
+			"mx3.example.jp": {"192.0.2.3"},
+		},
+	}
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
+		c.Delivery.Mode = "mx"
+		o.Transport.Resolver = dns
+		o.Transport.Dial = n.Dial
+		o.Transport.Log = slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &buf}, nil))
+	})
+	e.Enqueue("hr@acme.example", []string{"taro@example.jp", "hanako@example.jp"}, queuetest.Body)
+	e.RunDue(1)
+	if len(good.Messages()) != 1 {
+		t.Fatalf("mx3 got %d messages, want 1", len(good.Messages()))
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if strings.Contains(out, "taro") || strings.Contains(out, "hanako") {
+		t.Errorf("log shows a local part:\n%s", out)
+	}
+	var failed []string
+	for line := range strings.Lines(out) {
+		if strings.Contains(line, "msg=\"mail exchanger") {
+			failed = append(failed, line)
+		}
+	}
+	want := [][]string{
+		{`msg="mail exchanger not tried: no address"`, "domain=example.jp", "mx=mx0.example.jp", "rcpts=2", "err="},
+		{`msg="mail exchanger try failed"`, "mx=mx1.example.jp", "mx_addr=192.0.2.1:25", "deferred=2", "reply_code=450", "status=4.2.1"},
+		{`msg="mail exchanger try failed"`, "mx=mx2.example.jp", "mx_addr=192.0.2.2:25", "deferred=2", "err="},
+	}
+	if len(failed) != len(want) {
+		t.Fatalf("%d failed-try lines, want %d:\n%s", len(failed), len(want), out)
+	}
+	for i, parts := range want {
+		for _, p := range parts {
+			if !strings.Contains(failed[i], p) {
+				t.Errorf("line %d %q lacks %q", i, failed[i], p)
+			}
+		}
+	}
+}
+
+// lockedWriter serialises writes to w, for a log buffer written by the
+// engine's workers and read by the test.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -162,6 +162,7 @@ type record struct {
 	dsnID                        string // the DSN enqueued, if any
 	dsnDropped                   bool   // recipients failed, but no DSN may be sent
 	expired                      bool   // the lifetime ran out
+	removed                      bool   // the message left the store during the attempt
 }
 
 // finish records the results in one transaction: delivered recipients,
@@ -189,7 +190,8 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, 
 		rec = record{expired: expired}
 		cur, err := tx.Get(m.ID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil // removed meanwhile (by an operator)
+			rec.removed = true // removed meanwhile (by an operator)
+			return nil
 		}
 		if err != nil {
 			return err
@@ -244,10 +246,27 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, 
 	if err != nil {
 		return record{}, err
 	}
-	// One label per attempt: deferred while anything is left to retry,
-	// else bounced when any recipient failed, else delivered.
+	if rec.removed {
+		// Nothing was recorded: count what the transport did, so that
+		// the result is not "delivered" for an attempt that delivered
+		// nothing.
+		rec.expired = false
+		for _, r := range results {
+			switch r.Outcome {
+			case transport.Delivered:
+				rec.delivered++
+			case transport.Bounced:
+				rec.bounced++
+			default:
+				rec.deferred++
+			}
+		}
+	}
+	// One label per attempt: deferred while anything is left to retry
+	// (or, for a removed message, was deferred), else bounced when any
+	// recipient failed, else delivered.
 	switch {
-	case rec.keep:
+	case rec.keep, rec.removed && rec.deferred > 0:
 		rec.result = "deferred"
 	case rec.bounced > 0:
 		rec.result = "bounced"
@@ -307,8 +326,10 @@ func (e *Engine) enqueueDSN(tx *store.Tx, m *store.Message, origHeader []byte, f
 }
 
 // logAttempt writes one line for the attempt and one per recipient that
-// was not delivered. Addresses appear only as hashes, and SMTP replies
-// (which often quote the address) only as their codes.
+// was not delivered. Each line has one result (delivered, deferred or
+// bounced): the attempt's, or the recipient's as recorded (a deferral
+// past the lifetime is a bounce). Addresses appear only as hashes, and
+// SMTP replies (which often quote the address) only as their codes.
 func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []transport.Result, rec record, elapsed time.Duration) {
 	var peers []string
 	seen := map[string]bool{}
@@ -330,13 +351,20 @@ func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []transpor
 	if rec.dsnID != "" {
 		attrs = append(attrs, "dsn_id", rec.dsnID)
 	}
+	if rec.removed {
+		attrs = append(attrs, "removed", true)
+	}
 	e.log.Info("delivery attempt", attrs...)
 	for _, r := range results {
 		if r.Outcome == transport.Delivered {
 			continue
 		}
+		result, status := r.Outcome.String(), r.Status
+		if rec.expired && r.Outcome == transport.Deferred {
+			result, status = "bounced", "4.4.7" // as finish recorded it
+		}
 		a := []any{"queue_id", m.ID, "attempt", m.Attempts, "rcpt_hash", addrHash(r.Addr),
-			"outcome", r.Outcome.String(), "status", r.Status, "peer", r.Remote}
+			"result", result, "status", status, "peer", r.Remote}
 		if c := r.Code(); c != 0 {
 			a = append(a, "reply_code", c)
 		} else {

@@ -66,6 +66,8 @@ type Options struct {
 	Queue queue.Options
 	// Transport are those transport.New makes the Env's transport with.
 	Transport transport.Options
+	// Log is the engine's logger; nil for Logger(T).
+	Log *slog.Logger
 }
 
 // Env is an engine on a fresh store with a fake clock, no jitter, and a
@@ -139,7 +141,11 @@ func (e *Env) Restart() {
 	e.T.Cleanup(tr.Close)
 	qo := e.Opts.Queue
 	qo.Transport = tr
-	eng, err := queue.New(e.Cfg, e.DB, Logger(e.T), qo)
+	log := e.Opts.Log
+	if log == nil {
+		log = Logger(e.T)
+	}
+	eng, err := queue.New(e.Cfg, e.DB, log, qo)
 	if err != nil {
 		e.T.Fatal(err)
 	}

@@ -101,6 +101,7 @@ type Sink struct {
 	users   map[string]string
 	stall   bool
 	closed  chan struct{} // closed when the test ends, before the server
+	hellos  helloCounter
 
 	mu        sync.Mutex
 	reply     func(m *SinkMessage) error
@@ -131,6 +132,7 @@ func NewSink(t testing.TB, opts *SinkOptions) *Sink {
 		srv.Domain = "sink.test"
 	}
 	srv.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Debug = &s.hellos // go-smtp copies the dialogue there, in plain text also under TLS
 	srv.ReadTimeout = time.Minute
 	if opts.Timeout > 0 {
 		srv.ReadTimeout = opts.Timeout
@@ -229,6 +231,51 @@ func (s *Sink) Sessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions
+}
+
+// Hellos returns how many EHLO and HELO commands the sink has read so far,
+// on all its connections together (before and after STARTTLS). Unlike
+// Sessions, it counts an EHLO said again within a session. A message
+// line that starts with "EHLO " counts too: tests do not send such mail.
+func (s *Sink) Hellos() int { return s.hellos.count() }
+
+// helloCounter is the sink server's Debug writer: it counts the lines
+// that start with EHLO or HELO. The server writes it the bytes it reads
+// and the replies it writes (which start with a digit), each chunk ending
+// at a line's end in practice, as an SMTP dialogue goes one line after
+// the other.
+type helloCounter struct {
+	mu      sync.Mutex
+	n       int
+	head    []byte // the start of the current line, up to 5 bytes
+	started bool   // head is past the first bytes of the line (not a hello)
+}
+
+func (h *helloCounter) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, b := range p {
+		switch {
+		case b == '\n':
+			h.head, h.started = h.head[:0], false
+		case h.started:
+		case len(h.head) < 5:
+			h.head = append(h.head, b)
+			if len(h.head) == 5 {
+				if w := strings.ToUpper(string(h.head)); w == "EHLO " || w == "HELO " {
+					h.n++
+				}
+				h.started = true
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (h *helloCounter) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
 }
 
 // ByMessageID counts the accepted messages per Message-ID (see

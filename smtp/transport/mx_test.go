@@ -1,6 +1,7 @@
 package transport_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"io"
@@ -303,4 +304,67 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// An MX without ESMTP answers our one EHLO with 502; the session goes on
+// with HELO, and the EHLO is not said a second time.
+func TestMXNoESMTPOneEHLO(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var mu sync.Mutex
+	var cmds []string
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		io.WriteString(c, "220 old.example.jp\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			verb := strings.ToUpper(strings.Fields(line + " x")[0])
+			mu.Lock()
+			cmds = append(cmds, verb)
+			mu.Unlock()
+			switch verb {
+			case "EHLO":
+				io.WriteString(c, "502 5.5.1 no ESMTP here\r\n")
+			case "DATA":
+				io.WriteString(c, "354 go on\r\n")
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if l == ".\r\n" {
+						break
+					}
+				}
+				io.WriteString(c, "250 queued\r\n")
+			case "QUIT":
+				io.WriteString(c, "221 bye\r\n")
+				return
+			default:
+				io.WriteString(c, "250 ok\r\n")
+			}
+		}
+	}()
+	e := mxEnv(t, &transporttest.DNS{}, &transporttest.Net{}, map[string]string{"example.jp": l.Addr().String()})
+	id := e.Enqueue("hr@acme.example", []string{"taro@example.jp"}, queuetest.Body)
+	e.RunDue(1)
+	if m := e.Get(id); m != nil {
+		t.Fatalf("still queued: %+v", m)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"EHLO", "HELO", "MAIL", "RCPT", "DATA"}; !slices.Equal(cmds, want) {
+		t.Errorf("commands %q, want %q", cmds, want)
+	}
 }

@@ -559,3 +559,57 @@ func TestReuseMX(t *testing.T) {
 		}
 	})
 }
+
+// A session says EHLO once, and once more after STARTTLS (RFC 3207), however
+// many messages it carries; an MX that offers no STARTTLS hears the EHLO
+// that asked for it only, not a second one from go-smtp's client.
+func TestReuseOneEHLOPerSession(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tls    bool   // the sink offers STARTTLS
+		mode   string // relay (tls none or starttls) or mx (opportunistic)
+		hellos int
+	}{
+		{"relay plain", false, "relay", 1},
+		{"relay STARTTLS", true, "relay", 2},
+		{"mx without STARTTLS", false, "mx", 1},
+		{"mx with STARTTLS", true, "mx", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testlib.NewSink(t, &testlib.SinkOptions{TLS: tc.tls})
+			var dials atomic.Int32
+			e := queuetest.New(t, func(c *configs.Config, o *queuetest.Options) {
+				o.Transport.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+					dials.Add(1)
+					return (&net.Dialer{}).DialContext(ctx, network, addr)
+				}
+				switch {
+				case tc.mode == "mx":
+					c.Delivery.Mode = "mx"
+					c.Delivery.MXOverrides = map[string]string{"example.jp": s.Addr}
+					o.Transport.Resolver = &transporttest.DNS{}
+				case tc.tls:
+					caFile := filepath.Join(t.TempDir(), "ca.pem")
+					if err := os.WriteFile(caFile, s.CertPEM(), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "starttls", CAFile: caFile}
+				default:
+					c.Delivery.Relay = configs.Relay{Address: s.Addr, TLS: "none"}
+				}
+			})
+			send(e, 1, []string{"taro@example.jp"}, 1)
+			send(e, 2, []string{"hanako@example.jp"}, 1)
+			msgs := s.Messages()
+			if len(msgs) != 2 || msgs[0].TLS != tc.tls || msgs[1].TLS != tc.tls {
+				t.Fatalf("sink got %+v, want 2 messages, TLS %v", msgs, tc.tls)
+			}
+			if n := dials.Load(); n != 1 {
+				t.Errorf("%d connections, want 1", n)
+			}
+			if n := s.Hellos(); n != tc.hellos {
+				t.Errorf("%d EHLOs, want %d", n, tc.hellos)
+			}
+		})
+	}
+}

@@ -254,7 +254,7 @@ func (d *dialer) startTLS(ctx context.Context, conn net.Conn, p peer) (*tls.Conn
 	if err != nil {
 		if p.policy == tlsOpportunistic && (code == 500 || code == 502) {
 			// No ESMTP, so no STARTTLS: go-smtp's client says HELO.
-			return nil, greeted(conn, br), nil
+			return nil, helloed(conn, br, code, msg), nil
 		}
 		return nil, nil, fmt.Errorf("EHLO: %w", smtpError(err))
 	}
@@ -266,7 +266,7 @@ func (d *dialer) startTLS(ctx context.Context, conn net.Conn, p peer) (*tls.Conn
 	}
 	if !offered {
 		if p.policy == tlsOpportunistic {
-			return nil, greeted(conn, br), nil
+			return nil, helloed(conn, br, code, msg), nil
 		}
 		return nil, nil, errors.New("server does not offer STARTTLS")
 	}
@@ -294,12 +294,43 @@ func greeted(conn net.Conn, r io.Reader) net.Conn {
 	return &prefixConn{Conn: conn, r: io.MultiReader(strings.NewReader("220 TLS established\r\n"), r)}
 }
 
+// helloed wraps a plain connection on which our EHLO was already said and
+// answered (code, msg as textproto read them), so that go-smtp's client
+// does not say it a second time on the same session: the client's EHLO is
+// not sent, and it reads the greeting and the reply that EHLO had. After a
+// 500 or 502 it then says HELO itself.
+func helloed(conn net.Conn, r io.Reader, code int, msg string) net.Conn {
+	var reply strings.Builder
+	lines := strings.Split(msg, "\n")
+	for i, line := range lines {
+		sep := '-'
+		if i == len(lines)-1 {
+			sep = ' '
+		}
+		fmt.Fprintf(&reply, "%03d%c%s\r\n", code, sep, line)
+	}
+	c := greeted(conn, io.MultiReader(strings.NewReader(reply.String()), r)).(*prefixConn)
+	c.skipEHLO = true
+	return c
+}
+
 type prefixConn struct {
 	net.Conn
-	r io.Reader
+	r        io.Reader
+	skipEHLO bool // the first write, the client's EHLO, is not sent (helloed)
 }
 
 func (c *prefixConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+func (c *prefixConn) Write(b []byte) (int, error) {
+	if c.skipEHLO {
+		c.skipEHLO = false
+		if len(b) >= 5 && strings.EqualFold(string(b[:5]), "EHLO ") {
+			return len(b), nil
+		}
+	}
+	return c.Conn.Write(b)
+}
 
 // smtpError turns a textproto reply error into go-smtp's error type.
 func smtpError(err error) error {

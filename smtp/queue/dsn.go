@@ -39,10 +39,29 @@ func newMessageID(host string) string {
 	return "<" + hex.EncodeToString(b[:]) + ".dsn@" + host + ">"
 }
 
+// global tells whether the DSN is about internationalised mail (RFC 6533):
+// a non-ASCII envelope sender or failed recipient (SMTPUTF8), or UTF-8 in
+// the original's header section (RFC 6532). Its report is then
+// message/global-delivery-status, and its headers part, when they are not
+// ASCII, message/global-headers.
+func (d *dsn) global() bool {
+	if !isASCII(d.orig.From) || !isASCII(string(d.origHeader)) {
+		return true
+	}
+	for _, r := range d.failed {
+		if !isASCII(r.Addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // compose renders the DSN: a multipart/report with a human-readable
 // text/plain part, a message/delivery-status part with one block per
-// failed recipient, and the original headers as text/rfc822-headers.
-// Lines end in CRLF.
+// failed recipient, and the original headers as text/rfc822-headers; or,
+// for internationalised mail (global), of report-type
+// global-delivery-status with a message/global-delivery-status part (and
+// message/global-headers for UTF-8 headers). Lines end in CRLF.
 func (d *dsn) compose(messageID string) ([]byte, error) {
 	var parts bytes.Buffer
 	mw := multipart.NewWriter(&parts)
@@ -63,7 +82,11 @@ func (d *dsn) compose(messageID string) ([]byte, error) {
 	}
 	hdr("Auto-Submitted", "auto-replied") // RFC 3834: no auto-reply to this
 	hdr("MIME-Version", "1.0")
-	hdr("Content-Type", `multipart/report; report-type=delivery-status; boundary="`+mw.Boundary()+`"`)
+	reportType := "delivery-status"
+	if d.global() {
+		reportType = "global-delivery-status" // RFC 6533 section 6
+	}
+	hdr("Content-Type", `multipart/report; report-type=`+reportType+`; boundary="`+mw.Boundary()+`"`)
 	h.WriteString("\r\n")
 
 	if err := d.writeNotification(mw); err != nil {
@@ -127,11 +150,7 @@ func (d *dsn) reason(r transport.Result) string {
 
 func (d *dsn) writeStatus(mw *multipart.Writer) error {
 	ctype := "message/delivery-status"
-	utf8 := !isASCII(d.orig.From)
-	for _, r := range d.failed {
-		utf8 = utf8 || !isASCII(r.Addr)
-	}
-	if utf8 {
+	if d.global() {
 		ctype = "message/global-delivery-status" // RFC 6533
 	}
 	w, err := mw.CreatePart(textproto.MIMEHeader{
@@ -148,11 +167,11 @@ func (d *dsn) writeStatus(mw *multipart.Writer) error {
 	}
 	for _, r := range d.failed {
 		t.WriteString("\r\n")
-		addrType := "rfc822"
-		if !isASCII(r.Addr) {
-			addrType = "utf-8"
+		if isASCII(r.Addr) {
+			fmt.Fprintf(&t, "Final-Recipient: rfc822; %s\r\n", r.Addr)
+		} else {
+			fmt.Fprintf(&t, "Final-Recipient: utf-8; %s\r\n", unitext(r.Addr))
 		}
-		fmt.Fprintf(&t, "Final-Recipient: %s; %s\r\n", addrType, r.Addr)
 		t.WriteString("Action: failed\r\n")
 		fmt.Fprintf(&t, "Status: %s\r\n", dsnStatus(r))
 		if r.Remote != "" && r.Remote != "capture" {
@@ -194,6 +213,7 @@ func (d *dsn) writeHeaders(mw *multipart.Writer) error {
 		"Content-Description": {"Undelivered Message Headers"},
 	}
 	if !isASCII(string(hdrs)) {
+		mh.Set("Content-Type", "message/global-headers") // RFC 6533 section 6.3
 		mh.Set("Content-Transfer-Encoding", "8bit")
 	}
 	w, err := mw.CreatePart(mh)
@@ -228,6 +248,21 @@ func headerBlock(body []byte) []byte {
 // oneLine joins the words of s with single spaces.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// unitext is an address as a utf-8-addr-unitext (RFC 6533 section 3): as
+// it is, but for the space, controls, "+", "=" and "\", which become
+// \x{HEX}.
+func unitext(addr string) string {
+	var b strings.Builder
+	for _, c := range addr {
+		if c <= ' ' || c == '+' || c == '=' || c == '\\' || c == 0x7f {
+			fmt.Fprintf(&b, "\\x{%X}", c)
+		} else {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
 }
 
 func isASCII(s string) bool {

@@ -166,3 +166,49 @@ func TestComposeDSN(t *testing.T) {
 		}
 	}
 }
+
+// A DSN about internationalised mail (RFC 6533) says so in its report
+// type and its report's content type, and names a non-ASCII recipient
+// with the utf-8 address type (as unitext: "+" escaped); an ASCII one
+// stays rfc822. Mail that is ASCII throughout keeps the RFC 3464 form.
+func TestComposeDSNGlobal(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		from   string
+		rcpt   string
+		header string
+		global bool
+		want   []string // in the report
+	}{
+		{name: "ascii", from: "hr@acme.example", rcpt: "b@example.jp", header: "Subject: =?UTF-8?B?5piO?=\n",
+			want: []string{"Final-Recipient: rfc822; b@example.jp\r\n"}},
+		{name: "utf-8 recipient", from: "hr@acme.example", rcpt: "山田+jobs@例え.jp", header: "Subject: hello\n", global: true,
+			want: []string{"Final-Recipient: utf-8; 山田\\x{2B}jobs@例え.jp\r\n", "Final-Recipient: rfc822; a@example.jp\r\n"}},
+		{name: "utf-8 sender", from: "人事@acme.example", rcpt: "b@example.jp", header: "Subject: hello\n", global: true,
+			want: []string{"Final-Recipient: rfc822; b@example.jp\r\n"}},
+		{name: "utf-8 header", from: "hr@acme.example", rcpt: "b@example.jp", header: "Subject: 選考結果\n", global: true,
+			want: []string{"Final-Recipient: rfc822; b@example.jp\r\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := &store.Message{ID: "q1", From: tc.from, MessageID: "orig@acme.example", Received: queuetest.T0}
+			d := queue.DSN{
+				ReportingMTA: "relay.test", Orig: orig, OrigHeader: []byte(tc.header + "\nbody\n"),
+				Now: queuetest.T0.Add(time.Hour), Lifetime: time.Hour,
+				Failed: []transport.Result{
+					{Addr: tc.rcpt, Outcome: transport.Bounced, Status: "5.1.1", Reply: "550 5.1.1 unknown", Remote: "mx.example.jp"},
+					{Addr: "a@example.jp", Outcome: transport.Bounced, Status: "5.1.1", Reply: "550 5.1.1 unknown", Remote: "mx.example.jp"},
+				},
+			}
+			raw, err := d.Compose("<id@relay.test>")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := queuetest.ParseDSN(t, raw)
+			if p.Global != tc.global {
+				t.Errorf("global = %v, want %v (parts %v)", p.Global, tc.global, p.Parts)
+			}
+			queuetest.WantContains(t, "report", p.Status, tc.want...)
+			queuetest.WantContains(t, "headers part", p.Headers, strings.TrimSuffix(tc.header, "\n")+"\r\n")
+		})
+	}
+}

@@ -179,7 +179,7 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 		// known. Trying again is safe: a candidate is referred once per
 		// tenant, and a retry of a recorded referral is answered with it.
 		p.log.Error("recording a referral: unknown whether it is stored", "tenant", l.Tenant.ID, "send", l.Send.ID, "err", err)
-		p.errorPage(w, r, http.StatusInternalServerError, "お申し込みを確認できませんでした", []string{
+		p.errorPage(w, r, http.StatusInternalServerError, "登録を確認できませんでした", []string{
 			"システムの都合により、お申し込みが登録されたかどうかを確認できませんでした。",
 			"しばらく時間をおいてから、もう一度お申し込みください。同じお申し込みが二重に登録されることはありません。",
 		}, "")

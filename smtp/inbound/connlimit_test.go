@@ -220,17 +220,10 @@ func TestLimitsSharedAcrossListeners(t *testing.T) {
 	}
 	// A TLS client leaves: a plain one gets its place.
 	held[0].Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testlib.WaitFor(t, 5*time.Second, "the place of the closed TLS connection to be freed", func() bool {
 		_, line := dialGreeting(t, plain, "127.0.0.5", 5*time.Second)
-		if strings.HasPrefix(line, "220 ") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("place of a closed TLS connection not freed: %q", line)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return strings.HasPrefix(line, "220 ")
+	})
 }
 
 // A client that may not relay gets its third MAIL answered 421 and the

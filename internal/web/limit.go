@@ -53,11 +53,13 @@ func (c *clickLimiter) allow(sendID, class, remoteAddr string, now time.Time) bo
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.links.allow(sendID+"\x00"+class, now) {
+	// The address first: a click refused for its address must not spend
+	// the link's slot, or another person's click of the same link in that
+	// minute would go unrecorded.
+	if addr, ok := clientKey(remoteAddr); ok && !c.addrs.allow(addr, now) {
 		return false
 	}
-	addr, ok := clientKey(remoteAddr)
-	return !ok || c.addrs.allow(addr, now)
+	return c.links.allow(sendID+"\x00"+class, now)
 }
 
 // clientKey is the limit key of a connection's remote address: the IPv4

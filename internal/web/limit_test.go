@@ -118,6 +118,13 @@ func TestClickLimits(t *testing.T) {
 	if n := recorded() - before; n != addrClicks {
 		t.Errorf("%d links from one /64: %d recorded, want %d", addrClicks+5, n, addrClicks)
 	}
+	// A click refused for its address spends no slot of its link: another
+	// person's click of that link in the same minute is recorded.
+	before = recorded()
+	get(fmt.Sprintf("aa%02d", addrClicks+4), "203.0.113.99:1", browserUA)
+	if n := recorded() - before; n != 1 {
+		t.Errorf("another address's click of a link the flooding /64 was refused on: %d recorded, want 1", n)
+	}
 	before = recorded()
 	for i := range addrClicks + 5 {
 		get(fmt.Sprintf("ab%02d", i), "10.0.0.1:1", browserUA)

@@ -172,9 +172,12 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref, err := p.refs.Refer(r.Context(), l, p.rd.consentVersion)
-	if errors.Is(err, store.ErrCommitUncertain) {
+	if errors.Is(err, store.ErrCommitUncertain) || errors.Is(err, store.ErrFailed) {
 		// The referral (and its credit) may be recorded or not: the disk
-		// failed to confirm it (see store.ErrCommitUncertain). Saying it
+		// failed to confirm it (see store.ErrCommitUncertain), or an
+		// earlier commit did and the store refuses everything until a
+		// restart (store.ErrFailed: this may be the retry of that very
+		// consent). Saying it
 		// failed could hide a recorded referral, so the page says what is
 		// known. Trying again is safe: a candidate is referred once per
 		// tenant, and a retry of a recorded referral is answered with it.

@@ -132,6 +132,15 @@ func (db *DB) fence() error {
 	return db.commitTx(btx)
 }
 
+// Err is nil while the store works, and the ErrFailed error once a commit
+// could not be settled and the store refuses everything until a restart
+// (/healthz reports it).
+func (db *DB) Err() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.broken
+}
+
 // fail stops the store after the commit of txid could not be settled, and
 // returns the error for the Updates of that commit.
 func (db *DB) fail(txid int, cause, settle error) error {

@@ -107,6 +107,9 @@ func TestMetaSyncFailureUnsettled(t *testing.T) {
 	if err := db.Update(context.Background(), func(*Tx) error { ran = true; return nil }); !errors.Is(err, ErrFailed) || ran {
 		t.Errorf("Update after an uncertain commit: %v (fn ran: %v), want ErrFailed", err, ran)
 	}
+	if err := db.Err(); !errors.Is(err, ErrFailed) {
+		t.Errorf("Err after an uncertain commit: %v, want ErrFailed", err)
+	}
 	if err := db.View(func(*Tx) error { ran = true; return nil }); !errors.Is(err, ErrFailed) || ran {
 		t.Errorf("View after an uncertain commit: %v (fn ran: %v), want ErrFailed", err, ran)
 	}

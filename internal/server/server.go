@@ -122,7 +122,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		stopEngine()
 		<-hooksDone
 	}()
-	pub, err := web.NewPublic(cfg, refs, reg, log)
+	pub, err := web.NewPublic(cfg, refs, db.Err, reg, log)
 	if err != nil {
 		in.Close()
 		return err

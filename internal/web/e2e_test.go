@@ -58,7 +58,7 @@ func newRealEnvAt(tb testing.TB, path string, opts store.Options) *realEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pub, err := NewPublic(cfg, svc, metrics.NewRegistry(cfg.TenantIDs()), testLog())
+	pub, err := NewPublic(cfg, svc, db.Err, metrics.NewRegistry(cfg.TenantIDs()), testLog())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -195,7 +195,7 @@ func newTestPublic(t testing.TB) *testPublic {
 	refs := newFakeRefs(cfg, testNow.Add(-time.Hour))
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p, err := NewPublic(cfg, refs, prometheus.NewRegistry(), log)
+	p, err := NewPublic(cfg, refs, nil, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

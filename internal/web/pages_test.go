@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -498,6 +499,16 @@ func TestMetricsAndHealth(t *testing.T) {
 	if rec := tp.get("/metrics"); rec.Code != 200 {
 		t.Errorf("/metrics: %d", rec.Code)
 	}
+	cfg := testConfig()
+	failed, err := NewPublic(cfg, newFakeRefs(cfg, testNow), func() error { return errors.New("store failed") }, prometheus.NewRegistry(), testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	failed.srv.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("/healthz of a failed store: %d %q, want 503", rec.Code, rec.Body)
+	}
 }
 
 func TestReferFailure(t *testing.T) {
@@ -517,7 +528,7 @@ func TestDevAgencyOnlyWhenConfigured(t *testing.T) {
 	cfg := testConfig()
 	cfg.Links.BaseURL = "http://127.0.0.1:8080"
 	cfg.Agency.RegistrationURL = "http://127.0.0.1:8080/dev/agency"
-	p, err := NewPublic(cfg, newFakeRefs(cfg, testNow), prometheus.NewRegistry(), testLog())
+	p, err := NewPublic(cfg, newFakeRefs(cfg, testNow), nil, prometheus.NewRegistry(), testLog())
 	if err != nil {
 		t.Fatal(err)
 	}

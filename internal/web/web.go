@@ -88,16 +88,26 @@ type Public struct {
 	pages *pages
 }
 
-// NewPublic builds the public handler: /metrics from reg, /healthz, and the
+// NewPublic builds the public handler: /metrics from reg, /healthz (503
+// while health, when set, returns an error: the store's Err), and the
 // candidates' pages over refs: /c/<token>, /t/<tenant-id>, their
 // stylesheets, and a 404 page for every other path.
-func NewPublic(cfg *configs.Config, refs Referrals, reg *prometheus.Registry, log *slog.Logger) (*Public, error) {
+func NewPublic(cfg *configs.Config, refs Referrals, health func() error, reg *prometheus.Registry, log *slog.Logger) (*Public, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if health != nil {
+			if err := health(); err != nil {
+				// A load balancer or supervisor takes this node out (or
+				// restarts it): it would fail every request until then.
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "unhealthy: the store refuses every read and write until careerrelay restarts")
+				return
+			}
+		}
 		fmt.Fprintln(w, "ok")
 	})
 	pg, err := newPages(cfg, refs, log)

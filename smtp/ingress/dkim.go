@@ -3,6 +3,7 @@ package ingress
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -14,6 +15,10 @@ import (
 // maxVerifications bounds the signatures verified per message: each costs
 // a DNS query and a public-key operation.
 const maxVerifications = 5
+
+// errNotIngressDomain refuses the key lookup of a signature whose d= is
+// not one of the tenant's ingress.dkim_domains.
+var errNotIngressDomain = errors.New("ingress: not a DKIM domain of the tenant")
 
 // clockSkew is how far in the future a signature's t= may lie (the
 // signer's clock may run a little ahead of ours).
@@ -37,7 +42,16 @@ func (k *Checker) dkimProof(ctx context.Context, t *configs.Tenant, hdr []byte, 
 		}
 	}
 	vs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{
-		LookupTXT:        func(name string) ([]string, error) { return k.lookupTXT(ctx, name) },
+		// Only the keys of t's own DKIM domains are looked up: any other
+		// signature cannot prove t, and refusing its key here (a permanent
+		// failure) spares the query and the body hash it would cost.
+		LookupTXT: func(name string) ([]string, error) {
+			_, domain, ok := strings.Cut(name, "._domainkey.")
+			if !ok || !t.Proves(domain) {
+				return nil, errNotIngressDomain
+			}
+			return k.lookupTXT(ctx, name)
+		},
 		MaxVerifications: maxVerifications,
 	})
 	if err != nil && len(vs) == 0 {

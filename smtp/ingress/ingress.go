@@ -276,9 +276,9 @@ func headerProof(t *configs.Tenant, hdr []byte, all []field) bool {
 // signed, and only when the message has one of each (a second, unsigned
 // copy could hide a new address).
 func (k *Checker) recipientsNamed(t *configs.Tenant, hdr []byte, all []field, signed []string, rcpts []string) *Refusal {
-	named := map[string]bool{}
+	inToCc := map[string]bool{}
 	for _, name := range []string{"To", "Cc"} {
-		fs := namedFields(hdr, all, name)
+		fs := named(hdr, all, name)
 		if len(fs) == 0 {
 			continue
 		}
@@ -288,12 +288,12 @@ func (k *Checker) recipientsNamed(t *configs.Tenant, hdr []byte, all []field, si
 		for _, f := range fs {
 			list, _ := addressParser.ParseList(f.value)
 			for _, a := range list {
-				named[strings.ToLower(a.Address)] = true
+				inToCc[strings.ToLower(a.Address)] = true
 			}
 		}
 	}
 	for _, r := range rcpts {
-		if t.HasDomain(address.Domain(r)) || named[strings.ToLower(r)] {
+		if t.HasDomain(address.Domain(r)) || inToCc[strings.ToLower(r)] {
 			continue
 		}
 		what := "To or Cc"
@@ -305,10 +305,6 @@ func (k *Checker) recipientsNamed(t *configs.Tenant, hdr []byte, all []field, si
 	}
 	return nil
 }
-
-// namedFields is named under another name, for use where a local variable
-// shadows it.
-var namedFields = named
 
 func containsFold(list []string, s string) bool {
 	for _, x := range list {

@@ -60,11 +60,13 @@ func testConfig() *configs.Config {
 // dns is a fake resolver: a map of TXT records, and names that fail. It
 // answers only absolute names (with the trailing dot), as Checker asks.
 type dns struct {
-	txt  map[string][]string
-	fail map[string]bool
+	txt   map[string][]string
+	fail  map[string]bool
+	asked []string
 }
 
 func (d *dns) lookup(_ context.Context, name string) ([]string, error) {
+	d.asked = append(d.asked, name)
 	if !strings.HasSuffix(name, ".") {
 		return nil, &net.DNSError{Err: "relative name " + name + " (resolv.conf search domains would be tried)", Name: name, IsNotFound: true}
 	}
@@ -253,6 +255,13 @@ func TestExchangeOnlineDKIMProof(t *testing.T) {
 	} {
 		_, r := check(k, cloud, "hr@acme.example", c.rcpts, c.msg)
 		wantRefusal(t, name, r, "tenant_unproven", 550)
+	}
+
+	// The key of a signature that cannot prove acme is never looked up.
+	d.asked = nil
+	check(k, cloud, "hr@acme.example", rcpts, sign(t, d, "evil.onmicrosoft.com", exchangeMail, "From", "To"))
+	if len(d.asked) != 0 {
+		t.Errorf("looked up %v for evil.onmicrosoft.com's signature on acme's mail", d.asked)
 	}
 
 	old, _ := newChecker(t, now.Add(61*time.Minute))

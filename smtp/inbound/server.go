@@ -183,7 +183,9 @@ func (s *Server) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	_, isTLS := c.TLSConnectionState()
 	sess := &session{srv: s, conn: c, id: newSessionID(), ip: ip, tls: isTLS}
 	sess.log = s.log.With("conn", sess.id)
-	sess.log.Debug("session", "client", ip.String(), "helo", c.Hostname(), "tls", isTLS, "admitted", s.ingress.Admit(sess.client()))
+	if sess.log.Enabled(context.Background(), slog.LevelDebug) {
+		sess.log.Debug("session", "client", ip.String(), "helo", c.Hostname(), "tls", isTLS, "admitted", s.ingress.Admit(sess.client()))
+	}
 	return sess, nil
 }
 

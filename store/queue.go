@@ -75,7 +75,7 @@ func (db *DB) init(btx *bolt.Tx) error {
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketQueue, err)
 	}
-	for _, b := range append([][]byte{bucketBodies, bucketSends}, referralBuckets...) {
+	for _, b := range append([][]byte{bucketBodies, bucketShared, bucketSends}, referralBuckets...) {
 		if _, err := btx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}
@@ -115,6 +115,7 @@ func (tx *Tx) Enqueue(m *Message, body []byte) error {
 	m.ID = string(key)
 	m.Size = int64(len(body))
 	m.Spool = ""
+	m.Shared = ""
 	v, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("store: enqueue: encode: %w", err)
@@ -195,8 +196,8 @@ func (tx *Tx) Put(m *Message) error {
 	if err != nil {
 		return fmt.Errorf("store: put %s: decode: %w", m.ID, err)
 	}
-	if ref.Spool != m.Spool {
-		return fmt.Errorf("store: put %s: spool file %q, queued with %q: the body cannot change", m.ID, m.Spool, ref.Spool)
+	if ref.Spool != m.Spool || ref.Shared != m.Shared {
+		return fmt.Errorf("store: put %s: body %q %q, queued with %q %q: the body cannot change", m.ID, m.Spool, m.Shared, ref.Spool, ref.Shared)
 	}
 	v, err := json.Marshal(m)
 	if err != nil {
@@ -229,16 +230,21 @@ func (tx *Tx) Delete(id string) error {
 	if err := meta.Delete(key); err != nil {
 		return fmt.Errorf("store: delete %s: %w", id, err)
 	}
-	if ref.Spool == "" {
-		if err := bodies.Delete(key); err != nil {
-			return fmt.Errorf("store: delete %s body: %w", id, err)
-		}
-	}
 	if err := meta.SetSequence(meta.Sequence() - 1); err != nil {
 		return fmt.Errorf("store: delete %s: count: %w", id, err)
 	}
+	if ref.Shared != "" {
+		last, err := tx.releaseShared(ref.Shared)
+		if err != nil || !last {
+			return err // other copies still need the body
+		}
+	}
 	if ref.Spool != "" {
 		tx.removes = append(tx.removes, ref.Spool)
+		return nil
+	}
+	if err := bodies.Delete(ref.bodyKey(key)); err != nil {
+		return fmt.Errorf("store: delete %s body: %w", id, err)
 	}
 	return nil
 }
@@ -263,7 +269,7 @@ func (tx *Tx) Body(id string) (Body, error) {
 	if ref.Spool != "" {
 		return Body{path: filepath.Join(tx.db.spoolDir, ref.Spool), size: ref.Size}, nil
 	}
-	return InlineBody(append([]byte{}, bodies.Get(key)...)), nil
+	return InlineBody(append([]byte{}, bodies.Get(ref.bodyKey(key))...)), nil
 }
 
 // Queued calls fn for every queued message in id order, stopping at the

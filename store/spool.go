@@ -272,9 +272,28 @@ func (f *SpoolFile) Discard() {
 // body, as Enqueue does for an inline body: it assigns m.ID, and sets
 // m.Size and m.Spool from f. No body goes into bbolt.
 func (tx *Tx) EnqueueSpooled(m *Message, f *SpoolFile) error {
-	switch {
-	case m == nil:
+	if m == nil {
 		return errors.New("store: enqueue: nil message")
+	}
+	if err := tx.checkSpool(f); err != nil {
+		return err
+	}
+	meta, _ := tx.queue()
+	key := tx.newKey(meta)
+	m.ID = string(key)
+	m.Size = f.size
+	m.Spool = f.name
+	m.Shared = ""
+	if err := tx.putNew(meta, m, key); err != nil {
+		return err
+	}
+	tx.enqueued = append(tx.enqueued, f)
+	return nil
+}
+
+// checkSpool says why f cannot be enqueued in tx, if it cannot.
+func (tx *Tx) checkSpool(f *SpoolFile) error {
+	switch {
 	case f == nil:
 		return errors.New("store: enqueue: nil spool file")
 	case f.discarded:
@@ -284,15 +303,6 @@ func (tx *Tx) EnqueueSpooled(m *Message, f *SpoolFile) error {
 	case f.db != tx.db:
 		return errors.New("store: enqueue: spool file of another store")
 	}
-	meta, _ := tx.queue()
-	key := tx.newKey(meta)
-	m.ID = string(key)
-	m.Size = f.size
-	m.Spool = f.name
-	if err := tx.putNew(meta, m, key); err != nil {
-		return err
-	}
-	tx.enqueued = append(tx.enqueued, f)
 	return nil
 }
 
@@ -314,19 +324,34 @@ func (db *DB) TempFile() (*os.File, error) {
 
 // spoolRef is the part of a stored Message that says where its body is.
 type spoolRef struct {
-	Spool string `json:"spool"`
-	Size  int64  `json:"size"`
+	Spool  string `json:"spool"`
+	Size   int64  `json:"size"`
+	Shared string `json:"shared"`
 }
 
-// spoolKey is how the spool field starts in a Message's JSON. Inside a JSON
-// string every quote is escaped, so only the field itself can match; a
-// value without it is inline and needs no decoding.
-var spoolKey = []byte(`"spool":"`)
+// bodyKey is the key of the body in bucketBodies (or of its copy count,
+// for a shared one) of the message stored under id.
+func (r spoolRef) bodyKey(id []byte) []byte {
+	if r.Shared != "" {
+		return []byte(r.Shared)
+	}
+	return id
+}
+
+// spoolKey and sharedKey are how the spool and shared fields start in a
+// Message's JSON. Inside a JSON string every quote is escaped, so only the
+// fields themselves can match; a value with neither is an inline body of
+// its own and needs no decoding.
+var (
+	spoolKey  = []byte(`"spool":"`)
+	sharedKey = []byte(`"shared":"`)
+)
 
 // spoolOf returns where the body of the message stored as v is: its spool
-// file name and size, or "" when it is inline.
+// file name and size, or "" when it is inline, and the key of the body it
+// shares, or "" when the body is its own.
 func spoolOf(v []byte) (spoolRef, error) {
-	if !bytes.Contains(v, spoolKey) {
+	if !bytes.Contains(v, spoolKey) && !bytes.Contains(v, sharedKey) {
 		return spoolRef{}, nil
 	}
 	var r spoolRef

@@ -63,6 +63,10 @@ func TestGolden(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("the result differs from %s; compare: diff %s %s", wantPath, wantPath, gotPath)
 			}
+			var streamed bytes.Buffer
+			if n, err := tm.WriteRender(&streamed, testLink); err != nil || n != int64(streamed.Len()) || !bytes.Equal(streamed.Bytes(), got) {
+				t.Errorf("WriteRender wrote %d octets (said %d, %v), not what Render gives", streamed.Len(), n, err)
+			}
 			if !tm.Tagged() && !bytes.Equal(got, msg) {
 				t.Errorf("untagged message changed")
 			}

@@ -64,6 +64,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -182,6 +183,35 @@ func (t *Template) AppendRender(dst []byte, link string) ([]byte, error) {
 		cur = p.bodyEnd
 	}
 	return append(dst, t.msg[cur:]...), nil
+}
+
+// WriteRender writes the rendered message to w without holding it whole:
+// the octets between tagged parts are written from the prepared message as
+// they are, and each tagged part is rendered on its own (a caller rendering
+// a large message into a file). It writes what AppendRender appends.
+func (t *Template) WriteRender(w io.Writer, link string) (int64, error) {
+	if err := validLink(link); err != nil {
+		return 0, err
+	}
+	var n int64
+	write := func(b []byte) error {
+		k, err := w.Write(b)
+		n += int64(k)
+		return err
+	}
+	var part []byte
+	cur := 0
+	for _, p := range t.parts {
+		if err := write(t.msg[cur:p.bodyStart]); err != nil {
+			return n, err
+		}
+		part = p.render(part[:0], t.msg[p.bodyStart:p.bodyEnd], link)
+		if err := write(part); err != nil {
+			return n, err
+		}
+		cur = p.bodyEnd
+	}
+	return n, write(t.msg[cur:])
 }
 
 // SizeHint is a generous estimate of the size Render gives for link: a

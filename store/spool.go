@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,92 +44,6 @@ const (
 
 // spoolBufSize is the write buffer of a SpoolFile.
 const spoolBufSize = 64 << 10
-
-// Body is the body of a queued message: inline bytes or a spool file.
-type Body struct {
-	inline []byte
-	path   string // spool file; "" when inline
-	size   int64
-}
-
-// InlineBody is a Body held in memory (small bodies, tests).
-func InlineBody(b []byte) Body { return Body{inline: b, size: int64(len(b))} }
-
-// Size is the body's length in octets.
-func (b Body) Size() int64 { return b.size }
-
-// Spooled says whether the body is a spool file.
-func (b Body) Spooled() bool { return b.path != "" }
-
-// Open returns a reader of the whole body. Each call starts at the first
-// octet, so a failed attempt can be retried on another connection. The
-// caller closes it. A spool file that has gone (the message was deleted
-// meanwhile) gives an error that matches fs.ErrNotExist.
-func (b Body) Open() (io.ReadCloser, error) {
-	if b.path == "" {
-		return io.NopCloser(bytes.NewReader(b.inline)), nil
-	}
-	f, err := os.Open(b.path)
-	if err != nil {
-		return nil, fmt.Errorf("store: open body: %w", err)
-	}
-	return f, nil
-}
-
-// Bytes returns the whole body in memory. Use it for small bodies only
-// (tests, capture mode); delivery streams with Open.
-func (b Body) Bytes() ([]byte, error) {
-	if b.path == "" {
-		return b.inline, nil
-	}
-	return os.ReadFile(b.path)
-}
-
-// Header returns the body's header section (up to and including the empty
-// line that ends it), read from the start of the body and at most limit
-// octets long. When the section does not end within limit octets (or the
-// body has no empty line), it returns the first limit octets (or the whole,
-// shorter body). limit must be positive. An inline body's header is a slice
-// of it, not a copy.
-func (b Body) Header(limit int) ([]byte, error) {
-	if limit <= 0 {
-		return nil, fmt.Errorf("store: Body.Header: limit %d, want > 0", limit)
-	}
-	if b.path == "" {
-		return headerOf(b.inline, limit), nil
-	}
-	f, err := os.Open(b.path)
-	if err != nil {
-		return nil, fmt.Errorf("store: read header: %w", err)
-	}
-	defer f.Close()
-	buf := make([]byte, int(min(int64(limit), max(b.size, 0))))
-	n, err := io.ReadFull(f, buf)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("store: read header: %w", err)
-	}
-	return headerOf(buf[:n], limit), nil
-}
-
-// headerOf cuts b after the empty line that ends its header section (lines
-// may end in CRLF or LF), or at limit octets when there is none before.
-func headerOf(b []byte, limit int) []byte {
-	if len(b) > limit {
-		b = b[:limit]
-	}
-	for pos := 0; pos < len(b); {
-		i := bytes.IndexByte(b[pos:], '\n')
-		if i < 0 {
-			break
-		}
-		line := b[pos : pos+i]
-		pos += i + 1
-		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			return b[:pos]
-		}
-	}
-	return b
-}
 
 // SpoolFile is a large body being written to the spool folder. Write it,
 // then Finish (flush, fsync the file and the folder) before passing it to

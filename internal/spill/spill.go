@@ -161,3 +161,24 @@ func (b *Buffer) Close() error {
 	b.mem, b.pool = nil, nil
 	return err
 }
+
+// Map maps the first size octets of f read-only for a caller that
+// processes a large file as one slice (the late rendering of a large queued
+// copy). It waits for a slot of the same package-wide limit as Bytes, so
+// that receiving and rendering large messages together map no more files
+// than there are cores. release unmaps and frees the slot; f stays open.
+func Map(f *os.File, size int64) (view []byte, release func(), err error) {
+	mapped <- struct{}{}
+	v, err := mapFile(f, size)
+	if err != nil {
+		<-mapped
+		return nil, nil, fmt.Errorf("spill: map: %w", err)
+	}
+	var once sync.Once
+	return v, func() {
+		once.Do(func() {
+			unmap(v)
+			<-mapped
+		})
+	}, nil
+}

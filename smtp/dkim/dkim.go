@@ -12,10 +12,12 @@
 package dkim
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -165,13 +167,7 @@ func (s *Signer) Signatures(msg []byte, fromDomain string) ([]byte, error) {
 	if bodyStart == len(msg) {
 		tail = []byte("\r\n\r\n")
 	}
-	opts := msgauth.SignOptions{
-		Domain:                 s.Domain(fromDomain),
-		Hash:                   crypto.SHA256,
-		HeaderCanonicalization: msgauth.CanonicalizationRelaxed,
-		BodyCanonicalization:   msgauth.CanonicalizationRelaxed,
-		HeaderKeys:             headerKeys(fields),
-	}
+	opts := s.options(fields, fromDomain)
 	var sigs []byte
 	for _, k := range s.keys {
 		o := opts
@@ -188,22 +184,87 @@ func (s *Signer) Signatures(msg []byte, fromDomain string) ([]byte, error) {
 // signOne returns the DKIM-Signature field (with its CRLF) that go-msgauth
 // computes over msg followed by tail, with options o.
 func signOne(o *msgauth.SignOptions, msg, tail []byte) (string, error) {
-	w, err := msgauth.NewSigner(o)
+	sigs, err := signAll([]msgauth.SignOptions{*o}, bytes.NewReader(msg), tail)
 	if err != nil {
 		return "", err
 	}
-	_, err = w.Write(msg)
-	if err == nil && len(tail) > 0 {
-		_, err = w.Write(tail)
-	}
+	return sigs[0], nil
+}
+
+// signAll returns the DKIM-Signature fields that go-msgauth computes over
+// r followed by tail, one per options, reading r once.
+func signAll(opts []msgauth.SignOptions, r io.Reader, tail []byte) ([]string, error) {
+	ws := make([]*msgauth.Signer, 0, len(opts))
 	// Close must always be called: it ends go-msgauth's goroutine.
-	if cerr := w.Close(); err == nil {
-		err = cerr
+	defer func() {
+		for _, w := range ws {
+			w.Close()
+		}
+	}()
+	dst := make([]io.Writer, 0, len(opts))
+	for i := range opts {
+		w, err := msgauth.NewSigner(&opts[i])
+		if err != nil {
+			return nil, err
+		}
+		ws = append(ws, w)
+		dst = append(dst, w)
+	}
+	out := io.MultiWriter(dst...)
+	_, err := io.Copy(out, r)
+	if err == nil && len(tail) > 0 {
+		_, err = out.Write(tail)
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return w.Signature(), nil
+	sigs := make([]string, len(ws))
+	for i, w := range ws {
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		sigs[i] = w.Signature()
+	}
+	ws = ws[:0]
+	return sigs, nil
+}
+
+// SignaturesFrom is Signatures for a message read from r (a large copy
+// rendered into a file), whose header section is header: r is read once,
+// for all keys at the same time. It returns nil, without reading r, when s
+// does not sign.
+func (s *Signer) SignaturesFrom(header []byte, r io.Reader, fromDomain string) ([]byte, error) {
+	if s == nil || len(s.keys) == 0 {
+		return nil, nil
+	}
+	var fieldArr [64]field
+	fields, bodyStart := parseHeader(header, fieldArr[:0])
+	var tail []byte
+	if bodyStart == len(header) && !bytes.HasSuffix(header, []byte("\n\n")) && !bytes.HasSuffix(header, []byte("\r\n\r\n")) {
+		tail = []byte("\r\n\r\n") // see Signatures
+	}
+	opts := make([]msgauth.SignOptions, len(s.keys))
+	for i, k := range s.keys {
+		opts[i] = s.options(fields, fromDomain)
+		opts[i].Selector, opts[i].Signer = k.selector, k.signer
+	}
+	sigs, err := signAll(opts, r, tail)
+	if err != nil {
+		return nil, fmt.Errorf("dkim: signing: %w", err)
+	}
+	return []byte(strings.Join(sigs, "")), nil
+}
+
+// options are the signing options of s for a message with header fields
+// fields, before the key's selector and signer.
+func (s *Signer) options(fields []field, fromDomain string) msgauth.SignOptions {
+	return msgauth.SignOptions{
+		Domain:                 s.Domain(fromDomain),
+		Hash:                   crypto.SHA256,
+		HeaderCanonicalization: msgauth.CanonicalizationRelaxed,
+		BodyCanonicalization:   msgauth.CanonicalizationRelaxed,
+		HeaderKeys:             headerKeys(fields),
+	}
 }
 
 // headerKeys returns the h= list for a message with header fields fields:

@@ -65,7 +65,7 @@ func TestDeliveryPrestartsCopies(t *testing.T) {
 			if len(ids) != 3 {
 				t.Fatalf("ids %v, want 3 copies", ids)
 			}
-			q := queue(t, db)
+			q := queue(t, p, db)
 			if len(q) != 3 {
 				t.Fatalf("%d queued, want 3", len(q))
 			}

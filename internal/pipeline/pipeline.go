@@ -1,18 +1,24 @@
 // Package pipeline turns one accepted message into the copies that are
-// queued: it is the single place between the inbound SMTP session and the
-// durable queue where a message is transformed per recipient and signed.
+// queued, and makes each copy when it is delivered: it is the single place
+// between the inbound SMTP session and the delivery engine where a message
+// is transformed per recipient and signed.
 //
 // The order of the stages is fixed and documented here, as maddy does for its
 // modifiers:
 //
 //  1. split: one copy per recipient that will carry a personal link, one
 //     copy for everything else (rewrite package, tag detection);
-//  2. rewrite: the tenant's tag becomes the recipient's link (rewrite
-//     package), with its send record written in the same commit;
-//  3. sign: DKIM signatures of the tenant's keys, last, over the final bytes.
+//  2. plan the rewrite: each copy's link (personal or generic), with its
+//     send record written in the commit that queues the copy;
+//  3. render and sign, at delivery (Render): the tag becomes the copy's
+//     link (rewrite package), then the tenant's DKIM signatures go on, last,
+//     over the final bytes, with t= the time of sending.
 //
-// Then every copy (and its records) is enqueued in one durable commit, and
-// only when that commit is on disk does Accept return.
+// Accept enqueues the body once, however many recipients share it, with
+// every copy's recipe (store.Recipe) and records in one durable commit, and
+// returns only when that commit is on disk. Memory and disk grow with the
+// message, not with the message times its recipients; a copy costs memory
+// (or, when large, a temporary file) only while it is being sent.
 package pipeline
 
 import (
@@ -52,13 +58,15 @@ type Delivery interface {
 
 // Pipeline prepares and enqueues accepted messages.
 type Pipeline struct {
-	db      *store.DB
-	notify  func(ids ...string)
-	deliv   Delivery // nil: notify, and the engine records every attempt itself
-	log     *slog.Logger
-	links   configs.Links
-	keys    *linktoken.Keys
-	signers map[string]*dkim.Signer // by tenant id; tenants without keys have none
+	db        *store.DB
+	notify    func(ids ...string)
+	deliv     Delivery // nil: notify, and the engine records every attempt itself
+	log       *slog.Logger
+	links     configs.Links
+	keys      *linktoken.Keys
+	tenants   map[string]bool         // configured tenant ids
+	signers   map[string]*dkim.Signer // by tenant id; tenants without keys have none
+	maxHeader int                     // the longest header section Render reads of a large body
 }
 
 // Options tell a pipeline whom to tell of the copies it enqueues.
@@ -84,14 +92,24 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Pi
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{db: db, notify: opts.Notify, deliv: opts.Delivery, log: log, links: cfg.Links, keys: keys, signers: signers}, nil
+	tenants := make(map[string]bool, len(cfg.Tenants))
+	for _, t := range cfg.Tenants {
+		tenants[t.ID] = true
+	}
+	// The inbound session refuses longer headers; the Received field it
+	// adds and a margin are on top.
+	maxHeader := max(cfg.SMTP.MaxHeaderBytes, configs.DefaultMaxHeaderBytes) + 64<<10
+	return &Pipeline{db: db, notify: opts.Notify, deliv: opts.Delivery, log: log, links: cfg.Links, keys: keys,
+		tenants: tenants, signers: signers, maxHeader: maxHeader}, nil
 }
 
-// Accept prepares msg (already normalised to CRLF, with its Received:
-// header) for every recipient of env and enqueues every copy in one durable
-// commit. It returns the queue ids, the first of which names the message in
-// the 250 reply: it returns them only once every copy is durable, also
-// when the store settled a commit whose sync had reported an error.
+// Accept splits msg (already normalised to CRLF, with its Received:
+// header) into a copy for every recipient of env and enqueues them in one
+// durable commit, the body once for all of them. It returns the queue ids,
+// the first of which names the message in the 250 reply: it returns them
+// only once every copy is durable, also when the store settled a commit
+// whose sync had reported an error. Each copy is rendered and signed when
+// it is delivered (Render).
 //
 // An error means one of two things. Mostly nothing is queued and nothing
 // will be: the commit certainly did not happen. But when the disk fails the
@@ -104,60 +122,48 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Pi
 // outcome is a duplicate, never a loss (see store's resolve).
 //
 // A message larger than spoolAbove may be a memory map of a file (package
-// spill): its copies are rendered one at a time into one reused buffer and
-// written to spool files, so that memory does not grow with its size times
-// its recipients.
+// spill): its body is written once to a spool file instead of into bbolt.
 func (p *Pipeline) Accept(ctx context.Context, env Envelope, msg []byte) ([]string, error) {
+	pl := p.split(env, msg)
 	if len(msg) > spoolAbove {
-		return p.acceptSpooled(ctx, env, msg)
+		return p.acceptSpooled(ctx, env, pl)
 	}
-	copies, err := p.prepare(env, msg)
-	if err != nil {
-		return nil, err
-	}
-	return p.enqueue(ctx, env, copies, nil)
+	return p.enqueue(ctx, env, pl, nil)
 }
 
-// enqueue queues copies in one durable commit and notifies the delivery
-// engine; with SetDelivery, each copy's first attempt is in that commit.
-// The body of copies[i] is files[i] when files is not nil.
-func (p *Pipeline) enqueue(ctx context.Context, env Envelope, copies []Copy, files []*store.SpoolFile) ([]string, error) {
-	var ids []string
+// enqueue queues the copies of pl in one durable commit, each group's body
+// once (files[i] for group i when files is not nil), and notifies the
+// delivery engine; with Options.Delivery, each copy's first attempt is in
+// that commit.
+func (p *Pipeline) enqueue(ctx context.Context, env Envelope, pl *plan, files []*store.SpoolFile) ([]string, error) {
+	ids := make([]string, 0, pl.copies())
 	err := p.db.Update(ctx, func(tx *store.Tx) error {
 		ids = ids[:0] // Update may run this more than once
-		for i, c := range copies {
-			m := &store.Message{
-				From:        env.From,
-				MessageID:   env.MessageID,
-				Received:    env.Received,
-				NextAttempt: env.Received,
-			}
-			if env.Tenant != nil {
-				m.Tenant = env.Tenant.ID
-			}
-			for _, r := range c.Rcpts {
-				m.Rcpts = append(m.Rcpts, store.Rcpt{Addr: r})
-			}
-			if p.deliv != nil {
-				p.deliv.Prestart(m) // the first attempt, on record with the copy
+		for gi := range pl.groups {
+			g := &pl.groups[gi]
+			ms := make([]*store.Message, len(g.copies))
+			for i := range g.copies {
+				ms[i] = p.message(env, pl, g, &g.copies[i])
 			}
 			var err error
 			if files != nil {
-				err = tx.EnqueueSpooled(m, files[i])
+				err = tx.EnqueueSharedSpooled(ms, files[gi])
 			} else {
-				err = tx.Enqueue(m, c.Body)
+				err = tx.EnqueueShared(ms, g.body)
 			}
 			if err != nil {
 				return err
 			}
-			if c.Send != nil {
-				send := *c.Send
-				send.QueueID = m.ID
-				if err := tx.PutSend(&send); err != nil {
-					return err
+			for i, c := range g.copies {
+				if c.Send != nil {
+					send := *c.Send
+					send.QueueID = ms[i].ID
+					if err := tx.PutSend(&send); err != nil {
+						return err
+					}
 				}
+				ids = append(ids, ms[i].ID)
 			}
-			ids = append(ids, m.ID)
 		}
 		return nil
 	})
@@ -171,4 +177,33 @@ func (p *Pipeline) enqueue(ctx context.Context, env Envelope, copies []Copy, fil
 		p.notify(ids...)
 	}
 	return ids, nil
+}
+
+// message is the queue entry of copy c of group g, with its recipe: mail
+// of a tenant is signed at delivery, and a copy with a link has the
+// group's tag replaced by it.
+func (p *Pipeline) message(env Envelope, pl *plan, g *group, c *Copy) *store.Message {
+	m := &store.Message{
+		From:        env.From,
+		MessageID:   env.MessageID,
+		Received:    env.Received,
+		NextAttempt: env.Received,
+	}
+	if pl.tenant != nil {
+		m.Tenant = pl.tenant.ID
+		m.Recipe = &store.Recipe{Sign: true}
+		if c.Link != "" {
+			m.Recipe.Tag, m.Recipe.Link = g.tag, c.Link
+		}
+		if c.Send != nil {
+			m.Recipe.Send = c.Send.ID
+		}
+	}
+	for _, r := range c.Rcpts {
+		m.Rcpts = append(m.Rcpts, store.Rcpt{Addr: r})
+	}
+	if p.deliv != nil {
+		p.deliv.Prestart(m) // the first attempt, on record with the copy
+	}
+	return m
 }

@@ -55,7 +55,8 @@ type queued struct {
 	body string
 }
 
-func queue(t *testing.T, db *store.DB) []queued {
+// queue returns every copy queued in db as p makes it at delivery.
+func queue(t *testing.T, p *Pipeline, db *store.DB) []queued {
 	t.Helper()
 	var out []queued
 	db.View(func(tx *store.Tx) error {
@@ -64,15 +65,26 @@ func queue(t *testing.T, db *store.DB) []queued {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := sb.Bytes()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, queued{m, string(b)})
+			out = append(out, queued{m, string(rendered(t, p, m, sb))})
 			return nil
 		})
 	})
 	return out
+}
+
+// rendered is the copy m of stored as p makes it at delivery.
+func rendered(t *testing.T, p *Pipeline, m *store.Message, stored store.Body) []byte {
+	t.Helper()
+	body, release, err := p.Render(m, stored)
+	if err != nil {
+		t.Fatalf("Render %s: %v", m.ID, err)
+	}
+	defer release()
+	b, err := body.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 const taggedMail = "From: 人事部 <hr@acme.example>\r\n" +
@@ -108,7 +120,7 @@ func TestTaggedMailPersonalAndGenericLinks(t *testing.T) {
 	keys, _ := linktoken.NewKeys(testLinks.Keys)
 	personal := map[string]string{} // rcpt -> link
 	var generic []string
-	for _, q := range queue(t, db) {
+	for _, q := range queue(t, p, db) {
 		if strings.Contains(q.body, "[[career-relay]]") {
 			t.Errorf("copy for %v still holds the tag", q.msg.PendingRcpts())
 		}
@@ -165,7 +177,7 @@ func TestUntaggedMailIsOneUnchangedCopy(t *testing.T) {
 	if _, err := p.Accept(context.Background(), env, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}
-	q := queue(t, db)
+	q := queue(t, p, db)
 	if len(q) != 1 || len(q[0].msg.Rcpts) != 2 {
 		t.Fatalf("%d copies, want 1 for both recipients", len(q))
 	}
@@ -180,7 +192,7 @@ func TestUnknownSenderRelayedUntouched(t *testing.T) {
 	if _, err := p.Accept(context.Background(), env, []byte(taggedMail)); err != nil {
 		t.Fatal(err)
 	}
-	if q := queue(t, db); len(q) != 1 || q[0].body != taggedMail || q[0].msg.Tenant != "" {
+	if q := queue(t, p, db); len(q) != 1 || q[0].body != taggedMail || q[0].msg.Tenant != "" {
 		t.Errorf("unknown sender's mail was changed or given a tenant: %+v", q)
 	}
 }
@@ -210,7 +222,7 @@ func TestUnreadableTaggedPartCountsAsFailure(t *testing.T) {
 	if got := rewriteFailures(t) - before; got != 1 {
 		t.Errorf("careerrelay_rewrite_failures_total moved by %v, want 1", got)
 	}
-	if q := queue(t, db); len(q) != 1 || !strings.HasSuffix(q[0].body, msg) {
+	if q := queue(t, p, db); len(q) != 1 || !strings.HasSuffix(q[0].body, msg) {
 		t.Errorf("the message was not relayed unchanged: %+v", q)
 	}
 }
@@ -230,7 +242,7 @@ func TestUnparseableMessageGetsGenericLinkInBodyOnly(t *testing.T) {
 	if got := rewriteFailures(t) - before; got != 1 {
 		t.Fatalf("careerrelay_rewrite_failures_total moved by %v, want 1 (is the message parseable after all?)", got)
 	}
-	q := queue(t, db)
+	q := queue(t, p, db)
 	if len(q) != 1 {
 		t.Fatalf("%d copies", len(q))
 	}
@@ -252,7 +264,7 @@ func TestTenantDomainSpellings(t *testing.T) {
 	if _, err := p.Accept(context.Background(), env, []byte(taggedMail)); err != nil {
 		t.Fatal(err)
 	}
-	copies := queue(t, db)
+	copies := queue(t, p, db)
 	if len(copies) != 1 {
 		t.Fatalf("%d copies, want one with the generic link", len(copies))
 	}
@@ -293,7 +305,7 @@ func TestAdjacentTagsLinksWhole(t *testing.T) {
 		if failed := rewriteFailures(t) > before; failed != c.failure {
 			t.Errorf("%s: rewrite failure counted: %v, want %v", c.name, failed, c.failure)
 		}
-		q := queue(t, db)
+		q := queue(t, p, db)
 		want := 2 // personal and generic
 		if c.failure {
 			want = 1 // the generic link for all

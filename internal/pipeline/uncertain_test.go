@@ -52,7 +52,7 @@ func reopened(t *testing.T, p *Pipeline, path string) (copies []queued, sends in
 		t.Fatal(err)
 	}
 	defer db.Close()
-	copies = queue(t, db)
+	copies = queue(t, p, db)
 	db.View(func(tx *store.Tx) error {
 		return tx.Sends(func(*store.Send) error { sends++; return nil })
 	})

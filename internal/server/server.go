@@ -80,6 +80,14 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	if err != nil {
 		return err
 	}
+	// Each copy's first delivery attempt is committed with the copy: one
+	// store commit less per message (engine.Prestart). The pipeline makes
+	// each copy when the engine delivers it.
+	pipe, err := pipeline.New(cfg, db, log, pipeline.Options{Delivery: engine})
+	if err != nil {
+		return err
+	}
+	engine.SetRenderer(pipe)
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(engineCtx) }()
@@ -90,12 +98,6 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		}
 	}()
 
-	// Each copy's first delivery attempt is committed with the copy: one
-	// store commit less per message (engine.Prestart).
-	pipe, err := pipeline.New(cfg, db, log, pipeline.Options{Delivery: engine})
-	if err != nil {
-		return err
-	}
 	checker := ingress.New(cfg, ingress.Options{LookupTXT: cfg.DNS.Resolver().LookupTXT})
 	in, err := inbound.New(cfg, pipe, log, inbound.Options{TempFile: db.TempFile, Ingress: checker})
 	if err != nil {

@@ -42,7 +42,7 @@ func (e *Engine) attempt(ctx context.Context, id string, fresh bool) (next time.
 	}
 	start := time.Now()
 	rcpts := unique(m.PendingRcpts())
-	results := e.tr.Deliver(ctx, m, body, rcpts)
+	results := e.deliver(ctx, m, body, rcpts)
 	if ctx.Err() != nil {
 		for i := range results {
 			if results[i].Outcome == transport.Deferred && results[i].Reply == "" {
@@ -64,6 +64,30 @@ func (e *Engine) attempt(ctx context.Context, id string, fresh bool) (next time.
 		e.Notify(rec.dsnID)
 	}
 	return m.NextAttempt, rec.keep
+}
+
+// deliver makes the copy m from its stored body (Renderer) and sends it
+// to rcpts. A copy that cannot be made is deferred for every recipient.
+func (e *Engine) deliver(ctx context.Context, m *store.Message, stored store.Body, rcpts []string) []transport.Result {
+	body, release := stored, func() {}
+	if m.Recipe != nil {
+		var err error
+		if e.render == nil {
+			err = errors.New("no renderer is set")
+		} else {
+			body, release, err = e.render.Render(m, stored)
+		}
+		if err != nil {
+			e.log.Error("cannot make the copy to deliver; it stays queued", "queue_id", m.ID, "err", err)
+			results := make([]transport.Result, len(rcpts))
+			for i, r := range rcpts {
+				results[i] = transport.Result{Addr: r, Outcome: transport.Deferred, Status: "4.3.0", Detail: "cannot make the copy: " + err.Error()}
+			}
+			return results
+		}
+	}
+	defer release()
+	return e.tr.Deliver(ctx, m, body, rcpts)
 }
 
 // begin commits Attempts+1 and NextAttempt = now + backoff before the

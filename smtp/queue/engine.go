@@ -50,11 +50,19 @@ type Options struct {
 	Transport transport.Transport
 }
 
+// Renderer makes a queued copy from its stored body when it is delivered
+// (package pipeline renders the link and signs; see store.Recipe).
+// release is called once the attempt that sent the copy is over.
+type Renderer interface {
+	Render(m *store.Message, stored store.Body) (body store.Body, release func(), err error)
+}
+
 // Engine delivers the queue. Create it with New, then call Run.
 type Engine struct {
 	db       *store.DB
 	log      *slog.Logger
 	tr       transport.Transport
+	render   Renderer // nil: only copies without a recipe can be sent
 	now      func() time.Time
 	random   func() float64
 	grace    time.Duration
@@ -130,6 +138,10 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*En
 	}
 	return e, nil
 }
+
+// SetRenderer sets what makes each copy that has a recipe when it is
+// delivered. Call it before Run; without it such copies are deferred.
+func (e *Engine) SetRenderer(r Renderer) { e.render = r }
 
 // Notify tells the engine that the messages ids were just enqueued (or
 // changed). It never blocks on the store or on deliveries.

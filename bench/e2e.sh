@@ -12,12 +12,16 @@
 #   SERVERS=careerrelay SCENARIOS="20 1" bench/e2e.sh
 #   CONNS=1 MESSAGES=300 bench/e2e.sh         # one scenario of your own
 #
-# Scenarios (SCENARIOS, default "20 1 big"):
+# Scenarios (SCENARIOS, default "20 1 big fanout"):
 #   20   20 connections, MESSAGES_20 (2000) messages of SIZE (10240) octets
 #   1    1 connection, MESSAGES_1 (500) messages
 #   N    N connections, MESSAGES_N or MESSAGES (2000) messages
 #   big  careerrelay only: peak memory with BIG_CONNS (50) connections each
 #        sending one of BIG_MESSAGES (50) messages of BIG_SIZE (10485760)
+#   fanout careerrelay only: a mass rejection, FANOUT_CONNS (10) connections
+#        each sending one of FANOUT_MESSAGES (10) messages of FANOUT_SIZE
+#        (256000) octets to FANOUT_RCPTS (100) recipients: copies delivered
+#        per second, peak RSS, and how much the store grew
 # CONNS (with MESSAGES), as the first version of this script took them,
 # is SCENARIOS=$CONNS.
 #
@@ -40,11 +44,15 @@ SERVERS=${SERVERS:-careerrelay postfix}
 if [ -z "${SCENARIOS:-}" ] && [ -n "${CONNS:-}" ]; then
 	SCENARIOS=$CONNS
 fi
-SCENARIOS=${SCENARIOS:-20 1 big}
+SCENARIOS=${SCENARIOS:-20 1 big fanout}
 SIZE=${SIZE:-10240}
 BIG_CONNS=${BIG_CONNS:-50}
 BIG_MESSAGES=${BIG_MESSAGES:-50}
 BIG_SIZE=${BIG_SIZE:-10485760}
+FANOUT_CONNS=${FANOUT_CONNS:-10}
+FANOUT_MESSAGES=${FANOUT_MESSAGES:-10}
+FANOUT_RCPTS=${FANOUT_RCPTS:-100}
+FANOUT_SIZE=${FANOUT_SIZE:-256000}
 GO=${GO:-go}
 export PF_MILTER=${PF_MILTER:-unix}
 
@@ -53,6 +61,9 @@ TARGET_RATIO_20=2    # delivered msg/s, careerrelay / Postfix, 20 connections
 TARGET_RATIO_1=1.5   # the same, 1 connection
 TARGET_P99_20=50     # DATA-to-250 p99 (ms), careerrelay, 20 connections
 TARGET_BIG_RSS=256   # peak RSS (MB), careerrelay, 50 x 10 MB at once
+# The targets of issue 13: a message to many recipients is stored once.
+TARGET_FANOUT_RSS=150   # peak RSS (MB), 10 x 250 KB to 100 recipients each
+TARGET_FANOUT_GROWTH=5  # store growth / octets received
 
 case $ROUNDS in '' | *[!0-9]* | 0)
 	echo "ROUNDS must be a positive number" >&2
@@ -60,8 +71,8 @@ case $ROUNDS in '' | *[!0-9]* | 0)
 	;;
 esac
 for s in $SCENARIOS; do
-	if [ "$s" != big ] && ! [[ $s =~ ^[1-9][0-9]*$ ]]; then
-		echo "unknown scenario '$s' (SCENARIOS: 20, 1, any number of connections, big)" >&2
+	if [ "$s" != big ] && [ "$s" != fanout ] && ! [[ $s =~ ^[1-9][0-9]*$ ]]; then
+		echo "unknown scenario '$s' (SCENARIOS: 20, 1, any number of connections, big, fanout)" >&2
 		exit 2
 	fi
 done
@@ -173,7 +184,8 @@ cpu_busy() {
 		printf "%.0f\n", (t > 0 ? 100 * (t - i) / t : 0)}'
 }
 
-# run SCENARIO SERVER ROUND CONNS MESSAGES SIZE: one run into the results.
+# run SCENARIO SERVER ROUND CONNS MESSAGES SIZE [RCPTS]: one run into the
+# results.
 run() {
 	local out=$results/$1.$2.$3 others busy
 	# Other work on this machine skews every figure: look how busy the
@@ -181,7 +193,7 @@ run() {
 	# before and after it, and say so.
 	busy=$(cpu_busy 0.5)
 	others=$(pgrep -x crload | tr '\n' ' ') || true
-	if ! CONNS=$4 MESSAGES=$5 SIZE=$6 bench/run.sh "$2" >"$out"; then
+	if ! CONNS=$4 MESSAGES=$5 SIZE=$6 RCPTS=${7:-1} bench/run.sh "$2" >"$out"; then
 		echo >&2
 		echo "FAILED: $2, scenario $1, round $3 (details above)" >&2
 		exit 1
@@ -239,6 +251,30 @@ for s in $SCENARIOS; do
 			"peak RSS (MB)" "$rss"
 		target "peak RSS (MB)" "$rss" "<=" "$TARGET_BIG_RSS" "$TARGET_BIG_RSS MB"
 		tsv big careerrelay peak_rss_mb "$rss"
+		continue
+	fi
+	if [ "$s" = fanout ]; then
+		echo
+		echo "== careerrelay alone: $FANOUT_CONNS connections at once, $FANOUT_MESSAGES messages of $FANOUT_SIZE octets to $FANOUT_RCPTS recipients each"
+		for ((r = 1; r <= ROUNDS; r++)); do
+			run fanout careerrelay "$r" "$FANOUT_CONNS" "$FANOUT_MESSAGES" "$FANOUT_SIZE" "$FANOUT_RCPTS"
+		done
+		rss=$(med fanout careerrelay peak_rss_mb)
+		growth=$(med fanout careerrelay store_growth_mb)
+		received=$(med fanout careerrelay message_bytes)
+		times=$(awk -v g="$growth" -v b="$received" -v n="$FANOUT_MESSAGES" 'BEGIN {if (b + 0 == 0) print "-"; else printf "%.2fx\n", g * 1048576 / (b * n)}')
+		printf '%-26s %12s\n' "median of $ROUNDS" careerrelay
+		printf '%-26s %12s\n' "accepted msg/s" "$(med fanout careerrelay accepted_msg_per_s)" \
+			"copies delivered/s" "$(med fanout careerrelay delivered_msg_per_s)" \
+			"DATA-to-250 p99 (ms)" "$(med fanout careerrelay latency_p99_ms)" \
+			"peak RSS (MB)" "$rss" \
+			"store growth (MB)" "$growth" \
+			"growth / received" "$times"
+		target "peak RSS (MB)" "$rss" "<=" "$TARGET_FANOUT_RSS" "$TARGET_FANOUT_RSS MB"
+		target "store growth" "$times" "<=" "$TARGET_FANOUT_GROWTH" "${TARGET_FANOUT_GROWTH}x received"
+		tsv fanout careerrelay peak_rss_mb "$rss"
+		tsv fanout careerrelay delivered_msg_per_s "$(med fanout careerrelay delivered_msg_per_s)"
+		tsv fanout careerrelay store_growth_mb "$growth"
 		continue
 	fi
 	n=$s

@@ -7,12 +7,14 @@
 #
 #   bench/run.sh careerrelay            # CONNS=20 MESSAGES=2000
 #   CONNS=1 MESSAGES=500 bench/run.sh postfix
+#   CONNS=10 MESSAGES=10 RCPTS=100 SIZE=256000 bench/run.sh careerrelay
 #
 # SERVER is careerrelay (bin/careerrelay, RSA-2048 DKIM key, relay mode,
 # its durable store) or postfix (a private Postfix with an OpenDKIM milter
 # and an RSA-2048 key, bench/peer-postfix.sh; needs root).
 #
-# Environment: CONNS (20), MESSAGES (2000), SIZE (10240), WORKERS
+# Environment: CONNS (20), MESSAGES (2000), SIZE (10240), RCPTS (recipients
+# of each message, 1; the sink then expects MESSAGES x RCPTS copies), WORKERS
 # (careerrelay's delivery.workers, 16 = its default), DELIVERY_TIMEOUT
 # (seconds after the load for the last delivery, 120), BENCH_TMP (parent of
 # the temporary folder, default $TMPDIR or /tmp: it holds the queues, which
@@ -21,9 +23,12 @@
 # bin/careerrelay and bin/crload as they are (bench/e2e.sh builds them).
 #
 # Prints "key: value" lines on standard output (server, conns, messages,
-# message_bytes, accepted, errors, delivered, accepted_msg_per_s,
+# rcpts, message_bytes, accepted, errors, delivered (copies),
+# accepted_msg_per_s,
 # delivered_msg_per_s, sink_msg_per_s, latency_p50_ms, latency_p99_ms,
-# peak_rss_mb, processes, pss_end_mb, dkim), progress on standard error. Exit status:
+# peak_rss_mb, processes, pss_end_mb, store_growth_mb (careerrelay: growth
+# of careerrelay.db, which never shrinks, plus the spool folder at its
+# largest), dkim), progress on standard error. Exit status:
 # 0, or 1 when the run failed (a message refused, a delivery missing, the
 # delivered mail not signed, the server not starting), 2 on bad usage.
 set -euo pipefail
@@ -39,6 +44,8 @@ esac
 CONNS=${CONNS:-20}
 MESSAGES=${MESSAGES:-2000}
 SIZE=${SIZE:-10240}
+RCPTS=${RCPTS:-1}
+COPIES=$((MESSAGES * RCPTS))
 WORKERS=${WORKERS:-16}
 DELIVERY_TIMEOUT=${DELIVERY_TIMEOUT:-120}
 RSS_EVERY=${RSS_EVERY:-0.5}
@@ -75,7 +82,7 @@ fail() {
 }
 
 sink_addr=127.0.0.1:$("$CL" freeport)
-"$CL" sink -listen "$sink_addr" -expect "$MESSAGES" -save-first "$work/first.eml" >"$work/sink.out" 2>"$work/sink.err" &
+"$CL" sink -listen "$sink_addr" -expect "$COPIES" -save-first "$work/first.eml" >"$work/sink.out" 2>"$work/sink.err" &
 sink_pid=$!
 "$CL" waitport -addr "$sink_addr" -timeout 10s || fail "the sink did not start"
 
@@ -153,6 +160,16 @@ sum_proc() {
 	cat $files 2>/dev/null | awk -v f="$2:" '$1 == f {s += $2; n++} END {printf "%d %d\n", s, n}'
 }
 sample_rss() { sum_proc status VmHWM; }
+# store_kb: the size of careerrelay's store (database file and spool
+# folder) in kB; 0 for Postfix.
+store_kb() {
+	if [ "$SERVER" = careerrelay ] && [ -d "$work/data" ]; then
+		du -sk "$work/data" 2>/dev/null | awk '{print $1}'
+	else
+		echo 0
+	fi
+}
+store_start=$(store_kb)
 
 # Memory: every RSS_EVERY seconds, the sum of the peak resident set
 # (VmHWM) of the server's processes alive then; the largest sum is the
@@ -161,17 +178,18 @@ sample_rss() { sum_proc status VmHWM; }
 (
 	while :; do
 		sample_rss || true
+		store_kb >>"$work/store.samples"
 		sleep "$RSS_EVERY"
 	done
 ) >"$work/rss.samples" &
 sampler_pid=$!
 
-echo "$SERVER: sending $MESSAGES messages over $CONNS connections to $smtp_addr ..." >&2
+echo "$SERVER: sending $MESSAGES messages to $RCPTS recipient(s) each over $CONNS connections to $smtp_addr ..." >&2
 send_rc=0
-"$CL" send -addr "$smtp_addr" -conns "$CONNS" -messages "$MESSAGES" -size "$SIZE" \
+"$CL" send -addr "$smtp_addr" -conns "$CONNS" -messages "$MESSAGES" -rcpts "$RCPTS" -size "$SIZE" \
 	-from hr@acme.example -rcpt-domain cand.example -tag '[[career-relay]]' >"$work/send.out" || send_rc=$?
 
-# Wait for the sink to exit (it does once MESSAGES arrived).
+# Wait for the sink to exit (it does once every copy arrived).
 delivered_ok=1
 for ((i = 0; i < DELIVERY_TIMEOUT * 10; i++)); do
 	kill -0 "$sink_pid" 2>/dev/null || break
@@ -186,10 +204,12 @@ sink_pid=""
 
 # A last sample while everything still runs, then stop the sampler.
 sample_rss >>"$work/rss.samples" || true
+store_kb >>"$work/store.samples"
 kill "$sampler_pid" 2>/dev/null || true
 wait "$sampler_pid" 2>/dev/null || true
 sampler_pid=""
 read -r rss_kb procs < <(sort -n "$work/rss.samples" | tail -1) || true
+store_peak=$(sort -n "$work/store.samples" | tail -1)
 # The proportional set size (shared pages divided among the processes
 # sharing them) summed now, at the end: for Postfix, whose daemons share
 # their libraries, a fairer total than the sum of the peaks.
@@ -268,6 +288,7 @@ cat <<EOF
 server: $SERVER
 conns: $CONNS
 messages: $MESSAGES
+rcpts: $RCPTS
 message_bytes: $(get message_bytes "$work/send.out")
 accepted: ${accepted:-0}
 errors: ${errors:-?}
@@ -280,6 +301,7 @@ latency_p99_ms: $(get latency_p99_ms "$work/send.out")
 peak_rss_mb: $(awk -v k="${rss_kb:-0}" 'BEGIN {printf "%.1f", k / 1024}')
 processes: ${procs:-0}
 pss_end_mb: $(awk -v k="${pss_kb:-0}" 'BEGIN {printf "%.1f", k / 1024}')
+store_growth_mb: $(awk -v a="${store_start:-0}" -v b="${store_peak:-0}" 'BEGIN {printf "%.1f", (b - a) / 1024}')
 dkim: $dkim
 EOF
 
@@ -294,6 +316,6 @@ if [ "$send_rc" != 0 ]; then
 	fail "refused messages or a wrong delivered mail (accepted ${accepted:-0} of $MESSAGES)"
 fi
 if [ "$delivered_ok" != 1 ]; then
-	fail "the sink got ${delivered:-0} of $MESSAGES messages within ${DELIVERY_TIMEOUT}s"
+	fail "the sink got ${delivered:-0} of $COPIES copies within ${DELIVERY_TIMEOUT}s"
 fi
 exit 0

@@ -19,6 +19,7 @@ import (
 type sendConfig struct {
 	Addr       string
 	Conns      int
+	Rcpts      int // recipients of each message (Bcc beyond the first)
 	Messages   int
 	From       string
 	RcptDomain string
@@ -33,6 +34,7 @@ type SendResult struct {
 	Addr          string  `json:"addr"`
 	Conns         int     `json:"conns"`
 	Messages      int     `json:"messages"`
+	Rcpts         int     `json:"rcpts_per_message"`
 	MessageBytes  int     `json:"message_bytes"`
 	Accepted      int     `json:"accepted"`
 	Errors        int     `json:"errors"`
@@ -53,7 +55,8 @@ func runSend(args []string) int {
 	var c sendConfig
 	fs.StringVar(&c.Addr, "addr", "", "SMTP server to load, HOST:PORT (plain SMTP, no AUTH)")
 	fs.IntVar(&c.Conns, "conns", 20, "concurrent connections; each sends its share of the messages one after another")
-	fs.IntVar(&c.Messages, "messages", 2000, "messages to send in all (one recipient each)")
+	fs.IntVar(&c.Messages, "messages", 2000, "messages to send in all")
+	fs.IntVar(&c.Rcpts, "rcpts", 1, "recipients of each message: the first in To:, the others as Bcc (a mass rejection)")
 	fs.StringVar(&c.From, "from", "hr@acme.example", "envelope sender and From:")
 	fs.StringVar(&c.RcptDomain, "rcpt-domain", "cand.example", "domain of the generated candidate recipients")
 	fs.IntVar(&c.Size, "size", 10240, "approximate message size in octets")
@@ -64,8 +67,8 @@ func runSend(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.Addr == "" || c.Conns < 1 || c.Messages < 1 || fs.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "crload send: -addr is required, -conns and -messages must be at least 1")
+	if c.Addr == "" || c.Conns < 1 || c.Messages < 1 || c.Rcpts < 1 || fs.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "crload send: -addr is required, -conns, -messages and -rcpts must be at least 1")
 		fs.Usage()
 		return 2
 	}
@@ -86,8 +89,8 @@ func runSend(args []string) int {
 }
 
 func printSendResult(w io.Writer, r *SendResult) {
-	fmt.Fprintf(w, "addr: %s\nconns: %d\nmessages: %d\nmessage_bytes: %d\naccepted: %d\nerrors: %d\n",
-		r.Addr, r.Conns, r.Messages, r.MessageBytes, r.Accepted, r.Errors)
+	fmt.Fprintf(w, "addr: %s\nconns: %d\nmessages: %d\nrcpts_per_message: %d\nmessage_bytes: %d\naccepted: %d\nerrors: %d\n",
+		r.Addr, r.Conns, r.Messages, r.Rcpts, r.MessageBytes, r.Accepted, r.Errors)
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first_error: %s\n", r.FirstError)
 	}
@@ -194,13 +197,19 @@ func send(c sendConfig) (*SendResult, error) {
 					}
 				}
 				used = true
-				rcpt := fmt.Sprintf("cand-%d@%s", n, c.RcptDomain)
-				msg, err := buildMessage(c.From, rcpt, fmt.Sprintf("%d.%s@crload.invalid", n, runID), c.Tag, c.Size, time.Now())
+				rcpts := make([]string, c.Rcpts)
+				for k := range rcpts {
+					rcpts[k] = fmt.Sprintf("cand-%d@%s", n, c.RcptDomain)
+					if c.Rcpts > 1 {
+						rcpts[k] = fmt.Sprintf("cand-%d-%d@%s", n, k, c.RcptDomain)
+					}
+				}
+				msg, err := buildMessage(c.From, rcpts[0], fmt.Sprintf("%d.%s@crload.invalid", n, runID), c.Tag, c.Size, time.Now())
 				if err != nil {
 					fail(err)
 					continue
 				}
-				lat, err := transaction(cl, tc, c.From, rcpt, msg)
+				lat, err := transaction(cl, tc, c.From, rcpts, msg)
 				if err != nil {
 					fail(err)
 					var se *smtp.SMTPError
@@ -219,7 +228,7 @@ func send(c sendConfig) (*SendResult, error) {
 	elapsed := end.Sub(start)
 
 	res := &SendResult{
-		Addr: c.Addr, Conns: c.Conns, Messages: c.Messages, MessageBytes: len(sample),
+		Addr: c.Addr, Conns: c.Conns, Messages: c.Messages, Rcpts: c.Rcpts, MessageBytes: len(sample),
 		Accepted: int(accepted.Load()), Errors: int(failures.Load()), FirstError: firstErr,
 		Start: start.Format(time.RFC3339Nano), End: end.Format(time.RFC3339Nano),
 		ElapsedSec: elapsed.Seconds(),
@@ -242,12 +251,14 @@ func send(c sendConfig) (*SendResult, error) {
 
 // transaction sends one message on an open connection and returns the
 // time from the final dot written to the 250 reply read.
-func transaction(cl *smtp.Client, tc *timedConn, from, rcpt string, msg []byte) (time.Duration, error) {
+func transaction(cl *smtp.Client, tc *timedConn, from string, rcpts []string, msg []byte) (time.Duration, error) {
 	if err := cl.Mail(from, nil); err != nil {
 		return 0, err
 	}
-	if err := cl.Rcpt(rcpt, nil); err != nil {
-		return 0, err
+	for _, rcpt := range rcpts {
+		if err := cl.Rcpt(rcpt, nil); err != nil {
+			return 0, err
+		}
 	}
 	wc, err := cl.Data()
 	if err != nil {

@@ -19,6 +19,32 @@ type Send struct {
 	MessageID string    `json:"message_id,omitempty"` // the Message-ID header
 	QueueID   string    `json:"queue_id"`             // the queued copy that carries the link
 	Sent      time.Time `json:"sent"`                 // when the mail was accepted
+	Delivery  string    `json:"delivery,omitempty"`   // SendQueued, SendDelivered or SendBounced; "" for records older than the field
+}
+
+// Where the copy that carries a send record's link stands (Send.Delivery):
+// queued until the next hop accepted it (delivered) or it failed for good
+// (bounced). A record without the field was written before careerrelay
+// followed its copy, and counts as delivered.
+const (
+	SendQueued    = "queued"
+	SendDelivered = "delivered"
+	SendBounced   = "bounced"
+)
+
+// SetSendDelivery records where the copy of send record id stands
+// (SendDelivered or SendBounced); the delivery engine calls it in the
+// commit that records the attempt. A record that is gone gives ErrNotFound.
+func (tx *Tx) SetSendDelivery(id, delivery string) error {
+	s, err := tx.GetSend(id)
+	if err != nil {
+		return err
+	}
+	if s.Delivery == delivery {
+		return nil
+	}
+	s.Delivery = delivery
+	return tx.PutSend(s)
 }
 
 // PutSend stores a send record; the pipeline writes it in the same commit

@@ -105,7 +105,7 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 		}
 		g.copies = append(g.copies, Copy{Rcpts: []string{r}, Link: link, Send: &store.Send{
 			ID: id.String(), Tenant: t.ID, Rcpt: r, Name: names[strings.ToLower(r)],
-			MessageID: env.MessageID, Sent: env.Received,
+			MessageID: env.MessageID, Sent: env.Received, Delivery: store.SendQueued,
 		}})
 	}
 	personal := len(g.copies)

@@ -33,7 +33,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 // idle tells whether nothing happened in the row's month.
 func (r htmlRow) idle() bool {
 	f := r.Figures
-	return f.LinksSent+f.HumanClicks+f.BotClicks+f.Referrals+f.CreditsGranted+f.CreditsRedeemed == 0 && f.CreditsAdjusted == 0
+	return f.LinksSent+f.LinksBounced+f.LinksQueued+f.HumanClicks+f.BotClicks+f.Referrals+f.CreditsGranted+f.CreditsRedeemed == 0 && f.CreditsAdjusted == 0
 }
 
 // rowArgs are the arguments of the template "row".

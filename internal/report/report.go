@@ -11,7 +11,11 @@
 // to its last day inclusive:
 //
 //   - links_sent: send records of the tenant (one per recipient of a mail
-//     that carried a personal link), by their Sent time.
+//     that carried a personal link) whose copy the next hop accepted, by
+//     their Sent time (when the mail was accepted); links_bounced: those
+//     whose copy failed for good (a DSN went to the sender); links_queued:
+//     those still in the queue when the report was made. Records written
+//     before careerrelay followed each copy count as sent.
 //   - human_clicks, bot_clicks: the clicks recorded, by class (the link
 //     pages record at most one click per link, class and minute, see
 //     docs/reference.md); links_clicked: the distinct links with at least
@@ -90,7 +94,9 @@ type Report struct {
 // period (Month "").
 type Figures struct {
 	Month           string   `json:"month,omitempty"`
-	LinksSent       int      `json:"links_sent"`
+	LinksSent       int      `json:"links_sent"`    // their copy was delivered
+	LinksBounced    int      `json:"links_bounced"` // their copy failed for good
+	LinksQueued     int      `json:"links_queued"`  // their copy is still queued
 	LinksClicked    int      `json:"links_clicked"`
 	HumanClicks     int      `json:"human_clicks"`
 	BotClicks       int      `json:"bot_clicks"`
@@ -195,8 +201,17 @@ func Build(src Source, t *configs.Tenant, first, last time.Time) (*Report, error
 
 	err := src.Sends(func(s *store.Send) error {
 		if f, ok := in(s.Sent); ok && s.Tenant == t.ID {
-			f.LinksSent++
-			r.Total.LinksSent++
+			switch s.Delivery {
+			case store.SendBounced:
+				f.LinksBounced++
+				r.Total.LinksBounced++
+			case store.SendQueued:
+				f.LinksQueued++
+				r.Total.LinksQueued++
+			default:
+				f.LinksSent++
+				r.Total.LinksSent++
+			}
 		}
 		return nil
 	})

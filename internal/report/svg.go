@@ -48,13 +48,27 @@ type funnelStage struct {
 	note   string // under the value: the rate to the stage before
 }
 
+// sentNote is the line under the links sent: what they are, and the
+// copies not counted in them.
+func sentNote(t *Figures) string {
+	switch {
+	case t.LinksBounced > 0 && t.LinksQueued > 0:
+		return fmt.Sprintf("届いたメール（不達%d件・配送中%d件を除く）", t.LinksBounced, t.LinksQueued)
+	case t.LinksBounced > 0:
+		return fmt.Sprintf("届いたメール（不達%d件を除く）", t.LinksBounced)
+	case t.LinksQueued > 0:
+		return fmt.Sprintf("届いたメール（配送中%d件を除く）", t.LinksQueued)
+	}
+	return "個別リンク付きのメール"
+}
+
 // funnelSVG draws the period's funnel: links sent, clicked, referred,
 // credits, as bars centred on one axis, each as wide as its count (the
 // largest is full width), joined by pale trapezoids.
 func funnelSVG(r *Report) string {
 	t := &r.Total
 	stages := []funnelStage{
-		{"送信したリンク", "Links sent", t.LinksSent, "件", colSent, "個別リンク付きのメール"},
+		{"送信したリンク", "Links sent", t.LinksSent, "件", colSent, sentNote(t)},
 		{"クリックされたリンク", "Links clicked by a person", t.LinksClicked, "件", colClick, "クリック率 " + pct(t.ClickRate)},
 		{"紹介", "Referrals", t.Referrals, "件", colRefer, "紹介率 " + pct(t.ReferralRate)},
 		{"付与クレジット", "Credits granted", t.CreditsGranted, "", colCredit,

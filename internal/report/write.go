@@ -49,12 +49,13 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // CSVHeader is the first row of a CSV report. Each month is a row, then
 // the whole period with month "total"; rates have four decimals and are
-// empty when no link was sent. The file is ASCII: it opens the same in any
+// empty when no link was sent. Columns are only ever added at the end. The file is ASCII: it opens the same in any
 // spreadsheet.
 var CSVHeader = []string{
 	"tenant", "from", "to", "month",
 	"links_sent", "links_clicked", "click_rate", "human_clicks", "bot_clicks",
 	"referrals", "referral_rate", "credits_granted", "credits_redeemed", "credits_adjusted",
+	"links_bounced", "links_queued",
 }
 
 // WriteCSV writes r as CSV (see CSVHeader).
@@ -68,6 +69,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			strconv.Itoa(f.HumanClicks), strconv.Itoa(f.BotClicks),
 			strconv.Itoa(f.Referrals), rateCSV(f.ReferralRate),
 			strconv.Itoa(f.CreditsGranted), strconv.Itoa(f.CreditsRedeemed), strconv.Itoa(f.CreditsAdjusted),
+			strconv.Itoa(f.LinksBounced), strconv.Itoa(f.LinksQueued),
 		})
 	}
 	for i := range r.Months {

@@ -248,6 +248,9 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, 
 			}
 		}
 		cur.LastError = lastErr
+		if err := recordSend(tx, cur, rec.delivered, len(failed)); err != nil {
+			return err
+		}
 		if len(failed) > 0 {
 			if cur.DSN || cur.From == "" {
 				rec.dsnDropped = true // never a bounce to <>
@@ -299,6 +302,24 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, 
 	}
 	e.refreshQueueLen()
 	return rec, nil
+}
+
+// recordSend tells the send record of a copy with a personal link where
+// the copy now stands, so that the report counts only links that reached
+// the candidate's server (and bounced ones apart).
+func recordSend(tx *store.Tx, m *store.Message, delivered, failed int) error {
+	if m.Recipe == nil || m.Recipe.Send == "" || delivered+failed == 0 {
+		return nil
+	}
+	state := store.SendDelivered
+	if delivered == 0 {
+		state = store.SendBounced
+	}
+	err := tx.SetSendDelivery(m.Recipe.Send, state)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // erased meanwhile: nothing to count
+	}
+	return err
 }
 
 // dsnHeaderLimit bounds the original's header section that a DSN returns

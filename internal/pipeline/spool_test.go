@@ -34,7 +34,7 @@ type signed struct {
 	lookup func(string) ([]string, error) // the key's DNS record
 }
 
-func signedPipeline(t *testing.T) *signed {
+func signedPipeline(t testing.TB) *signed {
 	t.Helper()
 	s := &signed{dir: t.TempDir()}
 	db, err := store.Open(filepath.Join(s.dir, "q.db"), store.Options{Fault: func(op string) error {

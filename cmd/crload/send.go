@@ -118,6 +118,7 @@ func (c *timedConn) Write(b []byte) (int, error) {
 }
 
 func send(c sendConfig) (*SendResult, error) {
+	c.Rcpts = max(c.Rcpts, 1)
 	// Build one message up front to learn its size (they differ only in
 	// names and ids).
 	sample, err := buildMessage(c.From, "cand-0-0@"+c.RcptDomain, "sample@crload", c.Tag, c.Size, time.Now())

@@ -97,3 +97,30 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("p99 of one = %d", p)
 	}
 }
+
+// TestSendManyRecipients: -rcpts sends each message to that many
+// recipients in one transaction (a mass rejection).
+func TestSendManyRecipients(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, rcpts = 3, 5
+	s := newSink(n)
+	srv := newSinkServer(s)
+	go srv.Serve(l)
+	defer srv.Close()
+	res, err := send(sendConfig{Addr: l.Addr().String(), Conns: 1, Messages: n, Rcpts: rcpts, From: "hr@acme.example",
+		RcptDomain: "cand.example", Size: 2048, Tag: "[[career-relay]]", Helo: "test", Timeout: 5 * time.Second})
+	if err != nil || res.Accepted != n || res.Rcpts != rcpts {
+		t.Fatalf("send: %+v, %v", res, err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("sink did not count every message")
+	}
+	if r := s.result(); r.Messages != n || r.Recipients != n*rcpts {
+		t.Errorf("sink counted %+v, want %d messages to %d recipients", r, n, n*rcpts)
+	}
+}

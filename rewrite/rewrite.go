@@ -137,7 +137,11 @@ func Prepare(msg []byte, tag string) (*Template, error) {
 			continue
 		}
 		t.parts = append(t.parts, p)
-		t.count += len(p.occ)
+		for _, o := range p.occ {
+			if o.kind != kindDrop {
+				t.count++
+			}
+		}
 	}
 	return t, nil
 }

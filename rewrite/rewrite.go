@@ -88,9 +88,9 @@ var ErrLink = errors.New("rewrite: invalid link")
 // A Template is a parsed message with the places of its tag. It is
 // immutable: Render may be called from several goroutines at once.
 type Template struct {
-	msg     []byte
-	tag     string
-	parts   []*textPart // parts holding the tag, in message order
+	msg      []byte
+	tag      string
+	parts    []*textPart // parts holding the tag, in message order
 	count    int
 	failures []string // one reason for each part that holds the tag but is left as it is
 }

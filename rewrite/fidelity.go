@@ -29,7 +29,10 @@ import (
 //     text/plain by the link (format=flowed compared unflowed), in HTML
 //     each spelling of the tag (literal, character references as
 //     html.UnescapeString reads them, percent-encoding) by the link or an
-//     anchor to it. Where a line had to be broken in a 7bit/8bit part, only
+//     anchor to it: in text, comments and raw text, and inside tags only in
+//     href and src values; in text also where inline markup splits its
+//     characters (the text of such a run goes, its markup stays). It reads
+//     HTML with golang.org/x/net/html's tokenizer (expectedHTML). Where a line had to be broken in a 7bit/8bit part, only
 //     line breaks (and in flowed text a space) next to a link may be added;
 //   - a changed part has no line longer than 998 octets unless it had one
 //     before, and a changed quoted-printable part keeps to 76 columns if it
@@ -256,7 +259,7 @@ func checkHTML(a, b, tag, link string, breaks bool) error {
 	anchors := func(s string) string {
 		return strings.ReplaceAll(s, anchorOpen+placeholder+anchorMid+placeholder+anchorEnd, placeholder)
 	}
-	a = anchors(replaceTagForms(links(a), tag))
+	a = anchors(expectedHTML(links(a), tag))
 	b = anchors(links(b))
 	var allowed []string
 	if breaks {

@@ -311,6 +311,37 @@ var genCases = map[string]func() string{
 		line := "> " + strings.Repeat("word ", 185) + "[[career-relay]]" + strings.Repeat(" more", 10)
 		return hdr(top, "Subject: long flowed", "Content-Type: text/plain; charset=us-ascii; format=flowed", "Content-Transfer-Encoding: 7bit") + crlf(line+"\n")
 	},
+	"40-word-html-utf8-qp": func() string {
+		return wordMail("utf-8", "quoted-printable", func(s string) string { return qpEncode(crlf(s)) })
+	},
+	"41-word-html-iso2022jp-base64": func() string {
+		return wordMail("ISO-2022-JP", "base64", func(s string) string { return base64Lines(iso(s)) })
+	},
+	"42-word-html-sjis-qp": func() string {
+		return wordMail("Shift_JIS", "quoted-printable", func(s string) string { return qpEncode(sjis(s)) })
+	},
+}
+
+// wordMail is a rejection as Outlook writes it from a Word template: a
+// plain part, and an HTML part with the tag split in every shape of
+// splitShapes (each becomes one link) and across every barrier (each stays).
+func wordMail(charset, cte string, encode func(string) string) string {
+	var b strings.Builder
+	b.WriteString(`<html xmlns:o="urn:schemas-microsoft-com:office:office" xmlns:w="urn:schemas-microsoft-com:office:word"><head>` + "\n")
+	b.WriteString(`<meta http-equiv=Content-Type content="text/html; charset=` + charset + `"><style><!-- p.MsoNormal {margin:0mm;} --></style></head>` + "\n")
+	b.WriteString(`<body lang=JA link="#0563C1"><div class=WordSection1>` + "\n")
+	b.WriteString(`<p class=MsoNormal>山田 太郎 様<o:p></o:p></p>` + "\n")
+	for _, sh := range splitShapes {
+		b.WriteString(`<p class=MsoNormal>キャリア相談（` + sh.name + `）：` + sh.html + `<o:p></o:p></p>` + "\n")
+	}
+	b.WriteString(`<p class=MsoNormal>改行をまたぐ場合：[[career-<br>relay]]</p>` + "\n")
+	b.WriteString(`<p class=MsoNormal title="[[career-relay]]">段落をまたぐ場合：[[career-</p><p class=MsoNormal>relay]]</p>` + "\n")
+	b.WriteString(`</div></body></html>` + "\n")
+	return hdr(top, subj("UTF-8", "選考結果のご連絡"), `Content-Type: multipart/alternative; boundary="----=_NextPart_000_0001"`) +
+		"------=_NextPart_000_0001\r\n" + hdr("Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit") +
+		crlf("キャリア相談はこちら：[[career-relay]]\n") +
+		"\r\n------=_NextPart_000_0001\r\n" + hdr("Content-Type: text/html; charset=\""+charset+"\"", "Content-Transfer-Encoding: "+cte) +
+		encode(b.String()) + "\r\n------=_NextPart_000_0001--\r\n"
 }
 
 // fuzzRegressions are inputs that once failed FuzzRewrite (or made it

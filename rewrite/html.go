@@ -9,6 +9,7 @@ const (
 	kindURL    uint8 = iota // the link, & escaped for HTML
 	kindURLRaw              // the link as is (plain text, script, style)
 	kindAnchor              // <a href="link">link</a>
+	kindDrop                // a later piece of a tag split by inline markup: removed
 )
 
 // Where an HTML occurrence is, for breaking overlong lines.
@@ -94,10 +95,13 @@ func scanHTML(b []byte, tag string, markup []bool) []hocc {
 	var out []hocc
 	st := hData
 	inAnchor := false
+	anchorHref := false // the a element inAnchor is in has href
+	curHref := false    // the current tag has an href attribute
 	var (
 		nameStart, nameEnd int  // current tag name
 		endTag             bool // current tag is an end tag
 		attrStart          int
+		attrNameEnd        int  // the end of the current attribute's name
 		pendingAttr        = -1 // first occurrence in the current attribute value
 		rawName            string
 		markStart          int // markup: where the current markup began
@@ -121,7 +125,7 @@ func scanHTML(b []byte, tag string, markup []bool) []hocc {
 		}
 		name := nameIs(b, nameStart, nameEnd, []string{"a"})
 		if name == "a" {
-			inAnchor = !endTag
+			inAnchor, anchorHref = !endTag, !endTag && curHref
 		}
 		st = hData
 		if endTag {
@@ -146,7 +150,13 @@ func scanHTML(b []byte, tag string, markup []bool) []hocc {
 		}
 		c := b[i]
 		if c == t0 || c == '&' || c == '%' {
-			if end, ok := matchForms(b, i, tag); ok {
+			// Inside a tag, only the value of an href or src attribute is
+			// a place for a link; a tag in any other attribute (a title, an
+			// alt text), or in a tag's or attribute's name, stays.
+			inTag := st != hData && st != hRaw && st != hRCData && st != hComment && st != hBogus
+			linkAttr := (st == hBeforeValue || st == hValueDQ || st == hValueSQ || st == hValueUnq) &&
+				nameIs(b, attrStart, attrNameEnd, []string{"href", "src"}) != ""
+			if end, ok := matchForms(b, i, tag); ok && (!inTag || linkAttr) {
 				if st == hBeforeValue {
 					st = hValueUnq // the tag starts an unquoted value
 				}
@@ -163,13 +173,33 @@ func scanHTML(b []byte, tag string, markup []bool) []hocc {
 					}
 				case hRaw:
 					o.kind, o.ctx = kindURLRaw, ctxFixed
-				case hRCData, hComment, hBogus:
-				default:
-					o.ctx = ctxFixed
 				}
 				out = append(out, o)
 				i = end
 				continue
+			}
+			if st == hData {
+				if run, ok := matchSplit(b, i, tag, anchorState{inAnchor, anchorHref}); ok {
+					for k, pc := range run.pieces {
+						o := hocc{vs: pc[0], ve: pc[1], kind: kindDrop, ctx: ctxText, attrStart: -1, valueEnd: -1}
+						if k == 0 {
+							o.kind = kindURL
+							if !inAnchor {
+								o.kind = kindAnchor
+							}
+						}
+						out = append(out, o)
+					}
+					if markup != nil {
+						for _, g := range run.gaps {
+							markStart = g[0]
+							mark(g[1])
+						}
+					}
+					inAnchor, anchorHref = run.after.in, run.after.href
+					i = run.end
+					continue
+				}
 			}
 		}
 		switch st {
@@ -179,7 +209,7 @@ func scanHTML(b []byte, tag string, markup []bool) []hocc {
 				n := b[i+1]
 				switch {
 				case isAlpha(n):
-					st, endTag, nameStart = hTagName, false, i+1
+					st, endTag, nameStart, curHref = hTagName, false, i+1, false
 					i += 2
 					continue
 				case n == '/' && i+2 < len(b) && isAlpha(b[i+2]):
@@ -230,6 +260,10 @@ func scanHTML(b []byte, tag string, markup []bool) []hocc {
 				st, attrStart = hAttrName, i
 			}
 		case hAttrName:
+			if isHTMLSpace(c) || c == '/' || c == '=' || c == '>' {
+				attrNameEnd = i
+				curHref = curHref || nameIs(b, attrStart, i, []string{"href"}) != ""
+			}
 			switch {
 			case isHTMLSpace(c):
 				st = hAfterAttrName
@@ -313,34 +347,43 @@ func scanHTML(b []byte, tag string, markup []bool) []hocc {
 // percent-encoded (%5B, %5b). It returns the end of the match.
 func matchForms(b []byte, i int, tag string) (int, bool) {
 	for k := 0; k < len(tag); k++ {
-		if i >= len(b) {
+		n := matchChar(b, i, tag[k])
+		if n == 0 {
 			return 0, false
 		}
-		c := tag[k]
-		switch {
-		case b[i] == c:
-			i++
-		case b[i] == '&':
-			r, n := charRef(b[i:])
-			if n == 0 || r != rune(c) {
-				return 0, false
-			}
-			i += n
-		case b[i] == '%':
-			if i+2 >= len(b) {
-				return 0, false
-			}
-			h, ok1 := unhex(b[i+1])
-			l, ok2 := unhex(b[i+2])
-			if !ok1 || !ok2 || h<<4|l != c {
-				return 0, false
-			}
-			i += 3
-		default:
-			return 0, false
-		}
+		i += n
 	}
 	return i, true
+}
+
+// matchChar matches the character c at b[i:], spelled literally, as a
+// character reference or percent-encoded, and returns the length of its
+// spelling, 0 when there is none.
+func matchChar(b []byte, i int, c byte) int {
+	if i >= len(b) {
+		return 0
+	}
+	switch {
+	case b[i] == c:
+		return 1
+	case b[i] == '&':
+		r, n := charRef(b[i:])
+		if n == 0 || r != rune(c) {
+			return 0
+		}
+		return n
+	case b[i] == '%':
+		if i+2 >= len(b) {
+			return 0
+		}
+		h, ok1 := unhex(b[i+1])
+		l, ok2 := unhex(b[i+2])
+		if !ok1 || !ok2 || h<<4|l != c {
+			return 0
+		}
+		return 3
+	}
+	return 0
 }
 
 // namedRefs are the HTML5 named character references of printable ASCII

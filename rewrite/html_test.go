@@ -77,7 +77,10 @@ func TestFindHTMLContexts(t *testing.T) {
 		{`<p title="a>b" data-x='"'>[[career-relay]]`, []want{{kindAnchor, ctxText}}},
 		{`<scriptx>[[career-relay]]`, []want{{kindAnchor, ctxText}}},
 		{`<script>x</scriptx>[[career-relay]]`, []want{{kindURLRaw, ctxFixed}}},
-		{`<p [[career-relay]]>`, []want{{kindURL, ctxFixed}}},
+		// Inside a tag only href and src values are places for a link.
+		{`<p [[career-relay]]>`, nil},
+		{`<p title="[[career-relay]]" data-x=[[career-relay]]>x</p>`, nil},
+		{`<img alt='[[career-relay]]' src="[[career-relay]]">`, []want{{kindURL, ctxAttr}}},
 	} {
 		got := findHTML([]byte(c.in), testTag)
 		if len(got) != len(c.want) {

@@ -88,7 +88,7 @@ func TestAdjacentTagsKeepLinksWhole(t *testing.T) {
 			tcase{"flowed quoted", "text/plain; charset=utf-8; format=flowed", "8bit", "> " + pad + tags, 1},
 			tcase{"html text", "text/html; charset=utf-8", "8bit", "<p>" + pad + tags + "</p>", 2},
 			tcase{"html in anchor", "text/html; charset=utf-8", "8bit", "<a href=\"https://x.example/\">" + pad + tags + "</a>", 1},
-			tcase{"html attribute", "text/html; charset=utf-8", "8bit", "<p title=\"" + pad + tags + "\">x</p>", 1},
+			tcase{"html attribute", "text/html; charset=utf-8", "8bit", "<img src=\"" + pad + tags + "\">", 1},
 			tcase{"html comment", "text/html; charset=utf-8", "8bit", "<!-- " + pad + tags + " -->", 1},
 			tcase{"plain base64", "text/plain; charset=utf-8", "base64", base64Lines(pad + tags), 1},
 			tcase{"html base64", "text/html; charset=utf-8", "base64", base64Lines("<p>" + pad + tags + "</p>"), 2},
@@ -139,7 +139,7 @@ func TestLinksWholeAtEveryLineOffset(t *testing.T) {
 			{"text/plain; format=flowed; delsp=yes", "7bit", "> " + P + tags},
 			{"text/html", "7bit", "<p>" + P + tags + "</p>"},
 			{"text/html", "7bit", "<a href=x>" + P + tags + "</a>"},
-			{"text/html", "7bit", "<p title=\"" + P + tags + "\">x</p>"},
+			{"text/html", "7bit", "<img src=\"" + P + tags + "\">"},
 			{"text/html", "7bit", "<!--" + P + tags + "-->"},
 		} {
 			msg := "Content-Type: " + c.ct + "; charset=utf-8\r\nContent-Transfer-Encoding: " + c.cte + "\r\n\r\n" + c.body + "\r\n"

@@ -143,29 +143,36 @@ type lineGroup struct {
 	o0, o1 int
 }
 
-// prepareLeaf finds the tag in a leaf. skipped reports an eligible part
-// that shows the raw tag but cannot be read (its transfer encoding is
-// broken or its charset unsupported).
-func prepareLeaf(msg []byte, lf *leaf, tag string) (p *textPart, skipped bool) {
+// prepareLeaf finds the tag in a leaf. failure, when not "", is why a
+// part that holds the tag is left as it is: an eligible part whose transfer
+// encoding is broken (ReasonEncoding) or whose charset is not supported
+// (ReasonCharset), a TNEF body (ReasonTNEF), signed content (ReasonSigned).
+func prepareLeaf(msg []byte, lf *leaf, tag string) (p *textPart, failure string) {
+	raw := msg[lf.bodyStart:lf.bodyEnd]
 	pi, ok := leafInfo(lf.hdr)
 	if !ok {
-		return nil, false
+		return nil, opaqueFailure(lf.hdr, raw, tag)
 	}
-	raw := msg[lf.bodyStart:lf.bodyEnd]
 	d, lines, ok := decodeTransfer(raw, pi.cte)
 	if !ok {
-		return nil, bytes.Contains(raw, []byte(tag))
+		if bytes.Contains(raw, []byte(tag)) {
+			return nil, ReasonEncoding
+		}
+		return nil, ""
 	}
 	cs := charsetKind(pi.charset, pi.hasCharset, d)
 	if cs == csUnsupported {
-		return nil, bytes.Contains(raw, []byte(tag))
+		if bytes.Contains(raw, []byte(tag)) {
+			return nil, ReasonCharset
+		}
+		return nil, ""
 	}
 	if cs == csASCII && !pi.html && !pi.flowed && !bytes.Contains(d, []byte(tag)) {
-		return nil, false
+		return nil, ""
 	}
 	occs := findOccurrences(d, cs, pi, tag)
 	if len(occs) == 0 {
-		return nil, false
+		return nil, ""
 	}
 	p = &textPart{
 		bodyStart: lf.bodyStart, bodyEnd: lf.bodyEnd,
@@ -184,7 +191,33 @@ func prepareLeaf(msg []byte, lf *leaf, tag string) (p *textPart, skipped bool) {
 	default:
 		p.groups = lineGroups(d, occs)
 	}
-	return p, false
+	return p, ""
+}
+
+// opaqueFailure says why a part that is not rewritten at all holds the
+// tag: a TNEF body that shows it (ReasonTNEF), or signed content, which
+// rewriting would break (ReasonSigned); "" otherwise (an attachment, an
+// image, a part without the tag).
+func opaqueFailure(h textproto.Header, raw []byte, tag string) string {
+	mh := message.Header{Header: h}
+	mt, params, _ := mh.ContentType()
+	switch {
+	case isTNEF(mt, params, h.Get("Content-Disposition")):
+		cte := cteIdentity
+		if strings.EqualFold(h.Get("Content-Transfer-Encoding"), "base64") {
+			cte = cteBase64
+		} else if strings.EqualFold(h.Get("Content-Transfer-Encoding"), "quoted-printable") {
+			cte = cteQP
+		}
+		if d, _, ok := decodeTransfer(raw, cte); ok && tnefHasTag(d, tag) {
+			return ReasonTNEF
+		}
+	case mt == "multipart/signed":
+		if bytes.Contains(raw, []byte(tag)) {
+			return ReasonSigned
+		}
+	}
+	return ""
 }
 
 // findOccurrences finds the tag in a decoded body.

@@ -103,7 +103,7 @@ func randomPart(r *rand.Rand) (string, int, string) {
 		}
 	}
 	if html {
-		toks = append([]string{"<p title=\"", tagSpelling(r, true), "\">"}, toks...)
+		toks = append([]string{"<img src=\"", tagSpelling(r, true), "\">"}, toks...)
 		toks = append(toks, "<a href=", tagSpelling(r, true), ">x</a>\n")
 		tags += 2
 	}

@@ -33,6 +33,12 @@ func newLinkForms(link string) linkForms {
 // after it the designation of the state the text continues in.
 func (o *occ) escapes(l *linkForms) (pre, post string) {
 	cur := o.startSt
+	if o.kind == kindDrop {
+		if cur != o.endSt {
+			post = isoEscape(o.endSt)
+		}
+		return "", post
+	}
 	if cur == isoRoman && l.roman {
 		pre, cur = "\x1b(B", isoASCII
 	}
@@ -50,6 +56,7 @@ func (o *occ) repLen(l *linkForms) int {
 		n += len(l.raw)
 	case kindURL:
 		n += len(l.esc)
+	case kindDrop:
 	default:
 		n += 2*len(l.esc) + len(anchorOpen) + len(anchorMid) + len(anchorEnd)
 	}
@@ -64,6 +71,7 @@ func appendRep(dst []byte, o *occ, l *linkForms) []byte {
 		dst = append(dst, l.raw...)
 	case kindURL:
 		dst = append(dst, l.esc...)
+	case kindDrop:
 	default:
 		dst = append(dst, anchorOpen...)
 		dst = append(dst, l.esc...)
@@ -166,6 +174,7 @@ func (e *qpEncoder) rep(o *occ, l *linkForms) {
 		e.unit(l.raw)
 	case kindURL:
 		e.unit(l.esc)
+	case kindDrop:
 	default:
 		e.ascii(anchorOpen)
 		e.unit(l.esc)
@@ -222,6 +231,8 @@ func (p *textPart) renderBroken(dst []byte, l *linkForms) []byte {
 		re := len(out)
 		cur = o.de
 		switch {
+		case o.kind == kindDrop:
+			// removed text: no link to break next to
 		case p.html && o.kind == kindAnchor:
 			pre, post := o.escapes(l)
 			cands = append(cands, cand{rs + len(pre) + 3, "\r\n", rankBefore}, cand{re - len(post) - 1, "\r\n", rankAfter})

@@ -88,12 +88,20 @@ var ErrLink = errors.New("rewrite: invalid link")
 // A Template is a parsed message with the places of its tag. It is
 // immutable: Render may be called from several goroutines at once.
 type Template struct {
-	msg     []byte
-	tag     string
-	parts   []*textPart // parts holding the tag, in message order
-	count   int
-	skipped int
+	msg      []byte
+	tag      string
+	parts    []*textPart // parts holding the tag, in message order
+	count    int
+	failures []string // one reason for each part that holds the tag but is left as it is
 }
+
+// Reasons a part that holds the tag is left as it is (Template.Failures).
+const (
+	ReasonCharset  = "charset"  // a text part in a charset the rewriter does not write
+	ReasonEncoding = "encoding" // a text part whose transfer encoding is broken
+	ReasonTNEF     = "tnef"     // a TNEF body (winmail.dat), which Outlook shows as it is
+	ReasonSigned   = "signed"   // signed content (multipart/signed), which a change would break
+)
 
 // ValidTag reports whether tag can be used: 1 to 200 printable ASCII
 // characters without white space and without & % < > " ' (which HTML and
@@ -129,15 +137,19 @@ func Prepare(msg []byte, tag string) (*Template, error) {
 	}
 	t := &Template{msg: msg, tag: tag}
 	for i := range leaves {
-		p, skipped := prepareLeaf(msg, &leaves[i], tag)
-		if skipped {
-			t.skipped++
+		p, failure := prepareLeaf(msg, &leaves[i], tag)
+		if failure != "" {
+			t.failures = append(t.failures, failure)
 		}
 		if p == nil {
 			continue
 		}
 		t.parts = append(t.parts, p)
-		t.count += len(p.occ)
+		for _, o := range p.occ {
+			if o.kind != kindDrop {
+				t.count++
+			}
+		}
 	}
 	return t, nil
 }
@@ -148,11 +160,16 @@ func (t *Template) Tagged() bool { return t.count > 0 }
 // Count is the number of places Render fills with the link.
 func (t *Template) Count() int { return t.count }
 
-// Skipped is the number of text parts (text/plain or text/html, not
-// attachments) that show the raw tag but that Render leaves as they are,
-// because their transfer encoding is broken or their charset is not
-// supported. The caller may log it, or fall back to ReplaceRaw.
-func (t *Template) Skipped() int { return t.skipped }
+// Skipped is the number of parts that hold the tag but that Render leaves
+// as they are (see Failures).
+func (t *Template) Skipped() int { return len(t.failures) }
+
+// Failures gives, for each part that holds the tag but that Render leaves
+// as it is, the reason: ReasonCharset or ReasonEncoding for a text part
+// that cannot be read safely, ReasonTNEF for a TNEF body, ReasonSigned for
+// signed content. The caller counts and logs them (or falls back to
+// ReplaceRaw); the message is still delivered.
+func (t *Template) Failures() []string { return t.failures }
 
 // Render returns the message with every eligible occurrence of the tag
 // replaced by link. When the message is not tagged it returns the prepared

@@ -37,6 +37,12 @@ var (
 	DeliveryResults = []string{"delivered", "deferred", "bounced"}
 	// ClickClasses are the values of careerrelay_link_clicks_total{class}.
 	ClickClasses = []string{"human", "bot"}
+	// RewriteReasons are the values of careerrelay_rewrite_failures_total{reason}:
+	// a text part in a charset careerrelay does not write, a broken transfer
+	// encoding, a TNEF body (winmail.dat), a message that cannot be parsed
+	// (its raw tags got the generic link), signed content, and a personal
+	// link that could not be written (the copy got the generic link).
+	RewriteReasons = []string{"charset", "encoding", "tnef", "unparsable", "signed", "link"}
 	// WebhookResults are the values of careerrelay_agency_webhooks_total{result}.
 	WebhookResults = []string{"ok", "retry", "failed"}
 )
@@ -61,8 +67,8 @@ var (
 	}, []string{"tenant"})
 	RewriteFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "careerrelay_rewrite_failures_total",
-		Help: "Messages that could not be parsed for rewriting and were delivered as they were, by tenant.",
-	}, []string{"tenant"})
+		Help: "Places where a tenant's tag could not be rewritten (the mail was delivered with it as it was, or with the generic link), by tenant and reason (RewriteReasons).",
+	}, []string{"tenant", "reason"})
 	DeliveryAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "careerrelay_delivery_attempts_total",
 		Help: "Outbound delivery attempts, by result (delivered, deferred, bounced).",
@@ -129,7 +135,9 @@ func Init(tenants []string) {
 			Ingress.WithLabelValues(t, p)
 		}
 		LinksInjected.WithLabelValues(t)
-		RewriteFailures.WithLabelValues(t)
+		for _, r := range RewriteReasons {
+			RewriteFailures.WithLabelValues(t, r)
+		}
 		Referrals.WithLabelValues(t)
 		CreditsGranted.WithLabelValues(t)
 		for _, c := range ClickClasses {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/linktoken"
+	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/smtp/dkim"
 	"github.com/careerrelay/careerrelay/store"
 )
@@ -125,10 +126,31 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Pi
 // spill): its body is written once to a spool file instead of into bbolt.
 func (p *Pipeline) Accept(ctx context.Context, env Envelope, msg []byte) ([]string, error) {
 	pl := p.split(env, msg)
+	var ids []string
+	var err error
 	if len(msg) > spoolAbove {
-		return p.acceptSpooled(ctx, env, pl)
+		ids, err = p.acceptSpooled(ctx, env, pl)
+	} else {
+		ids, err = p.enqueue(ctx, env, pl, nil)
 	}
-	return p.enqueue(ctx, env, pl, nil)
+	if err == nil {
+		p.reportFailures(env, pl, ids)
+	}
+	return ids, err
+}
+
+// reportFailures counts and logs, once the copies are queued, each place
+// where the tenant's tag was left as it was, with the queue id that names
+// the message.
+func (p *Pipeline) reportFailures(env Envelope, pl *plan, ids []string) {
+	for _, f := range pl.failures {
+		metrics.RewriteFailures.WithLabelValues(pl.tenant.ID, f.reason).Inc()
+		args := []any{"tx", env.SessionID, "tenant", pl.tenant.ID, "queue_id", ids[0], "reason", f.reason}
+		if f.err != nil {
+			args = append(args, "err", f.err)
+		}
+		p.log.Warn(f.msg, args...)
+	}
 }
 
 // enqueue queues the copies of pl in one durable commit, each group's body

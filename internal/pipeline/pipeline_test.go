@@ -17,11 +17,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// rewriteFailures reads careerrelay_rewrite_failures_total{tenant="acme"}.
-func rewriteFailures(t *testing.T) float64 {
+// rewriteFailures reads careerrelay_rewrite_failures_total{tenant="acme",reason}.
+func rewriteFailures(t *testing.T, reason string) float64 {
 	t.Helper()
 	var m dto.Metric
-	if err := metrics.RewriteFailures.WithLabelValues("acme").Write(&m); err != nil {
+	if err := metrics.RewriteFailures.WithLabelValues("acme", reason).Write(&m); err != nil {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
@@ -214,13 +214,13 @@ func TestStoreFailureQueuesNothing(t *testing.T) {
 func TestUnreadableTaggedPartCountsAsFailure(t *testing.T) {
 	p, db, _ := newTestPipeline(t)
 	msg := strings.Replace(taggedMail, "charset=UTF-8", "charset=x-unknown-charset", 1)
-	before := rewriteFailures(t)
+	before := rewriteFailures(t, "charset")
 	env := Envelope{From: "hr@acme.example", Tenant: acme, Rcpts: []string{"a@cand.example"}, Received: time.Now()}
 	if _, err := p.Accept(context.Background(), env, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}
-	if got := rewriteFailures(t) - before; got != 1 {
-		t.Errorf("careerrelay_rewrite_failures_total moved by %v, want 1", got)
+	if got := rewriteFailures(t, "charset") - before; got != 1 {
+		t.Errorf("careerrelay_rewrite_failures_total{reason=charset} moved by %v, want 1", got)
 	}
 	if q := queue(t, p, db); len(q) != 1 || !strings.HasSuffix(q[0].body, msg) {
 		t.Errorf("the message was not relayed unchanged: %+v", q)
@@ -234,13 +234,13 @@ func TestUnparseableMessageGetsGenericLinkInBodyOnly(t *testing.T) {
 	p, db, _ := newTestPipeline(t)
 	msg := "From: hr@acme.example\r\nSubject: [[career-relay]]\r\nMIME-Version: 1.0\r\n" +
 		"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhere: [[career-relay]]\r\n"
-	before := rewriteFailures(t)
+	before := rewriteFailures(t, "unparsable")
 	env := Envelope{From: "hr@acme.example", Tenant: acme, Rcpts: []string{"a@cand.example"}, Received: time.Now()}
 	if _, err := p.Accept(context.Background(), env, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}
-	if got := rewriteFailures(t) - before; got != 1 {
-		t.Fatalf("careerrelay_rewrite_failures_total moved by %v, want 1 (is the message parseable after all?)", got)
+	if got := rewriteFailures(t, "unparsable") - before; got != 1 {
+		t.Fatalf("careerrelay_rewrite_failures_total{reason=unparsable} moved by %v, want 1 (is the message parseable after all?)", got)
 	}
 	q := queue(t, p, db)
 	if len(q) != 1 {
@@ -297,12 +297,12 @@ func TestAdjacentTagsLinksWhole(t *testing.T) {
 		{"unparseable", head + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n" + tags + tags[:10*16] + "\r\n", 40, true},
 	} {
 		p, db, _ := newTestPipeline(t)
-		before := rewriteFailures(t)
+		before := rewriteFailures(t, "unparsable")
 		env := Envelope{From: "hr@acme.example", Tenant: acme, Rcpts: []string{"a@cand.example", "archive@acme.example"}, Received: time.Now()}
 		if _, err := p.Accept(context.Background(), env, []byte(c.msg)); err != nil {
 			t.Fatal(err)
 		}
-		if failed := rewriteFailures(t) > before; failed != c.failure {
+		if failed := rewriteFailures(t, "unparsable") > before; failed != c.failure {
 			t.Errorf("%s: rewrite failure counted: %v, want %v", c.name, failed, c.failure)
 		}
 		q := queue(t, p, db)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -33,8 +34,17 @@ type group struct {
 // package comment). Nothing is rendered or signed yet: that happens when
 // each copy is delivered (Render).
 type plan struct {
-	tenant *configs.Tenant // nil: relayed untouched, unsigned
-	groups []group
+	tenant   *configs.Tenant // nil: relayed untouched, unsigned
+	groups   []group
+	failures []failure // tags left as they were, told once the copies are queued
+}
+
+// failure is a place where the tenant's tag was not rewritten: its reason
+// (metrics.RewriteReasons) and what the operator's log says of it.
+type failure struct {
+	reason string
+	msg    string
+	err    error
 }
 
 // copies counts the copies of every group.
@@ -54,7 +64,17 @@ func (p *Pipeline) split(env Envelope, msg []byte) *plan {
 	if t == nil {
 		return &plan{groups: []group{{body: msg, copies: []Copy{{Rcpts: rcpts}}}}}
 	}
-	return &plan{tenant: t, groups: p.rewrite(env, t, rcpts, msg)}
+	pl := &plan{tenant: t}
+	pl.groups = p.rewrite(env, t, rcpts, msg, &pl.failures)
+	return pl
+}
+
+// failureMessages are the log messages of Template.Failures' reasons.
+var failureMessages = map[string]string{
+	rewrite.ReasonCharset:  "a text part with the tag is in a charset careerrelay does not write; it went out with the tag",
+	rewrite.ReasonEncoding: "a text part with the tag has a broken transfer encoding; it went out with the tag",
+	rewrite.ReasonTNEF:     "the body is TNEF (winmail.dat) and holds the tag; it went out with the tag (turn TNEF off: docs/ats-template-guide.md)",
+	rewrite.ReasonSigned:   "signed content holds the tag; it went out with the tag (rewriting would break the signature)",
 }
 
 // rewrite splits the recipients and finds the tenant's tag: each candidate
@@ -63,25 +83,23 @@ func (p *Pipeline) split(env Envelope, msg []byte) *plan {
 // generic link, which never counts. Untagged mail is one unchanged copy.
 // A changed message is stored without the signatures its client made,
 // which would fail on every copy ("body hash did not verify").
-func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg []byte) []group {
+func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg []byte, failures *[]failure) []group {
 	log := p.log.With("tx", env.SessionID, "tenant", t.ID)
 	tmpl, err := rewrite.Prepare(msg, t.Tag)
 	if err != nil {
 		// Never dropped: a raw, visible tag becomes the generic link.
-		metrics.RewriteFailures.WithLabelValues(t.ID).Inc()
 		body, n := rewrite.ReplaceRaw(msg, t.Tag, p.genericLink(t))
-		log.Warn("message not parseable for rewriting; relayed with raw tags replaced by the generic link", "err", err, "raw_tags", n)
+		*failures = append(*failures, failure{"unparsable", fmt.Sprintf("message not parseable for rewriting; relayed with %d raw tags replaced by the generic link", n), err})
 		if n > 0 {
 			body = dkim.StripSignatures(body)
 		}
 		return []group{{body: body, copies: []Copy{{Rcpts: rcpts}}}}
 	}
-	if n := tmpl.Skipped(); n > 0 {
-		// A text part shows the raw tag but cannot be rewritten safely
-		// (unsupported charset, broken transfer encoding): it goes out as it
-		// came, and the operator hears of it.
-		metrics.RewriteFailures.WithLabelValues(t.ID).Inc()
-		log.Warn("text parts with the tag left unrewritten (unsupported charset or broken encoding)", "parts", n)
+	// A part shows the raw tag but cannot be rewritten (an unsupported
+	// charset, a broken transfer encoding, TNEF, signed content): it goes
+	// out as it came, and the operator hears of it.
+	for _, r := range tmpl.Failures() {
+		*failures = append(*failures, failure{reason: r, msg: failureMessages[r]})
 	}
 	if !tmpl.Tagged() {
 		return []group{{body: msg, copies: []Copy{{Rcpts: rcpts}}}}
@@ -98,8 +116,7 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 		id := linktoken.NewSendID()
 		link := p.links.BaseURL + "/c/" + p.keys.Mint(id)
 		if err := rewrite.CheckLink(link); err != nil {
-			metrics.RewriteFailures.WithLabelValues(t.ID).Inc()
-			log.Warn("rendering a personal link failed; generic link instead", "err", err)
+			*failures = append(*failures, failure{"link", "a personal link could not be written; the copy got the generic link", err})
 			internal = append(internal, r)
 			continue
 		}
@@ -115,7 +132,7 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 		if rewrite.CheckLink(generic) == nil {
 			groups[0].copies = append(groups[0].copies, Copy{Rcpts: internal, Link: generic})
 		} else {
-			metrics.RewriteFailures.WithLabelValues(t.ID).Inc()
+			*failures = append(*failures, failure{"link", "the generic link cannot be written in HTML; raw tags replaced in the tenant's own copy", nil})
 			body, _ := rewrite.ReplaceRaw(msg, t.Tag, generic)
 			groups = append(groups, group{body: dkim.StripSignatures(body), copies: []Copy{{Rcpts: internal}}})
 		}

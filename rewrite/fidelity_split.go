@@ -79,11 +79,19 @@ func htmlSegments(s string) []segment {
 	var segs []segment
 	raw := ""         // inside this raw-text element
 	hrefOpen := false // inside an a with href
+	consumed := 0
 	for {
 		tt := z.Next()
 		if tt == html.ErrorToken {
+			// The tokenizer drops a tag left unfinished at the end ("<a
+			// href=..."), as HTML does; the source still has it.
+			if consumed < len(s) {
+				rest := s[consumed:]
+				segs = append(segs, segment{raw: rest, kind: segBarrier, tag: len(rest) > 1 && rest[0] == '<' && (isAlpha(rest[1]) || rest[1] == '/')})
+			}
 			return segs
 		}
+		consumed += len(z.Raw())
 		g := segment{raw: string(z.Raw()), kind: segBarrier}
 		name, hasAttr := z.TagName()
 		lname := strings.ToLower(string(name))

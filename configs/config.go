@@ -199,6 +199,24 @@ type Tenant struct {
 	// Delivery is the tenant's own return route; with no mode, the
 	// tenant's mail takes the global delivery.
 	Delivery TenantDelivery `yaml:"delivery"`
+	// APIKeys open the tenant's API (/api/v1/tenants/<id>/...) to the
+	// systems that hold them, such as an ATS that sends its own mail.
+	APIKeys []APIKey `yaml:"api_keys"`
+	// HRUsers may log in to the tenant's HR page (/hr/).
+	HRUsers []HRUser `yaml:"hr_users"`
+}
+
+// APIKey is one key of a tenant's API: only its SHA-256 is in the file.
+type APIKey struct {
+	ID     string `yaml:"id"`     // names the key in logs and rate limits
+	SHA256 string `yaml:"sha256"` // hex SHA-256 of the key (careerrelay api-key prints both)
+	Sum    []byte `yaml:"-"`      // SHA256 decoded
+}
+
+// HRUser is an account of a tenant's HR page.
+type HRUser struct {
+	Name         string `yaml:"name"`
+	PasswordHash string `yaml:"password_hash"` // bcrypt
 }
 
 // Ingress holds a tenant's proofs besides an AUTH user listed for it.

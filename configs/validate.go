@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -405,7 +407,8 @@ func (v *validator) tenants() {
 			}
 		}
 	}
-	owners := map[string]string{} // tenant domains and DKIM domains -> key
+	owners := map[string]string{}    // tenant domains and DKIM domains -> key
+	keyOwners := map[string]string{} // API key digests -> key
 	for i := range ts {
 		t := &ts[i]
 		p := index("tenants", i)
@@ -451,6 +454,8 @@ func (v *validator) tenants() {
 			}
 		}
 		v.dkim(p, t)
+		v.apiKeys(p, t, keyOwners)
+		v.hrUsers(p, t)
 	}
 	for i := range ts {
 		v.ingress(index("tenants", i), &ts[i], owners)
@@ -484,6 +489,58 @@ func (v *validator) tag(key, tag string) {
 		v.add(key, fmt.Sprintf("%q has white space at its ends", tag), "remove the spaces; the tag is matched exactly")
 	case strings.ContainsFunc(tag, unicode.IsControl):
 		v.add(key, fmt.Sprintf("%q holds a control character or line break", tag), "write the tag on one line")
+	}
+}
+
+// apiKeys checks a tenant's API keys: ids unique within the tenant, each
+// sha256 64 hex digits and no key of two tenants (a key must name its
+// tenant); keyOwners maps each digest seen to the key's path.
+func (v *validator) apiKeys(p string, t *Tenant, keyOwners map[string]string) {
+	ids := map[string]int{}
+	for j := range t.APIKeys {
+		k := &t.APIKeys[j]
+		kp := index(join(p, "api_keys"), j)
+		if v.required(join(kp, "id"), k.ID, "name the key after the system that holds it, e.g. ats1") {
+			if !tenantIDRE.MatchString(k.ID) {
+				v.add(join(kp, "id"), fmt.Sprintf("%q is not an id", k.ID), "use a-z, 0-9 and -, e.g. ats1")
+			} else if i, dup := ids[k.ID]; dup {
+				v.add(join(kp, "id"), fmt.Sprintf("key %q is also api_keys[%d]", k.ID, i), "give each key its own id")
+			}
+			ids[k.ID] = j
+		}
+		const hint = "write the sha256 line that `careerrelay api-key -tenant ID -id KEY` prints (never the key itself)"
+		if !v.required(join(kp, "sha256"), k.SHA256, hint) {
+			continue
+		}
+		sum, err := hex.DecodeString(k.SHA256)
+		if err != nil || len(sum) != sha256.Size {
+			v.add(join(kp, "sha256"), "not 64 hex digits", hint)
+			continue
+		}
+		if other, dup := keyOwners[string(sum)]; dup {
+			v.add(join(kp, "sha256"), "the same key is also "+other, "make a key for each tenant and system: careerrelay api-key")
+		}
+		keyOwners[string(sum)] = kp
+		k.Sum = sum
+	}
+}
+
+// hrUsers checks a tenant's HR page accounts.
+func (v *validator) hrUsers(p string, t *Tenant) {
+	names := map[string]int{}
+	for j, u := range t.HRUsers {
+		up := index(join(p, "hr_users"), j)
+		if v.required(join(up, "name"), u.Name, "give the account the name HR logs in with, e.g. saiyo") {
+			if i, dup := names[u.Name]; dup {
+				v.add(join(up, "name"), fmt.Sprintf("account %q is also hr_users[%d]", u.Name, i), "give each account its own name")
+			}
+			names[u.Name] = j
+		}
+		if v.required(join(up, "password_hash"), u.PasswordHash, bcryptHint) {
+			if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+				v.add(join(up, "password_hash"), fmt.Sprintf("not a bcrypt hash: %v", strings.TrimPrefix(err.Error(), "crypto/bcrypt: ")), bcryptHint)
+			}
+		}
 	}
 }
 

@@ -31,10 +31,14 @@ const (
 	// BucketOutbox holds the agency webhooks still to deliver, keyed by the
 	// bucket's sequence (8 bytes, big-endian).
 	BucketOutbox = "webhook_outbox"
+	// BucketIdempotency holds the answers of the tenant API's link requests
+	// that carried an Idempotency-Key, keyed by the SHA-256 of the tenant,
+	// the API key id and that header; kept 24 hours (package referral).
+	BucketIdempotency = "api_idempotency"
 )
 
 // referralBuckets are created by Open next to the queue's.
 var referralBuckets = [][]byte{
 	[]byte(BucketClicks), []byte(BucketClickCounts), []byte(BucketReferrals), []byte(BucketReferralIndex),
-	[]byte(BucketLedger), []byte(BucketBalances), []byte(BucketOutbox),
+	[]byte(BucketLedger), []byte(BucketBalances), []byte(BucketOutbox), []byte(BucketIdempotency),
 }

@@ -30,6 +30,9 @@ const (
 	SendQueued    = "queued"
 	SendDelivered = "delivered"
 	SendBounced   = "bounced"
+	// SendMinted: the link was made for the tenant's own mail system (the
+	// tenant API, `careerrelay links`), which sends it; counted as sent.
+	SendMinted = "minted"
 )
 
 // SetSendDelivery records where the copy of send record id stands

@@ -91,7 +91,8 @@ func readyFileFlag(fs *flag.FlagSet) *string {
 
 type adminClient struct {
 	cfg       *configs.Config
-	readyFile string // -ready-file, or "" for admin.listen
+	readyFile string      // -ready-file, or "" for admin.listen
+	header    http.Header // more request header fields (Idempotency-Key)
 }
 
 // do calls the admin API and copies its answer to stdout (exit 0) or its
@@ -144,6 +145,9 @@ func (c adminClient) call(method, path string, q url.Values, body []byte, out io
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Authorization", "Bearer "+c.cfg.Admin.Token)
 	if body != nil {

@@ -21,6 +21,9 @@ Usage:
                                           the tenant's impact report (clicks, referrals, credits), through the admin API
   careerrelay dkim-keygen -domain D -selector S [-algo rsa|ed25519] [-bits 2048] -out FILE   make a DKIM key, print its DNS record
   careerrelay dkim-check -config FILE     check that DNS publishes every tenant's DKIM keys
+  careerrelay api-key -tenant T -id ID    make a key of the tenant's API, print it once and its config line
+  careerrelay links -config FILE -tenant T -csv IN.csv [-out OUT.csv]
+                                          add a personal link column (career_link) to a CSV of candidates, for mail merge
   careerrelay queue -config FILE [-format text|json]   what waits in the running server's queue, oldest first
   careerrelay demo [-keep] [-v]           a self-contained tour in a temporary folder: mails in, links out, ten consents, one credit
 
@@ -49,6 +52,10 @@ func main() {
 		code = runDKIMCheck(args)
 	case "queue":
 		code = runQueue(args)
+	case "api-key":
+		code = runAPIKey(args)
+	case "links":
+		code = runLinks(args)
 	case "demo":
 		code = runDemo(args)
 	case "help", "-h", "-help", "--help":

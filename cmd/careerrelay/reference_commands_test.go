@@ -30,6 +30,8 @@ var runners = map[string]func([]string) int{
 	"runDKIMKeygen":  runDKIMKeygen,
 	"runDKIMCheck":   runDKIMCheck,
 	"runQueue":       runQueue,
+	"runAPIKey":      runAPIKey,
+	"runLinks":       runLinks,
 	"runDemo":        runDemo,
 }
 

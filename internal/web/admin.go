@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -28,6 +30,7 @@ const maxAdminBody = 64 << 10
 //	GET  /api/ledger/verify                     -> {"ok":bool,"entries":n,"head":hash,"error":text}
 //	GET  /api/queue?limit=N                     -> the queue, oldest first (admin_queue.go)
 //	GET  /api/report?tenant=ID&from=&to=&format=html|csv|json -> the impact report (admin_report.go)
+//	POST /api/links {"tenant":ID,"candidates":[...]} -> {"links":[...]} (`careerrelay links`)
 //
 // Errors are {"error": message, "code": code} with code and status
 // bad_request 400, unauthorized 401, not_found 404 (unknown tenant or
@@ -55,8 +58,9 @@ func NewAdmin(cfg *configs.Config, ledger Ledger, queue QueueReader, log *slog.L
 	mux.HandleFunc("GET /api/ledger/export", a.export)
 	mux.HandleFunc("GET /api/ledger/verify", a.verifyLedger)
 	mux.HandleFunc("/api/report", a.impactReport)
+	mux.HandleFunc("POST /api/links", a.mintLinks)
 	a.registerQueue(mux) // GET /api/queue, admin_queue.go
-	for _, path := range []string{"/api/balance", "/api/redeem", "/api/ledger/export", "/api/ledger/verify"} {
+	for _, path := range []string{"/api/balance", "/api/redeem", "/api/ledger/export", "/api/ledger/verify", "/api/links"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+path)
 		})
@@ -110,6 +114,45 @@ func (a *Admin) balance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, b)
+}
+
+// adminLinksRequest is a batch of candidates of one tenant.
+type adminLinksRequest struct {
+	Tenant     string               `json:"tenant"`
+	Candidates []referral.Candidate `json:"candidates"`
+}
+
+// mintLinks makes personal links for candidates (careerrelay links, for a
+// mail merge), as the tenant API does.
+func (a *Admin) mintLinks(w http.ResponseWriter, r *http.Request) {
+	m, ok := a.ledger.(interface {
+		Mint(ctx context.Context, tenant, keyID, idemKey string, cands []referral.Candidate) ([]referral.Minted, error)
+	})
+	if !ok {
+		apiError(w, http.StatusNotImplemented, "not_implemented", "this server's bookkeeping cannot make links")
+		return
+	}
+	var req adminLinksRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, "bad_request", "the body is not {\"tenant\", \"candidates\"}: "+err.Error())
+		return
+	}
+	if _, ok := a.tenantParam(w, req.Tenant, true); !ok {
+		return
+	}
+	links, err := m.Mint(r.Context(), req.Tenant, "admin", r.Header.Get("Idempotency-Key"), req.Candidates)
+	if err != nil {
+		if errors.Is(err, referral.ErrBadCandidate) {
+			apiError(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		a.fail(w, "links", err)
+		return
+	}
+	a.log.Info("links made", "tenant", req.Tenant, "links", len(links))
+	writeJSON(w, http.StatusCreated, map[string]any{"links": links})
 }
 
 type redeemRequest struct {

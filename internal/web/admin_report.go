@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/report"
 )
 
@@ -41,6 +42,21 @@ func (a *Admin) impactReport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	src, ok := a.ledger.(report.Source)
+	if !ok {
+		apiError(w, http.StatusNotImplemented, "not_implemented", "this server's bookkeeping cannot make reports")
+		return
+	}
+	if rep := serveReport(w, r, src, a.cfg.TenantByID(tenant), a.fail); rep != nil {
+		a.log.Info("impact report", "tenant", tenant, "from", rep.From, "to", rep.To, "format", r.URL.Query().Get("format"))
+	}
+}
+
+// serveReport answers the impact report of tenant t from src for the
+// query's from, to and format (html by default): 400 for a bad query,
+// fail for an error of the store. It returns the report it sent, or nil.
+func serveReport(w http.ResponseWriter, r *http.Request, src report.Source, t *configs.Tenant, fail func(http.ResponseWriter, string, error)) *report.Report {
+	q := r.URL.Query()
 	format := q.Get("format")
 	if format == "" {
 		format = report.Formats[0]
@@ -48,33 +64,28 @@ func (a *Admin) impactReport(w http.ResponseWriter, r *http.Request) {
 	if !slices.Contains(report.Formats, format) {
 		apiError(w, http.StatusBadRequest, "bad_request",
 			fmt.Sprintf("format %q is not %s", format, strings.Join(report.Formats, ", ")))
-		return
+		return nil
 	}
 	first, last, err := report.Period(q.Get("from"), q.Get("to"), reportNow())
 	if err != nil {
 		apiError(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
+		return nil
 	}
-	src, ok := a.ledger.(report.Source)
-	if !ok {
-		apiError(w, http.StatusNotImplemented, "not_implemented", "this server's bookkeeping cannot make reports")
-		return
-	}
-	rep, err := report.Build(src, a.cfg.TenantByID(tenant), first, last)
+	rep, err := report.Build(src, t, first, last)
 	if err != nil {
-		a.fail(w, "report", err)
-		return
+		fail(w, "report", err)
+		return nil
 	}
 	// Rendered in full first, so that a failure can still answer an error.
 	var buf bytes.Buffer
 	if err := rep.Write(&buf, format); err != nil {
-		a.fail(w, "report", err)
-		return
+		fail(w, "report", err)
+		return nil
 	}
 	h := w.Header()
 	h.Set("Content-Type", report.ContentType(format))
 	h.Set("X-Content-Type-Options", "nosniff")
-	name := fmt.Sprintf("careerrelay-report-%s-%s_%s.%s", tenant, rep.From, rep.To, format)
+	name := fmt.Sprintf("careerrelay-report-%s-%s_%s.%s", t.ID, rep.From, rep.To, format)
 	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": name}))
 	if format == "html" {
 		h.Set("Content-Security-Policy", reportCSP)
@@ -83,5 +94,5 @@ func (a *Admin) impactReport(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		w.Write(buf.Bytes())
 	}
-	a.log.Info("impact report", "tenant", tenant, "from", rep.From, "to", rep.To, "format", format)
+	return rep
 }

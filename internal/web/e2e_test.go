@@ -44,7 +44,12 @@ func newRealEnv(tb testing.TB) *realEnv {
 // newRealEnvAt is newRealEnv on the store file path, opened with opts.
 func newRealEnvAt(tb testing.TB, path string, opts store.Options) *realEnv {
 	tb.Helper()
-	cfg := testConfig()
+	return newRealEnvConfig(tb, testConfig(), path, opts)
+}
+
+// newRealEnvConfig is newRealEnvAt with the config cfg.
+func newRealEnvConfig(tb testing.TB, cfg *configs.Config, path string, opts store.Options) *realEnv {
+	tb.Helper()
 	db, err := store.Open(path, opts)
 	if err != nil {
 		tb.Fatal(err)

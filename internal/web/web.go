@@ -81,8 +81,8 @@ func (s *server) Addr() net.Addr { return s.ln.Addr() }
 // Shutdown stops the listener gracefully.
 func (s *server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
-// Public is the listener on http.listen: /metrics, /healthz and the
-// candidates' link pages.
+// Public is the listener on http.listen: /metrics, /healthz, the
+// candidates' link pages and the tenant API (/api/v1, tenantapi.go).
 type Public struct {
 	server
 	pages *pages
@@ -113,6 +113,9 @@ func NewPublic(cfg *configs.Config, refs Referrals, health func() error, reg *pr
 	pg, err := newPages(cfg, refs, log)
 	if err != nil {
 		return nil, err
+	}
+	if svc, ok := refs.(TenantService); ok {
+		registerTenantAPI(mux, cfg, svc, log) // before the pages' catch-all
 	}
 	pg.register(mux)
 	return &Public{server: newServer("http", mux, log), pages: pg}, nil

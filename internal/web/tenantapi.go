@@ -79,7 +79,7 @@ type tenantAPI struct {
 }
 
 // registerTenantAPI adds the tenant API's routes to mux.
-func registerTenantAPI(mux *http.ServeMux, cfg *configs.Config, svc TenantService, log *slog.Logger) {
+func registerTenantAPI(mux *http.ServeMux, cfg *configs.Config, svc TenantService, log *slog.Logger) *tenantAPI {
 	a := &tenantAPI{cfg: cfg, svc: svc, log: log.With("component", "tenant-api"), limits: newKeyLimits(time.Now)}
 	for _, t := range cfg.Tenants {
 		for _, k := range t.APIKeys {
@@ -103,6 +103,7 @@ func registerTenantAPI(mux *http.ServeMux, cfg *configs.Config, svc TenantServic
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.URL.Path)
 	})
+	return a
 }
 
 // caller is an authenticated request's tenant and key id.
@@ -219,6 +220,8 @@ func (a *tenantAPI) fail(w http.ResponseWriter, op string, err error) {
 // keyLimits is a token bucket per API key.
 type keyLimits struct {
 	now     func() time.Time
+	burst   float64 // apiKeyBurst; tests raise it
+	rate    float64 // apiKeyPerSecond
 	mu      sync.Mutex
 	buckets map[string]*keyBucket
 }
@@ -229,7 +232,7 @@ type keyBucket struct {
 }
 
 func newKeyLimits(now func() time.Time) *keyLimits {
-	return &keyLimits{now: now, buckets: map[string]*keyBucket{}}
+	return &keyLimits{now: now, burst: apiKeyBurst, rate: apiKeyPerSecond, buckets: map[string]*keyBucket{}}
 }
 
 // take spends one token of key; it returns 0, or how long until one is
@@ -240,13 +243,13 @@ func (l *keyLimits) take(key string) time.Duration {
 	now := l.now()
 	b := l.buckets[key]
 	if b == nil {
-		b = &keyBucket{tokens: apiKeyBurst, at: now}
+		b = &keyBucket{tokens: l.burst, at: now}
 		l.buckets[key] = b
 	}
-	b.tokens = min(apiKeyBurst, b.tokens+now.Sub(b.at).Seconds()*apiKeyPerSecond)
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
 	b.at = now
 	if b.tokens < 1 {
-		return time.Duration((1 - b.tokens) / apiKeyPerSecond * float64(time.Second))
+		return time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 	}
 	b.tokens--
 	return 0

@@ -86,6 +86,7 @@ func (s *server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx
 type Public struct {
 	server
 	pages *pages
+	api   *tenantAPI // nil when the bookkeeping has no tenant API
 }
 
 // NewPublic builds the public handler: /metrics from reg, /healthz (503
@@ -114,9 +115,10 @@ func NewPublic(cfg *configs.Config, refs Referrals, health func() error, reg *pr
 	if err != nil {
 		return nil, err
 	}
+	var api *tenantAPI
 	if svc, ok := refs.(TenantService); ok {
-		registerTenantAPI(mux, cfg, svc, log) // before the pages' catch-all
+		api = registerTenantAPI(mux, cfg, svc, log)
 	}
 	pg.register(mux)
-	return &Public{server: newServer("http", mux, log), pages: pg}, nil
+	return &Public{server: newServer("http", mux, log), pages: pg, api: api}, nil
 }

@@ -409,6 +409,7 @@ func (v *validator) tenants() {
 	}
 	owners := map[string]string{}    // tenant domains and DKIM domains -> key
 	keyOwners := map[string]string{} // API key digests -> key
+	hrNames := map[string]string{}   // HR page account names -> key
 	for i := range ts {
 		t := &ts[i]
 		p := index("tenants", i)
@@ -455,7 +456,7 @@ func (v *validator) tenants() {
 		}
 		v.dkim(p, t)
 		v.apiKeys(p, t, keyOwners)
-		v.hrUsers(p, t)
+		v.hrUsers(p, t, hrNames)
 	}
 	for i := range ts {
 		v.ingress(index("tenants", i), &ts[i], owners)
@@ -525,16 +526,16 @@ func (v *validator) apiKeys(p string, t *Tenant, keyOwners map[string]string) {
 	}
 }
 
-// hrUsers checks a tenant's HR page accounts.
-func (v *validator) hrUsers(p string, t *Tenant) {
-	names := map[string]int{}
+// hrUsers checks a tenant's HR page accounts. HR logs in with a name and
+// a password only, so a name names one account of one tenant.
+func (v *validator) hrUsers(p string, t *Tenant, names map[string]string) {
 	for j, u := range t.HRUsers {
 		up := index(join(p, "hr_users"), j)
-		if v.required(join(up, "name"), u.Name, "give the account the name HR logs in with, e.g. saiyo") {
-			if i, dup := names[u.Name]; dup {
-				v.add(join(up, "name"), fmt.Sprintf("account %q is also hr_users[%d]", u.Name, i), "give each account its own name")
+		if v.required(join(up, "name"), u.Name, "give the account the name HR logs in with, e.g. acme-saiyo") {
+			if other, dup := names[u.Name]; dup {
+				v.add(join(up, "name"), fmt.Sprintf("account %q is also %s", u.Name, other), "give each account its own name, over all tenants (e.g. acme-saiyo)")
 			}
-			names[u.Name] = j
+			names[u.Name] = up
 		}
 		if v.required(join(up, "password_hash"), u.PasswordHash, bcryptHint) {
 			if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {

@@ -149,6 +149,20 @@ type Tenant struct {
 	// Ingress and Delivery are left out of the file when zero.
 	Ingress  Ingress        `yaml:"ingress,omitempty"`
 	Delivery TenantDelivery `yaml:"delivery,omitempty"`
+	APIKeys  []APIKey       `yaml:"api_keys,omitempty"`
+	HRUsers  []HRUser       `yaml:"hr_users,omitempty"`
+}
+
+// APIKey is tenants[].api_keys[]: the SHA-256 of a tenant API key.
+type APIKey struct {
+	ID     string `yaml:"id"`
+	SHA256 string `yaml:"sha256"`
+}
+
+// HRUser is tenants[].hr_users[]: an HR page account.
+type HRUser struct {
+	Name         string `yaml:"name"`
+	PasswordHash string `yaml:"password_hash"`
 }
 
 // Ingress is tenants[].ingress: how a message proves it is the tenant's.

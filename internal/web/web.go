@@ -87,6 +87,7 @@ type Public struct {
 	server
 	pages *pages
 	api   *tenantAPI // nil when the bookkeeping has no tenant API
+	hr    *hrPages   // the HR page, nil likewise
 }
 
 // NewPublic builds the public handler: /metrics from reg, /healthz (503
@@ -116,9 +117,13 @@ func NewPublic(cfg *configs.Config, refs Referrals, health func() error, reg *pr
 		return nil, err
 	}
 	var api *tenantAPI
+	var hr *hrPages
 	if svc, ok := refs.(TenantService); ok {
 		api = registerTenantAPI(mux, cfg, svc, log)
+		if hr, err = registerHR(mux, cfg, svc, pg.rd, log); err != nil {
+			return nil, err
+		}
 	}
 	pg.register(mux)
-	return &Public{server: newServer("http", mux, log), pages: pg, api: api}, nil
+	return &Public{server: newServer("http", mux, log), pages: pg, api: api, hr: hr}, nil
 }

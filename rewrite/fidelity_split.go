@@ -185,13 +185,17 @@ var reAttr = regexp.MustCompile(`(?s)([\s/]+)([^\s/>"'=]+|=[^\s/>"'=]*)(\s*=\s*(
 // linkAttrsReplaced is a start or end tag's source with the tag's
 // spellings replaced in the values of href and src attributes only.
 func linkAttrsReplaced(raw, tag string) string {
-	nameEnd := strings.IndexFunc(raw[1:], func(r rune) bool {
+	start := 1 // after "<", or "</" for an end tag
+	if len(raw) > 1 && raw[1] == '/' {
+		start = 2
+	}
+	nameEnd := strings.IndexFunc(raw[start:], func(r rune) bool {
 		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f' || r == '/' || r == '>'
 	})
 	if nameEnd < 0 {
 		return raw
 	}
-	nameEnd++
+	nameEnd += start
 	head, rest := raw[:nameEnd], raw[nameEnd:]
 	return head + reAttr.ReplaceAllStringFunc(rest, func(a string) string {
 		m := reAttr.FindStringSubmatch(a)

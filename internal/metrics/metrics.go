@@ -32,7 +32,7 @@ var (
 		"ingress_tempfail", // a DKIM key could not be looked up (451)
 	}
 	// IngressProofs are the values of careerrelay_ingress_total{proof}.
-	IngressProofs = []string{"auth", "network", "dkim", "header"}
+	IngressProofs = []string{"auth", "network", "dkim", "header", "api"}
 	// DeliveryResults are the values of careerrelay_delivery_*{result}.
 	DeliveryResults = []string{"delivered", "deferred", "bounced"}
 	// ClickClasses are the values of careerrelay_link_clicks_total{class}.

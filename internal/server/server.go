@@ -129,6 +129,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		in.Close()
 		return err
 	}
+	pub.SetSubmitter(in) // the tenant API's messages take the SMTP path
 	if err := pub.Listen(cfg.HTTP.Listen); err != nil {
 		in.Close()
 		return err

@@ -1,12 +1,16 @@
 package web
 
 import (
+	"context"
+	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/careerrelay/careerrelay/configs"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -49,15 +53,27 @@ func TestOpenAPIDescribesTheTenantAPI(t *testing.T) {
 	if !slices.Equal(documented, served) {
 		t.Errorf("docs/openapi.yaml describes %v; the API serves %v", documented, served)
 	}
-	_, tp := newAPIEnv(t)
+	e, tp := newAPIEnv(t)
+	e.pub.SetSubmitter(fakeSubmitter{})
 	for _, r := range tenantAPIRoutes {
 		path := strings.ReplaceAll(r.Path, "{id}", "acme")
-		body := ""
-		if r.Method == http.MethodPost {
+		body, hdr := "", []string(nil)
+		switch {
+		case strings.HasSuffix(path, "/messages"):
+			path += "?from=hr@acme.example&to=taro@cand.example"
+			body, hdr = "From: hr@acme.example\r\n\r\nhi\r\n", []string{"Content-Type", "message/rfc822"}
+		case r.Method == http.MethodPost:
 			body = `{"email":"taro@cand.example"}`
 		}
-		if rec := apiReq(tp, r.Method, path, acmeAPIKey, body); rec.Code/100 != 2 {
+		if rec := apiReq(tp, r.Method, path, acmeAPIKey, body, hdr...); rec.Code/100 != 2 {
 			t.Errorf("%s %s: %d %s", r.Method, path, rec.Code, rec.Body)
 		}
 	}
+}
+
+// fakeSubmitter queues every message as q1.
+type fakeSubmitter struct{}
+
+func (fakeSubmitter) Submit(context.Context, *configs.Tenant, string, netip.Addr, string, []string, io.Reader) ([]string, error) {
+	return []string{"q1"}, nil
 }

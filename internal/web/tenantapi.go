@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/report"
 	"github.com/careerrelay/careerrelay/store"
+	gosmtp "github.com/emersion/go-smtp"
 )
 
 // TenantService is what the tenant API needs of the bookkeeping;
@@ -55,10 +57,26 @@ const (
 	maxIdemKey      = 200
 )
 
+// Submitter takes a message for the tenant API as the SMTP listener takes
+// DATA (*inbound.Server has it): it returns the queue ids once the copies
+// are durable, or an *gosmtp.SMTPError with the reply SMTP would give.
+type Submitter interface {
+	Submit(ctx context.Context, t *configs.Tenant, keyID string, client netip.Addr, from string, rcpts []string, body io.Reader) ([]string, error)
+}
+
+// SetSubmitter gives the tenant API what takes messages; call it before
+// Listen. Without it, POST .../messages answers 503.
+func (p *Public) SetSubmitter(s Submitter) {
+	if p.api != nil {
+		p.api.submit = s
+	}
+}
+
 // tenantAPIRoutes are the tenant API's routes (docs/openapi.yaml describes
 // each; a test holds the two together).
 var tenantAPIRoutes = []struct{ Method, Path string }{
 	{http.MethodPost, "/api/v1/tenants/{id}/links"},
+	{http.MethodPost, "/api/v1/tenants/{id}/messages"},
 	{http.MethodGet, "/api/v1/tenants/{id}/report"},
 	{http.MethodGet, "/api/v1/tenants/{id}/balance"},
 }
@@ -76,6 +94,7 @@ type tenantAPI struct {
 	log    *slog.Logger
 	keys   []apiKey
 	limits *keyLimits
+	submit Submitter // nil: messages answer 503
 }
 
 // registerTenantAPI adds the tenant API's routes to mux.
@@ -88,6 +107,7 @@ func registerTenantAPI(mux *http.ServeMux, cfg *configs.Config, svc TenantServic
 	}
 	// As tenantAPIRoutes lists them.
 	mux.HandleFunc("POST /api/v1/tenants/{id}/links", a.auth(a.links))
+	mux.HandleFunc("POST /api/v1/tenants/{id}/messages", a.auth(a.messages))
 	mux.HandleFunc("GET /api/v1/tenants/{id}/report", a.auth(a.report))
 	mux.HandleFunc("GET /api/v1/tenants/{id}/balance", a.auth(a.balance))
 	for _, rt := range tenantAPIRoutes {
@@ -182,6 +202,47 @@ func (a *tenantAPI) links(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, minted[0])
+}
+
+// messages takes a message (message/rfc822) with its envelope in the
+// query (?from=&to=&to=...) through the same path as SMTP DATA, and
+// answers 202 {"queue_ids": [...]} once it is durable. What SMTP refuses
+// with 5xx is 4xx here (413 too large, 403 not the key's tenant, 400
+// otherwise); a 4xx of SMTP is 503 (retry later).
+func (a *tenantAPI) messages(w http.ResponseWriter, r *http.Request, c caller) {
+	if a.submit == nil {
+		apiError(w, http.StatusServiceUnavailable, "unavailable", "this server takes no messages over HTTP")
+		return
+	}
+	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(ct), "message/rfc822") {
+		apiError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send the message as Content-Type: message/rfc822")
+		return
+	}
+	q := r.URL.Query()
+	client, _ := netip.ParseAddrPort(r.RemoteAddr)
+	body := http.MaxBytesReader(w, r.Body, a.cfg.SMTP.MaxMessageBytes+64<<10)
+	ids, err := a.submit.Submit(r.Context(), a.cfg.TenantByID(c.tenant), c.keyID, client.Addr(), q.Get("from"), q["to"], body)
+	if err != nil {
+		var se *gosmtp.SMTPError
+		if !errors.As(err, &se) {
+			a.fail(w, "messages", err)
+			return
+		}
+		msg := fmt.Sprintf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
+		switch {
+		case se.Code/100 == 4:
+			w.Header().Set("Retry-After", "60")
+			apiError(w, http.StatusServiceUnavailable, "unavailable", msg)
+		case se.Code == 552:
+			apiError(w, http.StatusRequestEntityTooLarge, "too_large", msg)
+		case se.EnhancedCode[1] == 7:
+			apiError(w, http.StatusForbidden, "forbidden", msg)
+		default:
+			apiError(w, http.StatusBadRequest, "bad_request", msg)
+		}
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"queue_ids": ids})
 }
 
 func (a *tenantAPI) report(w http.ResponseWriter, r *http.Request, c caller) {

@@ -47,11 +47,12 @@ const (
 	ProofAuth    = "auth"
 	ProofNetwork = "network"
 	ProofDKIM    = "dkim"
+	ProofAPI     = "api" // a key of the tenant's API (POST /api/v1/tenants/<id>/messages)
 	ProofHeader  = "header"
 )
 
 // Proofs lists every proof, for the metrics.
-var Proofs = []string{ProofAuth, ProofNetwork, ProofDKIM, ProofHeader}
+var Proofs = []string{ProofAuth, ProofNetwork, ProofDKIM, ProofHeader, ProofAPI}
 
 // Client is what the SMTP session knows of its peer.
 type Client struct {
@@ -213,6 +214,29 @@ func (k *Checker) Check(ctx context.Context, c Client, from string, rcpts []stri
 			fmt.Sprintf("Could not check the DKIM signature that would prove this mail is %s's (DNS); try again later", t.ID))
 	}
 	return Verdict{}, unproven(t)
+}
+
+// CheckAPI decides a message submitted with a key of tenant t's API,
+// which proves t: the same rules as Check, except that the proof is the
+// key, so the sender must be t's (a key of acme never sends beta's mail:
+// 550 5.7.1 foreign_from).
+func (k *Checker) CheckAPI(t *configs.Tenant, from string, msg []byte) (Verdict, *Refusal) {
+	hdr := msg[:headerLen(msg)]
+	all := fields(hdr)
+	if r := k.loop(hdr, all); r != nil {
+		return Verdict{}, r
+	}
+	fromAddr, r := singleFrom(hdr, all)
+	if r != nil {
+		return Verdict{}, r
+	}
+	for _, d := range []string{address.Domain(fromAddr), address.Domain(from)} {
+		if d != "" && !t.HasDomain(d) {
+			return Verdict{}, refuse("foreign_from", 550, 5, 7, 1,
+				fmt.Sprintf("%s is not one of %s's domains; this key sends only %s's mail", d, t.ID, t.ID))
+		}
+	}
+	return Verdict{Tenant: t, Proof: ProofAPI}, nil
 }
 
 func refuse(reason string, code, a, b, c int, msg string) *Refusal {

@@ -107,7 +107,9 @@ func splitMarkup(b []byte, i int, a anchorState) (end int, next anchorState, ski
 		j++
 	}
 	ns := j
-	for j < len(b) && (isAlpha(b[j]) || ('0' <= b[j] && b[j] <= '9') || b[j] == ':' || b[j] == '-' || b[j] == '_') {
+	// The name runs to white space, '/' or '>', as HTML reads it ("<a!>"
+	// is an element named "a!", not an a).
+	for j < len(b) && !isHTMLSpace(b[j]) && b[j] != '/' && b[j] != '>' {
 		j++
 	}
 	if j == ns || !isAlpha(b[ns]) {

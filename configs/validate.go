@@ -184,7 +184,7 @@ func (v *validator) smtp() {
 	v.positive("smtp.preauth_timeout", s.PreAuthTimeout, "remove the key for the default 30s")
 }
 
-const bcryptHint = `store a bcrypt hash, never the password: htpasswd -nbBC 10 "" 'PASSWORD' | tr -d ':\n'`
+const bcryptHint = `store a bcrypt hash, never the password: printf '%s' 'PASSWORD' | careerrelay hash-password`
 
 // parseNetwork parses a CIDR prefix or a single address (as /32 or /128).
 // A prefix with host bits set (10.0.0.1/8) is refused: it is ambiguous.

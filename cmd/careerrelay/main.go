@@ -22,6 +22,8 @@ Usage:
   careerrelay dkim-keygen -domain D -selector S [-algo rsa|ed25519] [-bits 2048] -out FILE   make a DKIM key, print its DNS record
   careerrelay dkim-check -config FILE     check that DNS publishes every tenant's DKIM keys
   careerrelay api-key -tenant T -id ID    make a key of the tenant's API, print it once and its config line
+  careerrelay hash-password [-cost 10] < PASSWORD
+                                          print the bcrypt hash of a password (smtp.users, tenants[].hr_users)
   careerrelay links -config FILE -tenant T -csv IN.csv [-out OUT.csv]
                                           add a personal link column (career_link) to a CSV of candidates, for mail merge
   careerrelay queue -config FILE [-format text|json]   what waits in the running server's queue, oldest first
@@ -54,6 +56,8 @@ func main() {
 		code = runQueue(args)
 	case "api-key":
 		code = runAPIKey(args)
+	case "hash-password":
+		code = runHashPassword(args)
 	case "links":
 		code = runLinks(args)
 	case "demo":

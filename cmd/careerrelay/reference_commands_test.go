@@ -23,16 +23,17 @@ import (
 // runners are the command functions, by name; the commands and which
 // function runs each come from main.go.
 var runners = map[string]func([]string) int{
-	"runServe":       runServe,
-	"runCheckConfig": runCheckConfig,
-	"runLedger":      runLedger,
-	"runReport":      runReport,
-	"runDKIMKeygen":  runDKIMKeygen,
-	"runDKIMCheck":   runDKIMCheck,
-	"runQueue":       runQueue,
-	"runAPIKey":      runAPIKey,
-	"runLinks":       runLinks,
-	"runDemo":        runDemo,
+	"runServe":        runServe,
+	"runCheckConfig":  runCheckConfig,
+	"runLedger":       runLedger,
+	"runReport":       runReport,
+	"runDKIMKeygen":   runDKIMKeygen,
+	"runDKIMCheck":    runDKIMCheck,
+	"runQueue":        runQueue,
+	"runAPIKey":       runAPIKey,
+	"runHashPassword": runHashPassword,
+	"runLinks":        runLinks,
+	"runDemo":         runDemo,
 }
 
 // switchCases returns, for the switch on the variable tag in function fn

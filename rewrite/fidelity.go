@@ -259,13 +259,22 @@ func checkHTML(a, b, tag, link string, breaks bool) error {
 	anchors := func(s string) string {
 		return strings.ReplaceAll(s, anchorOpen+placeholder+anchorMid+placeholder+anchorEnd, placeholder)
 	}
-	a = anchors(expectedHTML(links(a), tag))
-	b = anchors(links(b))
+	want := expectedHTML(links(a), tag)
+	got := anchors(links(b))
 	var allowed []string
 	if breaks {
 		allowed = []string{"\r\n"}
 	}
-	return sameModuloInsertions(a, b, allowed)
+	// An input that already held an anchor to the link reads as one
+	// placeholder once collapsed; but collapsing the expected text can
+	// also join markup of the input with a placeholder next to it (an
+	// element named "a<a" followed by the tag). Either reading that
+	// matches is the promised output.
+	err := sameModuloInsertions(anchors(want), got, allowed)
+	if err != nil && sameModuloInsertions(want, got, allowed) == nil {
+		return nil
+	}
+	return err
 }
 
 var (

@@ -27,6 +27,7 @@ type Config struct {
 	DNS      DNS      `yaml:"dns"`
 	Links    Links    `yaml:"links"`
 	HTTP     HTTP     `yaml:"http"`
+	Metrics  Metrics  `yaml:"metrics"`
 	Admin    Admin    `yaml:"admin"`
 	Agency   Agency   `yaml:"agency"`
 	Tenants  []Tenant `yaml:"tenants"`
@@ -160,6 +161,14 @@ type LinkKey struct {
 
 // HTTP configures the public listener: landing pages and /metrics.
 type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Metrics says where /metrics is served.
+type Metrics struct {
+	// Listen, when set, serves /metrics on a listener of its own and
+	// not on http.listen, so that the public link host shows no
+	// per-tenant counts; "" keeps it on http.listen.
 	Listen string `yaml:"listen"`
 }
 

@@ -363,6 +363,11 @@ func (v *validator) listeners() {
 			v.add("http.listen", msg, hostPortHint)
 		}
 	}
+	if m := v.c.Metrics.Listen; m != "" {
+		if msg := checkHostPort(m, true); msg != "" {
+			v.add("metrics.listen", msg, `write host:port where only Prometheus reaches it, e.g. "127.0.0.1:9464"`)
+		}
+	}
 	a := &v.c.Admin
 	if a.Listen == "" {
 		return

@@ -29,6 +29,7 @@ type Config struct {
 	Delivery Delivery `yaml:"delivery"`
 	Links    Links    `yaml:"links"`
 	HTTP     HTTP     `yaml:"http"`
+	Metrics  Metrics  `yaml:"metrics,omitempty"`
 	Admin    Admin    `yaml:"admin"`
 	Agency   Agency   `yaml:"agency"`
 	DNS      DNS      `yaml:"dns,omitempty"`
@@ -37,6 +38,11 @@ type Config struct {
 	// localLinks (withLocalLinks): NewRelay points links.base_url at a
 	// forwarder to the relay's HTTP listener.
 	localLinks bool
+}
+
+// Metrics is metrics.listen.
+type Metrics struct {
+	Listen string `yaml:"listen,omitempty"`
 }
 
 type Log struct {

@@ -183,14 +183,14 @@ func (r *Relay) Start() {
 
 // readyAddrs is the ready file of `careerrelay serve -ready-file`.
 type readyAddrs struct {
-	SMTP, SMTPTLS, HTTP, Admin string
+	SMTP, SMTPTLS, HTTP, Metrics, Admin string
 }
 
 // errExited is waitReadyFile's error when the process exits first.
 var errExited = errors.New("the process exited while starting")
 
 // waitReadyFile waits until the ready file at path exists and holds the
-// four documented keys with an SMTP, an HTTP and an admin address, polling
+// five documented keys with an SMTP, an HTTP and an admin address, polling
 // at the short intervals of testlib.Poll. It returns early with errExited
 // when done is closed (the process ended) and with an error after timeout.
 func waitReadyFile(path string, done <-chan struct{}, timeout time.Duration) (readyAddrs, error) {
@@ -230,10 +230,11 @@ func readReadyFile(path string) (readyAddrs, error) {
 		return readyAddrs{}, fmt.Errorf("ready file %s: %v:\n%s", path, err, data)
 	}
 	_, tls := m["smtp_tls"]
-	if len(m) != 4 || m["smtp"] == "" || !tls || m["http"] == "" || m["admin"] == "" {
-		return readyAddrs{}, fmt.Errorf("ready file %s: want the keys smtp, smtp_tls, http and admin:\n%s", path, data)
+	_, metrics := m["metrics"]
+	if len(m) != 5 || m["smtp"] == "" || !tls || !metrics || m["http"] == "" || m["admin"] == "" {
+		return readyAddrs{}, fmt.Errorf("ready file %s: want the keys smtp, smtp_tls, http, metrics and admin:\n%s", path, data)
 	}
-	a := readyAddrs{SMTP: m["smtp"], SMTPTLS: m["smtp_tls"], HTTP: m["http"], Admin: m["admin"]}
+	a := readyAddrs{SMTP: m["smtp"], SMTPTLS: m["smtp_tls"], HTTP: m["http"], Metrics: m["metrics"], Admin: m["admin"]}
 	for _, addr := range []string{a.SMTP, a.HTTP, a.Admin} {
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" {
 			return readyAddrs{}, fmt.Errorf("ready file %s: %q is not a bound host:port:\n%s", path, addr, data)

@@ -143,3 +143,32 @@ func TestMetrics(t *testing.T) {
 		t.Logf("/metrics after one delivery:\n%s", text)
 	}
 }
+
+// TestMetricsListen: with metrics.listen, /metrics is served there and is
+// 404 on the public link host, which keeps its pages.
+func TestMetricsListen(t *testing.T) {
+	t.Parallel()
+	sink := newSink(t, nil)
+	r := StartRelay(t, sink.Addr, func(_ string, c *Config) { c.Metrics.Listen = "127.0.0.1:0" })
+	live := r.Live()
+	if live.Metrics == "" || live.Metrics == live.HTTP {
+		t.Fatalf("ready file: metrics %q, http %q", live.Metrics, live.HTTP)
+	}
+	for _, c := range []struct {
+		addr string
+		want int
+	}{{live.HTTP, 404}, {live.Metrics, 200}} {
+		resp, err := http.Get("http://" + c.addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want || (c.want == 200 && !strings.Contains(string(body), "careerrelay_smtp_messages_received_total")) {
+			t.Errorf("/metrics on %s: %d, want %d", c.addr, resp.StatusCode, c.want)
+		}
+	}
+	if resp, err := http.Get("http://" + live.HTTP + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/healthz on the public listener: %v %v", resp, err)
+	}
+}

@@ -37,7 +37,8 @@ const DefaultShutdownGrace = 20 * time.Second
 type Ready struct {
 	SMTP    string `json:"smtp"`     // smtp.listen, host:port
 	SMTPTLS string `json:"smtp_tls"` // smtp.listen_tls, "" when not configured
-	HTTP    string `json:"http"`     // http.listen: link pages and /metrics
+	HTTP    string `json:"http"`     // http.listen: link pages (and /metrics without metrics.listen)
+	Metrics string `json:"metrics"`  // metrics.listen, "" when not configured
 	Admin   string `json:"admin"`    // admin.listen: the admin API
 }
 
@@ -134,6 +135,16 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		in.Close()
 		return err
 	}
+	var met *web.MetricsServer
+	if cfg.Metrics.Listen != "" {
+		met = web.NewMetrics(reg, log)
+		if err := met.Listen(cfg.Metrics.Listen); err != nil {
+			in.Close()
+			pub.Shutdown(context.Background())
+			return err
+		}
+		defer met.Shutdown(context.Background())
+	}
 	adm := web.NewAdmin(cfg, refs, db, log)
 	if err := adm.Listen(cfg.Admin.Listen); err != nil {
 		in.Close()
@@ -141,6 +152,9 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		return err
 	}
 	ready := readyOf(in, pub, adm, cfg.SMTP.ListenTLS != "")
+	if met != nil {
+		ready.Metrics = addrString(met.Addr())
+	}
 	logStartup(cfg, log, opts.Console, in, pub, adm)
 	if opts.OnReady != nil {
 		opts.OnReady(ready)

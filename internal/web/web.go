@@ -81,6 +81,26 @@ func (s *server) Addr() net.Addr { return s.ln.Addr() }
 // Shutdown stops the listener gracefully.
 func (s *server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
+// metricsHandler serves reg in the Prometheus text format.
+func metricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	})
+}
+
+// MetricsServer is the listener on metrics.listen: /metrics alone.
+type MetricsServer struct {
+	server
+}
+
+// NewMetrics builds the metrics.listen listener over reg; any other path
+// is 404.
+func NewMetrics(reg *prometheus.Registry, log *slog.Logger) *MetricsServer {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler(reg, log))
+	return &MetricsServer{server: newServer("metrics", mux, log)}
+}
+
 // Public is the listener on http.listen: /metrics, /healthz, the
 // candidates' link pages and the tenant API (/api/v1, tenantapi.go).
 type Public struct {
@@ -96,9 +116,9 @@ type Public struct {
 // stylesheets, and a 404 page for every other path.
 func NewPublic(cfg *configs.Config, refs Referrals, health func() error, reg *prometheus.Registry, log *slog.Logger) (*Public, error) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}))
+	if cfg.Metrics.Listen == "" {
+		mux.Handle("GET /metrics", metricsHandler(reg, log))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if health != nil {

@@ -1,5 +1,7 @@
 package rewrite
 
+import "bytes"
+
 // Mail editors split words they do not know with inline markup: Word
 // writes [[<span class="SpellE">career-relay</span>]], language runs get
 // <span lang="EN-US">, and copy-paste brings <b>, <font>, <o:p> and
@@ -94,10 +96,26 @@ func matchSplit(b []byte, i int, tag string, a anchorState) (run splitRun, ok bo
 // opens a link and an end tag of such a link closes it: neither may.
 func splitMarkup(b []byte, i int, a anchorState) (end int, next anchorState, skip bool) {
 	if hasPrefixAt(b, i, "<!--") {
+		// "<!-->" and "<!--->" are empty comments.
+		if hasPrefixAt(b, i+4, ">") {
+			return i + 5, a, true
+		}
+		if hasPrefixAt(b, i+4, "->") {
+			return i + 6, a, true
+		}
 		for j := i + 4; j+2 < len(b); j++ {
 			if b[j] == '-' && b[j+1] == '-' && b[j+2] == '>' {
 				return j + 3, a, true
 			}
+		}
+		return 0, a, false
+	}
+	// A bogus comment, as HTML reads "<!...>", "<?...>" and "</" before
+	// anything but a letter, up to the first '>': Word writes its
+	// conditional markup so (<![if !supportLists]>).
+	if i+1 < len(b) && (b[i+1] == '!' || b[i+1] == '?' || (b[i+1] == '/' && i+2 < len(b) && !isAlpha(b[i+2]) && b[i+2] != '>')) {
+		if k := bytes.IndexByte(b[i+2:], '>'); k >= 0 {
+			return i + 2 + k + 1, a, true
 		}
 		return 0, a, false
 	}

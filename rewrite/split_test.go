@@ -178,3 +178,25 @@ func (d *treeDiff) Error() string {
 	}
 	return "trees differ: want " + excerpt(d.want, i) + ", got " + excerpt(d.got, i)
 }
+
+// TestSplitTagsAcrossWordConditionals: Word's downlevel-revealed
+// conditionals (bogus comments to HTML) and empty comments sit inside a
+// tag like any comment.
+func TestSplitTagsAcrossWordConditionals(t *testing.T) {
+	for _, body := range []string{
+		`[[career<![if !supportLists]>-<![endif]>relay]]`,
+		`[[career<!-->-relay]]`,
+		`[[career-<?xml?>relay]]`,
+	} {
+		msg := []byte(hdr("Content-Type: text/html; charset=utf-8") + crlf("<p>"+body+"</p>\n"))
+		tm, err := Prepare(msg, testTag)
+		if err != nil || tm.Count() != 1 {
+			t.Errorf("%s: %d tags, %v", body, tm.Count(), err)
+			continue
+		}
+		out, _ := tm.Render(testLink)
+		if err := CheckFidelity(msg, out, testTag, testLink); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/careerrelay/careerrelay/internal/csvcell"
 )
 
 // csvHeader is the first row of a CSV export.
@@ -63,7 +65,7 @@ func WriteCSV(w io.Writer, entries []Entry) error {
 	for _, e := range entries {
 		cw.Write([]string{
 			strconv.FormatUint(e.Seq, 10), timeString(e.Time), e.Tenant, e.Kind, e.ReferralID,
-			strconv.Itoa(e.Amount), e.Note, e.Prev, e.Hash,
+			strconv.Itoa(e.Amount), csvcell.Escape(e.Note), e.Prev, e.Hash,
 		})
 	}
 	cw.Flush()
@@ -122,7 +124,7 @@ func parseCSV(r io.Reader) ([]Entry, error) {
 		}
 		entries = append(entries, Entry{
 			Seq: seq, Time: t, Tenant: rec[2], Kind: rec[3], ReferralID: rec[4],
-			Amount: amount, Note: rec[6], Prev: rec[7], Hash: rec[8],
+			Amount: amount, Note: csvcell.Unescape(rec[6]), Prev: rec[7], Hash: rec[8],
 		})
 	}
 }

@@ -152,3 +152,20 @@ func TestPythonVerifiesExport(t *testing.T) {
 		}
 	}
 }
+
+// TestCSVNoteNotAFormula: a note a spreadsheet would run as a formula is
+// written as text, and reads back exactly, so the ledger still verifies.
+func TestCSVNoteNotAFormula(t *testing.T) {
+	entries := []Entry{{Seq: 1, Tenant: "acme", Kind: KindRedeem, Amount: 1, Note: `=HYPERLINK("http://evil.example","hire")`}}
+	var b strings.Builder
+	if err := WriteCSV(&b, entries); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"'=HYPERLINK(`) {
+		t.Errorf("the note is written as a formula:\n%s", b.String())
+	}
+	back, err := ParseExport(strings.NewReader(b.String()), "csv")
+	if err != nil || len(back) != 1 || back[0].Note != entries[0].Note {
+		t.Errorf("read back %+v, %v", back, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/csvcell"
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/report"
 	"golang.org/x/crypto/bcrypt"
@@ -346,8 +347,10 @@ func hrCandidateProblem(err error, n int) string {
 	return "入力を確認してください。何も作成していません。"
 }
 
-// csvField quotes a CSV field when it needs it.
+// csvField quotes a CSV field when it needs it, and keeps a spreadsheet
+// from reading it as a formula (csvcell).
 func csvField(s string) string {
+	s = csvcell.Escape(s)
 	if strings.ContainsAny(s, ",\"\n\r") {
 		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 	}

@@ -178,10 +178,11 @@ func splitAt(segs []segment, i, j int, tag string) (endSeg, endOff int, ok bool)
 }
 
 // reAttr is one attribute of a tag's source: its leading space (none
-// after a quoted value, as HTML allows), name, and
+// after a quoted value, as HTML allows), name (quotes in it are part of
+// it, as HTML reads them), and
 // the value with its "=" when it has one (a quoted value may be left open
 // by the end of the part).
-var reAttr = regexp.MustCompile(`(?s)([\s/]*)([^\s/>"'=]+|=[^\s/>"'=]*)(\s*=\s*(?:"[^"]*"?|'[^']*'?|[^\s>]*))?`)
+var reAttr = regexp.MustCompile(`(?s)([\s/]*)([^\s/>=]+|=[^\s/>=]*)(\s*=\s*(?:"[^"]*"?|'[^']*'?|[^\s>]*))?`)
 
 // linkAttrsReplaced is a start or end tag's source with the tag's
 // spellings replaced in the values of href and src attributes only.

@@ -373,8 +373,10 @@ func (e *Engine) enqueueDSN(tx *store.Tx, m *store.Message, origHeader []byte, f
 // logAttempt writes one line for the attempt and one per recipient that
 // was not delivered. Each line has one result (delivered, deferred or
 // bounced): the attempt's, or the recipient's as recorded (a deferral
-// past the lifetime is a bounce). Addresses appear only as hashes, and
-// SMTP replies (which often quote the address) only as their codes.
+// past the lifetime is a bounce). Addresses appear only as hashes, and so
+// does the client's Message-ID (ATSs often build it from the candidate's
+// name or address); SMTP replies (which often quote the address) appear
+// only as their codes.
 func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []transport.Result, rec record, elapsed time.Duration) {
 	var peers []string
 	seen := map[string]bool{}
@@ -385,7 +387,7 @@ func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []transpor
 		}
 	}
 	attrs := []any{
-		"queue_id", m.ID, "message_id", m.MessageID, "tenant", m.Tenant,
+		"queue_id", m.ID, "message_id_hash", addrHash(m.MessageID), "tenant", m.Tenant,
 		"attempt", m.Attempts, "result", rec.result, "peer", peers,
 		"rcpts", len(rcpts), "delivered", rec.delivered, "deferred", rec.deferred, "bounced", rec.bounced,
 		"duration", elapsed.Round(time.Millisecond),

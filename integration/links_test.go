@@ -85,7 +85,10 @@ func consent(t *testing.T, link string, ticked bool) *http.Response {
 	if ticked {
 		form.Set("consent", "on")
 	}
-	resp, err := noRedirects.PostForm(link, form)
+	req, _ := http.NewRequest(http.MethodPost, link, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", personUA) // a person's browser: scripts' consents do not count
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,10 @@ type BrowserOptions struct {
 	Lang          string // Accept-Language and UI language, "ja" by default
 }
 
+// PersonUA is the User-Agent the test browser sends: desktop Chrome on
+// Linux, as a person's browser would.
+const PersonUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
 // Browser is one headless chromium with one tab, ended with the test.
 type Browser struct {
 	t   testing.TB
@@ -111,6 +115,10 @@ func NewBrowser(t testing.TB, opts *BrowserOptions) *Browser {
 		chromedp.Flag("no-proxy-server", true),
 		chromedp.Flag("lang", lang),
 		chromedp.Flag("accept-lang", lang),
+		// A person's Chrome: headless Chromium names itself
+		// "HeadlessChrome", which careerrelay (rightly) treats as a script
+		// whose consent does not count.
+		chromedp.UserAgent(PersonUA),
 		chromedp.CombinedOutput(log),
 	)
 	if os.Geteuid() == 0 {

@@ -159,6 +159,18 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 				"お手数ですが、もう一度ページを開いてからお申し込みください。"}, p.linkPath(token))
 		return
 	}
+	if isScanner(r.UserAgent()) {
+		// A consent counts only from a person's browser: a mail scanner, a
+		// headless browser or an HTTP library posting the form is a script
+		// (a company that scripted consents to its own mailboxes would get
+		// hires for nothing). Time since the send never blocks a person.
+		p.log.Warn("consent refused: the client is a script or scanner by its User-Agent", "tenant", l.Tenant.ID, "send", l.Send.ID)
+		p.errorPage(w, r, http.StatusForbidden, "ブラウザからお申し込みください", []string{
+			"このお申し込みは、自動で動くプログラムやセキュリティ製品から送信されたため、受け付けられませんでした。",
+			"お手数ですが、ふだんお使いのブラウザ（Chrome、Safari、Edge など）でメールのリンクを開き直してから、お申し込みください。",
+		}, p.linkPath(token))
+		return
+	}
 	if r.PostForm.Get("consent") != "on" {
 		p.landing(w, r, http.StatusUnprocessableEntity, l, token,
 			"お申し込みには、同意事項をご確認のうえ「同意します」にチェックを入れてください。", now)

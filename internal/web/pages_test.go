@@ -538,3 +538,28 @@ func TestDevAgencyOnlyWhenConfigured(t *testing.T) {
 		t.Errorf("dev agency: %d\n%s", rec.Code, body)
 	}
 }
+
+// TestConsentFromScriptRefused: a consent posted by a script or scanner
+// (by its User-Agent, or none) records nothing and tells the person what
+// to do; the same form from a browser counts.
+func TestConsentFromScriptRefused(t *testing.T) {
+	e := newRealEnv(t)
+	tp := &testPublic{Public: e.pub}
+	tok := e.mail(t, 1)[0]
+	form := tp.consentForm(t, tok)
+	for _, ua := range []string{"", "python-requests/2.32", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36", "curl/8.5.0"} {
+		req := httptest.NewRequest(http.MethodPost, "/c/"+tok, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("User-Agent", ua)
+		rec := tp.do(req)
+		if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "ふだんお使いのブラウザ") {
+			t.Errorf("User-Agent %q: %d", ua, rec.Code)
+		}
+	}
+	if b, _ := e.svc.Balance("acme"); b.Referrals != 0 {
+		t.Fatalf("%d referrals from scripts", b.Referrals)
+	}
+	if rec := tp.post("/c/"+tok, form); rec.Code != http.StatusSeeOther {
+		t.Errorf("the same form from a browser: %d", rec.Code)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/store"
 )
@@ -69,9 +70,48 @@ func putCounts(tx *bolt.Tx, tenant string, c counts) error {
 	return tx.Bucket([]byte(store.BucketBalances)).Put([]byte(tenant), v)
 }
 
-// indexKey is the key of (tenant, candidate) in store.BucketReferralIndex.
+// indexKey is the key of (tenant, candidate) in store.BucketReferralIndex:
+// the candidate's mailbox identity (address.Identity), so that the
+// spellings of one address (case, a trailing dot, +sub-addresses, Gmail's
+// dots) count once.
 func indexKey(tenant, addr string) []byte {
-	return []byte(tenant + "\x00" + normAddr(addr))
+	return []byte(tenant + "\x00" + address.Identity(addr))
+}
+
+// reindex gives every referral an index entry under its identity key.
+// Stores written before identities had the lower-cased address as key;
+// without this, a referral made then would not stop another spelling of
+// its address from counting again. It writes only when an entry is
+// missing, and leaves the old entries (and the counts) as they are.
+func (s *Service) reindex(ctx context.Context) error {
+	missing := 0
+	check := func(btx *bolt.Tx, put bool) error {
+		idx := btx.Bucket([]byte(store.BucketReferralIndex))
+		return btx.Bucket([]byte(store.BucketReferrals)).ForEach(func(_, v []byte) error {
+			var r Referral
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			key := indexKey(r.Tenant, r.Candidate)
+			if idx.Get(key) != nil {
+				return nil
+			}
+			missing++
+			if put {
+				return idx.Put(key, []byte(r.ID))
+			}
+			return nil
+		})
+	}
+	if err := s.db.View(func(tx *store.Tx) error { return check(tx.Bolt(), false) }); err != nil || missing == 0 {
+		return err
+	}
+	n := missing
+	err := s.db.Update(ctx, func(tx *store.Tx) error { missing = 0; return check(tx.Bolt(), true) })
+	if err == nil {
+		s.log.Info("referral index: entries added for the candidates' mailbox identities", "referrals", n)
+	}
+	return err
 }
 
 // normAddr is the form in which two spellings of an address count once.

@@ -237,3 +237,46 @@ func TestRedeemConcurrent(t *testing.T) {
 		t.Errorf("%d redemptions won, balance %+v", won, b)
 	}
 }
+
+// TestReferOncePerMailbox: the spellings of one mailbox (case, a trailing
+// dot, +sub-addresses, Gmail's dots and googlemail.com) are one candidate.
+func TestReferOncePerMailbox(t *testing.T) {
+	e := newEnv(t, "")
+	first := e.refer("acme", "dup@gmail.com")
+	for _, v := range []string{"dup@gmail.com.", "dup+1@gmail.com", "d.up@gmail.com", "D.U.P+jobs@GoogleMail.com"} {
+		if r := e.refer("acme", v); r.ID != first.ID {
+			t.Errorf("%s counted as a new candidate", v)
+		}
+	}
+	if other := e.refer("acme", "d.up@example.jp"); other.ID == first.ID {
+		t.Error("another domain's mailbox counted as the same")
+	}
+	if b := e.balance("acme"); b.Referrals != 2 {
+		t.Errorf("%d referrals, want 2", b.Referrals)
+	}
+}
+
+// TestReindexOldStore: a referral indexed the old way (the lower-cased
+// address) gets its identity entry when the service starts, so another
+// spelling of its address does not count again.
+func TestReindexOldStore(t *testing.T) {
+	e := newEnv(t, "")
+	first := e.refer("acme", "T.Aro+x@Gmail.com")
+	err := e.db.Update(context.Background(), func(tx *store.Tx) error {
+		idx := tx.Bolt().Bucket([]byte(store.BucketReferralIndex))
+		if err := idx.Delete(indexKey("acme", first.Candidate)); err != nil {
+			return err
+		}
+		return idx.Put([]byte("acme\x00t.aro+x@gmail.com"), []byte(first.ID)) // as the old store had it
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	if r := e.refer("acme", "taro@gmail.com"); r.ID != first.ID {
+		t.Errorf("after the restart another spelling counted again")
+	}
+	if b := e.balance("acme"); b.Referrals != 1 {
+		t.Errorf("%d referrals", b.Referrals)
+	}
+}

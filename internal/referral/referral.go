@@ -258,6 +258,9 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Se
 		s.maxBackoff = defaultWebhookMaxBackoff
 	}
 	s.maxBackoff = max(s.maxBackoff, s.backoff)
+	if err := s.reindex(context.Background()); err != nil {
+		return nil, fmt.Errorf("referral: index: %w", err)
+	}
 	return s, nil
 }
 

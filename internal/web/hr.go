@@ -42,7 +42,6 @@ type hrPages struct {
 	prefix   string // base_url's path
 	secure   bool   // cookies get Secure: the links are https
 	dummy    []byte // a bcrypt hash to compare against for unknown names
-	now      func() time.Time
 }
 
 func registerHR(mux *http.ServeMux, cfg *configs.Config, svc TenantService, rd *renderer, log *slog.Logger) (*hrPages, error) {
@@ -58,7 +57,7 @@ func registerHR(mux *http.ServeMux, cfg *configs.Config, svc TenantService, rd *
 	h := &hrPages{
 		cfg: cfg, svc: svc, log: log.With("component", "hr"), sessions: newHRSessions(time.Now),
 		tmpl: tmpl, css: css, prefix: rd.prefix, secure: strings.HasPrefix(cfg.Links.BaseURL, "https://"),
-		dummy: dummy, now: time.Now,
+		dummy: dummy,
 	}
 	h.cssPath = h.prefix + "/hr/static/hr.css?v=" + shortHash(css)
 	mux.HandleFunc("GET /hr/", h.home)

@@ -2,7 +2,8 @@ package inbound
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/netip"
@@ -29,7 +30,7 @@ import (
 // other error is local trouble (retry later).
 func (s *Server) Submit(ctx context.Context, t *configs.Tenant, keyID string, client netip.Addr, from string, rcpts []string, body io.Reader) ([]string, error) {
 	now := s.now()
-	txID := "api-" + newQueueLikeID()
+	txID := "api-" + newSubmissionID()
 	log := s.log.With("tx", txID, "tenant", t.ID, "key", keyID)
 	if from != "" {
 		checked, err := address.Check(from, true)
@@ -134,17 +135,9 @@ func longestLine(msg []byte) int {
 	return max(longest, len(msg)-start)
 }
 
-// newQueueLikeID is a short random id for the transaction's log lines.
-func newQueueLikeID() string {
-	id := newMessageID("x")
-	return strings.TrimSuffix(strings.TrimPrefix(id, "<"), "@x>")[:12]
-}
-
-// IsRefusal reports whether err is a reply Submit gave on purpose, and it.
-func IsRefusal(err error) (*gosmtp.SMTPError, bool) {
-	var se *gosmtp.SMTPError
-	if errors.As(err, &se) {
-		return se, true
-	}
-	return nil, false
+// newSubmissionID is a short random id for the submission's log lines.
+func newSubmissionID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

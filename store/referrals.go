@@ -35,10 +35,13 @@ const (
 	// that carried an Idempotency-Key, keyed by the SHA-256 of the tenant,
 	// the API key id and that header; kept 24 hours (package referral).
 	BucketIdempotency = "api_idempotency"
+	// BucketAudit holds the audit trail of admin actions, keyed by the
+	// bucket's sequence (8 bytes, big-endian), in the order they happened.
+	BucketAudit = "audit"
 )
 
 // referralBuckets are created by Open next to the queue's.
 var referralBuckets = [][]byte{
 	[]byte(BucketClicks), []byte(BucketClickCounts), []byte(BucketReferrals), []byte(BucketReferralIndex),
-	[]byte(BucketLedger), []byte(BucketBalances), []byte(BucketOutbox), []byte(BucketIdempotency),
+	[]byte(BucketLedger), []byte(BucketBalances), []byte(BucketOutbox), []byte(BucketIdempotency), []byte(BucketAudit),
 }

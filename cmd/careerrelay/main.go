@@ -27,6 +27,7 @@ Usage:
   careerrelay links -config FILE -tenant T -csv IN.csv [-out OUT.csv]
                                           add a personal link column (career_link) to a CSV of candidates, for mail merge
   careerrelay queue -config FILE [-format text|json]   what waits in the running server's queue, oldest first
+  careerrelay audit -config FILE [-format text|json]   the audit trail of admin actions (no candidate data)
   careerrelay demo [-keep] [-v]           a self-contained tour in a temporary folder: mails in, links out, ten consents, one credit
 
 Run "careerrelay COMMAND -h" for the flags of a command.
@@ -54,6 +55,8 @@ func main() {
 		code = runDKIMCheck(args)
 	case "queue":
 		code = runQueue(args)
+	case "audit":
+		code = runAudit(args)
 	case "api-key":
 		code = runAPIKey(args)
 	case "hash-password":

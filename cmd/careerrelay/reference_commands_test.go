@@ -30,6 +30,7 @@ var runners = map[string]func([]string) int{
 	"runDKIMKeygen":   runDKIMKeygen,
 	"runDKIMCheck":    runDKIMCheck,
 	"runQueue":        runQueue,
+	"runAudit":        runAudit,
 	"runAPIKey":       runAPIKey,
 	"runHashPassword": runHashPassword,
 	"runLinks":        runLinks,

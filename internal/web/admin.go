@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,16 +32,18 @@ const maxAdminBody = 64 << 10
 //	GET  /api/queue?limit=N                     -> the queue, oldest first (admin_queue.go)
 //	GET  /api/report?tenant=ID&from=&to=&format=html|csv|json -> the impact report (admin_report.go)
 //	POST /api/links {"tenant":ID,"candidates":[...]} -> {"links":[...]} (`careerrelay links`)
+//	GET  /api/audit                             -> the audit trail of admin actions (`careerrelay audit`)
 //
 // Errors are {"error": message, "code": code} with code and status
 // bad_request 400, unauthorized 401, not_found 404 (unknown tenant or
 // path), method_not_allowed 405, no_credit 409, internal 500.
 type Admin struct {
 	server
-	cfg    *configs.Config
-	ledger Ledger
-	log    *slog.Logger
-	token  [sha256.Size]byte
+	tokenID string // the admin token's id in audit records: its digest's first 4 bytes, hex
+	cfg     *configs.Config
+	ledger  Ledger
+	log     *slog.Logger
+	token   [sha256.Size]byte
 	// verify checks a ledger's hash chain; tests replace it.
 	verify func([]referral.Entry) error
 	queue  QueueReader // the store, for GET /api/queue (admin_queue.go)
@@ -52,6 +55,7 @@ type Admin struct {
 func NewAdmin(cfg *configs.Config, ledger Ledger, queue QueueReader, log *slog.Logger) *Admin {
 	a := &Admin{cfg: cfg, ledger: ledger, queue: queue, log: log, verify: referral.Verify}
 	a.token = sha256.Sum256([]byte(cfg.Admin.Token))
+	a.tokenID = hex.EncodeToString(a.token[:4])
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/balance", a.balance)
 	mux.HandleFunc("POST /api/redeem", a.redeem)
@@ -59,8 +63,9 @@ func NewAdmin(cfg *configs.Config, ledger Ledger, queue QueueReader, log *slog.L
 	mux.HandleFunc("GET /api/ledger/verify", a.verifyLedger)
 	mux.HandleFunc("/api/report", a.impactReport)
 	mux.HandleFunc("POST /api/links", a.mintLinks)
+	mux.HandleFunc("GET /api/audit", a.auditTrail)
 	a.registerQueue(mux) // GET /api/queue, admin_queue.go
-	for _, path := range []string{"/api/balance", "/api/redeem", "/api/ledger/export", "/api/ledger/verify", "/api/links"} {
+	for _, path := range []string{"/api/balance", "/api/redeem", "/api/ledger/export", "/api/ledger/verify", "/api/links", "/api/audit"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+path)
 		})
@@ -152,7 +157,46 @@ func (a *Admin) mintLinks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("links made", "tenant", req.Tenant, "links", len(links))
+	a.audit(r, "links", req.Tenant, fmt.Sprintf("%d links", len(links)))
 	writeJSON(w, http.StatusCreated, map[string]any{"links": links})
+}
+
+// auditor is the bookkeeping's audit trail; *referral.Service has it.
+type auditor interface {
+	RecordAudit(ctx context.Context, a referral.AuditRecord) error
+	Audit() ([]referral.AuditRecord, error)
+}
+
+// audit records an admin action done by this request's token. It never
+// fails the action, which is done: a record that cannot be written is
+// logged as an error.
+func (a *Admin) audit(r *http.Request, action, tenant, detail string) {
+	au, ok := a.ledger.(auditor)
+	if !ok {
+		return
+	}
+	rec := referral.AuditRecord{Token: a.tokenID, Action: action, Tenant: tenant, Detail: detail}
+	if err := au.RecordAudit(context.WithoutCancel(r.Context()), rec); err != nil {
+		a.log.Error("cannot write the audit record of an admin action", "action", action, "tenant", tenant, "err", err)
+	}
+}
+
+// auditTrail answers the audit trail, oldest first.
+func (a *Admin) auditTrail(w http.ResponseWriter, r *http.Request) {
+	au, ok := a.ledger.(auditor)
+	if !ok {
+		apiError(w, http.StatusNotImplemented, "not_implemented", "this server's bookkeeping keeps no audit trail")
+		return
+	}
+	recs, err := au.Audit()
+	if err != nil {
+		a.fail(w, "audit", err)
+		return
+	}
+	if recs == nil {
+		recs = []referral.AuditRecord{}
+	}
+	writeJSON(w, http.StatusOK, recs)
 }
 
 type redeemRequest struct {
@@ -182,6 +226,7 @@ func (a *Admin) redeem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("credit redeemed", "tenant", tenant, "seq", e.Seq)
+	a.audit(r, "redeem", tenant, fmt.Sprintf("ledger entry %d", e.Seq))
 	writeJSON(w, http.StatusOK, e)
 }
 
@@ -216,6 +261,7 @@ func (a *Admin) export(w http.ResponseWriter, r *http.Request) {
 	if !lw.started {
 		lw.start()
 	}
+	a.audit(r, "export", tenant, "ledger, "+format)
 }
 
 // lazyWriter sends the status and Content-Type with the first byte, so an

@@ -240,29 +240,39 @@ func (s *session) Data(r io.Reader) error {
 		metrics.Ingress.WithLabelValues(tenant.ID, verdict.Proof).Inc()
 	}
 
+	env := pipeline.Envelope{From: s.from, Rcpts: s.rcpts, Tenant: tenant, SessionID: txID, Received: now}
+	ids, err := s.srv.enqueue(ctx, log, env, verdict.Proof, msg, recv, header)
+	if err != nil {
+		return Reply(err)
+	}
+	return queued(ids[0])
+}
+
+// enqueue is the end of every accepted message, from SMTP DATA or the
+// tenant API: the ingress header goes, a Message-ID is added when the
+// client sent none, and the pipeline queues the copies. msg is the
+// message after careerrelay's own fields (recv octets), header its
+// header section. An error is local trouble (451, or 503 over HTTP).
+func (s *Server) enqueue(ctx context.Context, log *slog.Logger, env pipeline.Envelope, proof string, msg []byte, recv int, header []byte) ([]string, error) {
 	// The proof header never travels on.
 	full := ingress.Strip(msg, ingress.IngressHeader)
 	msgID, ok := headerValue(header, "Message-ID")
 	if !ok {
-		msgID = newMessageID(s.srv.cfg.SMTP.Hostname)
+		msgID = newMessageID(s.cfg.SMTP.Hostname)
 		field := "Message-ID: " + msgID + "\r\n"
 		withID := make([]byte, 0, len(full)+len(field))
 		full = append(append(append(withID, full[:recv]...), field...), full[recv:]...)
 	}
-
-	env := pipeline.Envelope{
-		From: s.from, Rcpts: s.rcpts, Tenant: tenant,
-		SessionID: txID, MessageID: msgID, Received: now,
-	}
-	ids, err := s.srv.accept.Accept(ctx, env, full)
+	env.MessageID = msgID
+	ids, err := s.accept.Accept(ctx, env, full)
 	if err != nil {
 		metrics.Rejected.WithLabelValues("local_error").Inc()
 		log.Error("message not accepted", "err", err)
-		return Reply(err)
+		return nil, err
 	}
-	metrics.MessagesReceived.WithLabelValues(tenantID(tenant)).Inc()
-	log.Info("queued", "ids", ids, "tenant", tenantID(tenant), "proof", verdict.Proof, "rcpts", len(s.rcpts), "size", len(full))
-	return queued(ids[0])
+	metrics.MessagesReceived.WithLabelValues(tenantID(env.Tenant)).Inc()
+	log.Info("queued", "ids", ids, "tenant", tenantID(env.Tenant), "proof", proof, "rcpts", len(env.Rcpts), "size", len(full))
+	return ids, nil
 }
 
 // copyBuffers are the buffers DATA is read through (io.Copy would make a

@@ -93,23 +93,11 @@ func (s *Server) Submit(ctx context.Context, t *configs.Tenant, keyID string, cl
 		return nil, s.refuse(refusal.Reason, refusal.Reply)
 	}
 	metrics.Ingress.WithLabelValues(t.ID, verdict.Proof).Inc()
-	full := ingress.Strip(msg, ingress.IngressHeader)
-	msgID, ok := headerValue(header, "Message-ID")
-	if !ok {
-		msgID = newMessageID(s.cfg.SMTP.Hostname)
-		field := "Message-ID: " + msgID + "\r\n"
-		withID := make([]byte, 0, len(full)+len(field))
-		full = append(append(append(withID, full[:recv]...), field...), full[recv:]...)
-	}
-	env := pipeline.Envelope{From: from, Rcpts: rcpts, Tenant: t, SessionID: txID, MessageID: msgID, Received: now}
-	ids, err := s.accept.Accept(ctx, env, full)
+	env := pipeline.Envelope{From: from, Rcpts: rcpts, Tenant: t, SessionID: txID, Received: now}
+	ids, err := s.enqueue(ctx, log, env, verdict.Proof, msg, recv, header)
 	if err != nil {
-		metrics.Rejected.WithLabelValues("local_error").Inc()
-		log.Error("submitted message not accepted", "err", err)
 		return nil, errLocal
 	}
-	metrics.MessagesReceived.WithLabelValues(t.ID).Inc()
-	log.Info("queued", "ids", ids, "proof", verdict.Proof, "rcpts", len(rcpts), "size", len(full))
 	return ids, nil
 }
 

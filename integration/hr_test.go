@@ -6,17 +6,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/report/reporttest"
 	"github.com/careerrelay/careerrelay/internal/testlib"
-	"github.com/careerrelay/careerrelay/store"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
@@ -48,19 +45,7 @@ func TestHRPageInBrowser(t *testing.T) {
 	r := NewRelay(t, sink.Addr, withLocalLinks, withHRUser(t), func(_ string, c *Config) {
 		c.Tenants[0].ReferralsPerCredit = reporttest.PerCredit
 	})
-	cfg, err := configs.Load(r.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(cfg.DataDir, "careerrelay.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reporttest.Play(context.Background(), cfg, db, tenantID, ""); err != nil {
-		db.Close()
-		t.Fatal(err)
-	}
-	db.Close()
+	playReportScenario(t, r)
 	r.Start()
 	base := r.Config.Links.BaseURL
 

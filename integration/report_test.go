@@ -59,21 +59,7 @@ func TestReport(t *testing.T) {
 	r := NewRelay(t, sink.Addr, withLocalLinks, func(dir string, c *Config) {
 		c.Tenants[0].ReferralsPerCredit = reporttest.PerCredit
 	})
-	cfg, err := configs.Load(r.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(filepath.Join(cfg.DataDir, "careerrelay.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reporttest.Play(context.Background(), cfg, db, tenantID, ""); err != nil {
-		db.Close()
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	playReportScenario(t, r)
 	r.Start()
 	period := []string{"-from", reporttest.From, "-to", reporttest.To}
 
@@ -244,3 +230,24 @@ func checkColours(t *testing.T, what string, img image.Image) {
 }
 
 func near(v uint32, c uint8) bool { return v+6 >= uint32(c) && v <= uint32(c)+6 }
+
+// playReportScenario writes reporttest's scripted history of the tenant
+// into the store of r, which must not be running.
+func playReportScenario(t *testing.T, r *Relay) {
+	t.Helper()
+	cfg, err := configs.Load(r.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(cfg.DataDir, "careerrelay.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reporttest.Play(context.Background(), cfg, db, tenantID, ""); err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

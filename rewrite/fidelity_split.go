@@ -2,6 +2,7 @@ package rewrite
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -122,12 +123,8 @@ func htmlSegments(s string) []segment {
 			case inlineElement(lname):
 				g.kind = segInline
 			}
-			if tt == html.StartTagToken {
-				for _, n := range append(append([]string{}, rawElements...), rcdataElements...) {
-					if lname == n {
-						raw = n
-					}
-				}
+			if tt == html.StartTagToken && (slices.Contains(rawElements, lname) || slices.Contains(rcdataElements, lname)) {
+				raw = lname
 			}
 		case html.EndTagToken:
 			g.tag = true

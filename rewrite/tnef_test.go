@@ -75,14 +75,19 @@ func TestTNEFBodyWithTagIsReported(t *testing.T) {
 			}
 		}
 	}
-	// A broken stream reports nothing and breaks nothing.
+	// A stream cut short (before the attribute that holds the RTF ends)
+	// reports nothing and goes out unchanged.
 	dat := tnefFixture(t, "rtf-tag.dat")
 	for _, cut := range []int{3, 10, 40, len(dat) - 30} {
-		tm, err := Prepare(tnefMail(dat[:cut], false), testTag)
+		msg := tnefMail(dat[:cut], false)
+		tm, err := Prepare(msg, testTag)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = tm.Failures()
+		out, _ := tm.Render(testLink)
+		if len(tm.Failures()) != 0 || !bytes.Equal(out, msg) {
+			t.Errorf("cut at %d: failures %v, changed %v", cut, tm.Failures(), !bytes.Equal(out, msg))
+		}
 	}
 }
 

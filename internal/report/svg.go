@@ -49,15 +49,16 @@ type funnelStage struct {
 }
 
 // sentNote is the line under the links sent: what they are, and the
-// copies not counted in them.
+// copies not counted in them. It must fit the funnel's value column
+// (about 17 full-width characters).
 func sentNote(t *Figures) string {
 	switch {
 	case t.LinksBounced > 0 && t.LinksQueued > 0:
-		return fmt.Sprintf("届いたメール（不達%d件・配送中%d件を除く）", t.LinksBounced, t.LinksQueued)
+		return fmt.Sprintf("不達%d・配送中%dを除く", t.LinksBounced, t.LinksQueued)
 	case t.LinksBounced > 0:
 		return fmt.Sprintf("届いたメール（不達%d件を除く）", t.LinksBounced)
 	case t.LinksQueued > 0:
-		return fmt.Sprintf("届いたメール（配送中%d件を除く）", t.LinksQueued)
+		return fmt.Sprintf("配送中の%d件を除く", t.LinksQueued)
 	}
 	return "個別リンク付きのメール"
 }

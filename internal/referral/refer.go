@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base32"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,12 +115,6 @@ func (s *Service) reindex(ctx context.Context) error {
 // normAddr is the form in which two spellings of an address count once.
 func normAddr(addr string) string { return strings.ToLower(strings.TrimSpace(addr)) }
 
-// addrHash is how logs name a candidate.
-func addrHash(addr string) string {
-	h := sha256.Sum256([]byte(normAddr(addr)))
-	return hex.EncodeToString(h[:6])
-}
-
 func (s *Service) refer(ctx context.Context, l *Link, consentVersion string) (*Referral, error) {
 	if err := s.checkLink(l); err != nil {
 		return nil, err
@@ -219,7 +211,7 @@ func (s *Service) refer(ctx context.Context, l *Link, consentVersion string) (*R
 		metrics.CreditsGranted.WithLabelValues(t.ID).Inc()
 	}
 	s.log.Info("referral recorded", "tenant", t.ID, "referral", ref.ID, "seq", ref.Seq,
-		"send", ref.SendID, "candidate", addrHash(ref.Candidate), "credit_granted", granted)
+		"send", ref.SendID, "candidate", address.LogHash(ref.Candidate), "credit_granted", granted)
 	if s.hookURL != "" {
 		select {
 		case s.wake <- struct{}{}:

@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/store"
@@ -208,7 +207,7 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.log.Info("referral", "tenant", l.Tenant.ID, "send", l.Send.ID, "referral", ref.ID,
-		"seq", ref.Seq, "candidate", addressHash(l.Send.Rcpt))
+		"seq", ref.Seq, "candidate", address.LogHash(l.Send.Rcpt))
 	w.Header().Set("Location", p.registrationURL(ref.ID))
 	w.WriteHeader(http.StatusSeeOther)
 }
@@ -362,12 +361,4 @@ func (p *pages) static(w http.ResponseWriter, css []byte) {
 	h.Set("Cache-Control", "public, max-age=86400")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.Write(css)
-}
-
-// addressHash is how a candidate address appears in logs: the first 12 hex
-// digits of SHA-256 over the lower-cased address, enough to correlate log
-// lines, not to read the address.
-func addressHash(addr string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(addr)))
-	return hex.EncodeToString(sum[:6])
 }

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/careerrelay/careerrelay/internal/address"
+	"github.com/careerrelay/careerrelay/internal/referral"
 )
 
 func TestLandingGET(t *testing.T) {
@@ -266,7 +268,7 @@ func TestConsentPOST(t *testing.T) {
 	if strings.Contains(strings.ToLower(tp.log.String()), strings.ToLower(candAddr)) {
 		t.Errorf("the log shows the candidate address:\n%s", tp.log)
 	}
-	if !strings.Contains(tp.log.String(), "candidate="+addressHash(candAddr)) {
+	if !strings.Contains(tp.log.String(), "candidate="+address.LogHash(candAddr)) {
 		t.Errorf("the referral log line lacks the address hash:\n%s", tp.log)
 	}
 }

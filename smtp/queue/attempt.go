@@ -3,13 +3,11 @@ package queue
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/smtp/transport"
 	"github.com/careerrelay/careerrelay/store"
@@ -387,7 +385,7 @@ func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []transpor
 		}
 	}
 	attrs := []any{
-		"queue_id", m.ID, "message_id_hash", addrHash(m.MessageID), "tenant", m.Tenant,
+		"queue_id", m.ID, "message_id_hash", address.LogHash(m.MessageID), "tenant", m.Tenant,
 		"attempt", m.Attempts, "result", rec.result, "peer", peers,
 		"rcpts", len(rcpts), "delivered", rec.delivered, "deferred", rec.deferred, "bounced", rec.bounced,
 		"duration", elapsed.Round(time.Millisecond),
@@ -410,7 +408,7 @@ func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []transpor
 		if rec.expired && r.Outcome == transport.Deferred {
 			result, status = "bounced", "4.4.7" // as finish recorded it
 		}
-		a := []any{"queue_id", m.ID, "attempt", m.Attempts, "rcpt_hash", addrHash(r.Addr),
+		a := []any{"queue_id", m.ID, "attempt", m.Attempts, "rcpt_hash", address.LogHash(r.Addr),
 			"result", result, "status", status, "peer", r.Remote}
 		if c := r.Code(); c != 0 {
 			a = append(a, "reply_code", c)
@@ -425,14 +423,6 @@ func (e *Engine) logAttempt(m *store.Message, rcpts []string, results []transpor
 	if rec.dsnDropped {
 		e.log.Warn("recipients failed; no DSN is sent for a DSN or a message from the null sender", "queue_id", m.ID)
 	}
-}
-
-// addrHash is how an address appears in logs: a short SHA-256 of its
-// lower-cased form, so that lines about one address can be correlated
-// without the address itself ever being written.
-func addrHash(addr string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(addr)))
-	return hex.EncodeToString(sum[:6])
 }
 
 // unique drops repeated addresses, keeping the first.

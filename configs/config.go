@@ -30,6 +30,7 @@ type Config struct {
 	Metrics  Metrics  `yaml:"metrics"`
 	Admin    Admin    `yaml:"admin"`
 	Agency   Agency   `yaml:"agency"`
+	Privacy  Privacy  `yaml:"privacy"`
 	Tenants  []Tenant `yaml:"tenants"`
 }
 
@@ -150,6 +151,25 @@ type Links struct {
 	Keys      []LinkKey     `yaml:"keys"`       // the first signs, all verify
 	TTL       time.Duration `yaml:"ttl"`        // default 4320h
 	BotWindow time.Duration `yaml:"bot_window"` // default 10s
+	// ScannerNetworks are CIDRs of link scanners (a mail-security
+	// vendor's fetchers): a click from them is a bot, and a consent from
+	// them does not count.
+	ScannerNetworks []string       `yaml:"scanner_networks"`
+	Scanners        []netip.Prefix `yaml:"-"`
+}
+
+// Privacy configures how long candidates' personal data is kept and the
+// key of the hashes that stand in for it afterwards.
+type Privacy struct {
+	// Retention: after it, a send record's and a referral's address and
+	// name are erased (default 9360h, 390 days).
+	Retention time.Duration `yaml:"retention"`
+	// HashKeyFile holds the key of the keyed hashes (HMAC-SHA256) kept in
+	// place of addresses, and of the hashes in logs; "" keeps a generated
+	// key in data_dir (privacy-hash.key). Every node sharing a store
+	// needs the same key.
+	HashKeyFile string `yaml:"hash_key_file"`
+	HashKey     []byte `yaml:"-"`
 }
 
 // LinkKey is one HMAC key for link tokens.
@@ -162,6 +182,11 @@ type LinkKey struct {
 // HTTP configures the public listener: landing pages and /metrics.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// TrustedProxies are the reverse proxies in front of the listener
+	// (CIDRs): for a request from one of them, the client is the last
+	// address of X-Forwarded-For that is not itself a trusted proxy.
+	TrustedProxies []string       `yaml:"trusted_proxies"`
+	Proxies        []netip.Prefix `yaml:"-"`
 }
 
 // Metrics says where /metrics is served.

@@ -103,6 +103,7 @@ func fixtureDir(t *testing.T) string {
 	// The example config's file names.
 	write("secrets/link-2026a.key", []byte(secrets["link.key"]))
 	write("secrets/link-2025b.key", []byte(secrets["link2.key"]))
+	write("secrets/privacy-hash.key", []byte(secrets["link2.key"]))
 	write("secrets/upstream.password", []byte(secrets["relay.pass"]))
 	write("keys/acme-rsa.pem", keys()["rsa2048.pem"])
 	write("keys/acme-ed25519.pem", keys()["ed25519.pem"])

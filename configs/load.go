@@ -34,6 +34,7 @@ const (
 	DefaultCommandTimeout          = 5 * time.Minute
 	DefaultLinkTTL                 = 4320 * time.Hour
 	DefaultBotWindow               = 10 * time.Second
+	DefaultRetention               = 9360 * time.Hour
 	DefaultTag                     = "[[career-relay]]"
 	DefaultReferralsPerCredit      = 10
 	DefaultLogLevel                = "info"
@@ -362,6 +363,7 @@ func applyDefaults(c *Config, d *doc, ps *problems) {
 
 	def("links.ttl", func() { c.Links.TTL = DefaultLinkTTL })
 	def("links.bot_window", func() { c.Links.BotWindow = DefaultBotWindow })
+	def("privacy.retention", func() { c.Privacy.Retention = DefaultRetention })
 
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
@@ -397,6 +399,7 @@ func resolvePaths(c *Config, dir string) {
 		abs(&c.Links.Keys[i].SecretFile)
 	}
 	abs(&c.Admin.TokenFile)
+	abs(&c.Privacy.HashKeyFile)
 	abs(&c.Agency.Webhook.SecretFile)
 	for i := range c.Tenants {
 		for j := range c.Tenants[i].DKIM {

@@ -25,6 +25,7 @@ func validate(c *Config, ps *problems) {
 	v.delivery()
 	v.dns()
 	v.links()
+	v.privacy()
 	v.listeners()
 	v.agency()
 	v.tenants()
@@ -355,9 +356,38 @@ func (v *validator) links() {
 	if l.BotWindow < 0 {
 		v.add("links.bot_window", fmt.Sprintf("must not be negative, is %v", l.BotWindow), "use 0 to turn the time rule off, or remove the key for the default 10s")
 	}
+	l.Scanners = nil
+	for i, n := range l.ScannerNetworks {
+		pfx, msg := parseNetwork(n)
+		if msg == "" && pfx.Bits() == 0 {
+			msg = fmt.Sprintf("%s would make every visitor a scanner", n)
+		}
+		if msg != "" {
+			v.add(index("links.scanner_networks", i), msg, "list the ranges of the link scanners, in CIDR form such as 40.94.0.0/16")
+			continue
+		}
+		l.Scanners = append(l.Scanners, pfx)
+	}
+}
+
+func (v *validator) privacy() {
+	p := &v.c.Privacy
+	v.positive("privacy.retention", p.Retention, "remove the key for the default 9360h, 390 days")
+	if p.HashKeyFile != "" {
+		v.secret("privacy.hash_key_file", p.HashKeyFile, &p.HashKey)
+	}
 }
 
 func (v *validator) listeners() {
+	v.c.HTTP.Proxies = nil
+	for i, n := range v.c.HTTP.TrustedProxies {
+		pfx, msg := parseNetwork(n)
+		if msg != "" {
+			v.add(index("http.trusted_proxies", i), msg, "write the proxy's address or network in CIDR form, such as 127.0.0.1 or 10.0.0.0/24")
+			continue
+		}
+		v.c.HTTP.Proxies = append(v.c.HTTP.Proxies, pfx)
+	}
 	if h := v.c.HTTP.Listen; h != "" {
 		if msg := checkHostPort(h, true); msg != "" {
 			v.add("http.listen", msg, hostPortHint)

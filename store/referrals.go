@@ -38,10 +38,20 @@ const (
 	// BucketAudit holds the audit trail of admin actions, keyed by the
 	// bucket's sequence (8 bytes, big-endian), in the order they happened.
 	BucketAudit = "audit"
+	// BucketPrivacy holds the state of the privacy work: the check value
+	// of the hash key the store was written with, the time of the last
+	// retention pass (package referral).
+	BucketPrivacy = "privacy"
+	// BucketConsentNetworks counts recent consents per tenant and client
+	// network, keyed by the tenant, a 0 byte and a keyed hash of the
+	// network (never the address): the "many consents from one network"
+	// signal (package referral).
+	BucketConsentNetworks = "consent_networks"
 )
 
 // referralBuckets are created by Open next to the queue's.
 var referralBuckets = [][]byte{
 	[]byte(BucketClicks), []byte(BucketClickCounts), []byte(BucketReferrals), []byte(BucketReferralIndex),
 	[]byte(BucketLedger), []byte(BucketBalances), []byte(BucketOutbox), []byte(BucketIdempotency), []byte(BucketAudit),
+	[]byte(BucketPrivacy), []byte(BucketConsentNetworks),
 }

@@ -38,65 +38,79 @@ func (db *DB) ScrubFree(ctx context.Context) (int, error) {
 	defer f.Close()
 	pageSize := db.bolt.Info().PageSize
 	wait := time.Millisecond
+	total, from := 0, 2 // pages 0 and 1 are the meta pages
 	for {
-		zeroed := 0
+		zeroed, next := 0, 0
 		err := db.Update(ctx, func(tx *Tx) error {
-			zeroed = 0
+			zeroed, next = 0, 0
 			if db.bolt.Stats().OpenTxN > 0 {
 				return errReaders
 			}
-			n, err := zeroFreePages(tx, f, pageSize)
-			zeroed = n
+			var err error
+			zeroed, next, err = zeroFreePages(tx, f, pageSize, from, from+scrubPages)
 			return err
 		})
-		if err == nil {
-			if zeroed > 0 {
-				if err := f.Sync(); err != nil {
-					return zeroed, fmt.Errorf("store: scrub: sync: %w", err)
+		switch {
+		case err == nil:
+			total += zeroed
+			if next == 0 {
+				if total > 0 {
+					if err := f.Sync(); err != nil {
+						return total, fmt.Errorf("store: scrub: sync: %w", err)
+					}
 				}
+				return total, nil
 			}
-			return zeroed, nil
-		}
-		if !errors.Is(err, errReaders) {
-			return zeroed, fmt.Errorf("store: scrub: %w", err)
+			from = next
+			continue
+		case !errors.Is(err, errReaders):
+			return total, fmt.Errorf("store: scrub: %w", err)
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("store: scrub: no moment without readers: %w", ctx.Err())
+			return total, fmt.Errorf("store: scrub: no moment without readers: %w", ctx.Err())
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 100*time.Millisecond)
 	}
 }
 
-// zeroFreePages writes zeros over the free pages of tx's file that are
-// not zero yet. Called in a write transaction with no reader open, before
-// the transaction has freed pages of its own (bbolt frees pages when it
-// commits), so that every free page is unreachable from every meta page.
-func zeroFreePages(tx *Tx, f *os.File, pageSize int) (int, error) {
+// scrubPages is how many pages one scrub commit looks at (64 MiB of 4 KiB
+// pages), so that a large file does not hold the writer for long.
+const scrubPages = 16384
+
+// zeroFreePages writes zeros over the free pages of tx's file with ids in
+// [from, to) that are not zero yet, and returns how many it zeroed and
+// the id to go on from (0: the end of the file). Called in a write
+// transaction with no reader open, before the transaction has freed pages
+// of its own (bbolt frees pages when it commits), so that every free page
+// is unreachable from every meta page.
+func zeroFreePages(tx *Tx, f *os.File, pageSize, from, to int) (n, next int, err error) {
 	buf := make([]byte, pageSize)
 	zero := make([]byte, pageSize)
-	n := 0
-	for id := 2; ; id++ { // pages 0 and 1 are the meta pages
+	for id := from; ; id++ {
+		if id == to {
+			return n, to, nil
+		}
 		info, err := tx.tx.Page(id)
 		if err != nil {
-			return n, err
+			return n, 0, err
 		}
 		if info == nil { // past the high-water mark
-			return n, nil
+			return n, 0, nil
 		}
 		if info.Type != "free" {
 			continue
 		}
 		off := int64(id) * int64(pageSize)
 		if _, err := f.ReadAt(buf, off); err != nil {
-			return n, err
+			return n, 0, err
 		}
 		if bytes.Equal(buf, zero) {
 			continue
 		}
 		if _, err := f.WriteAt(zero, off); err != nil {
-			return n, err
+			return n, 0, err
 		}
 		n++
 	}

@@ -6,7 +6,10 @@ import (
 	"time"
 )
 
-var bucketSends = []byte("sends")
+// BucketSends holds the send records, keyed by send id.
+const BucketSends = "sends"
+
+var bucketSends = []byte(BucketSends)
 
 // Send is the record behind one personal link: who was sent it, for which
 // tenant, in which mail. A link token carries only the send id; this record
@@ -20,6 +23,12 @@ type Send struct {
 	QueueID   string    `json:"queue_id"`             // the queued copy that carries the link
 	Sent      time.Time `json:"sent"`                 // when the mail was accepted
 	Delivery  string    `json:"delivery,omitempty"`   // SendQueued, SendDelivered or SendBounced; "" for records older than the field
+	Delivered time.Time `json:"delivered,omitzero"`   // when the next hop accepted the copy
+	// Hash stands in for Rcpt once the personal fields are erased (by
+	// retention or on request): the keyed hash of the address's identity
+	// (address.IdentityHash), so that the candidate still counts once.
+	Hash   string    `json:"hash,omitempty"`
+	Erased time.Time `json:"erased,omitzero"` // when Rcpt, Name and MessageID were erased
 }
 
 // Where the copy that carries a send record's link stands (Send.Delivery):
@@ -47,6 +56,9 @@ func (tx *Tx) SetSendDelivery(id, delivery string) error {
 		return nil
 	}
 	s.Delivery = delivery
+	if delivery == SendDelivered {
+		s.Delivered = time.Now().UTC()
+	}
 	return tx.PutSend(s)
 }
 

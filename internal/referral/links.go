@@ -10,9 +10,10 @@ import (
 	"slices"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/store"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Click is the clicks of one class on a personal link in one hour (Count

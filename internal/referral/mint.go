@@ -2,6 +2,7 @@ package referral
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -10,10 +11,11 @@ import (
 	"strings"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/linktoken"
 	"github.com/careerrelay/careerrelay/store"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Candidate is one person to make a personal link for, when the tenant's
@@ -76,7 +78,7 @@ func (s *Service) Mint(ctx context.Context, tenant, keyID, idemKey string, cands
 		}
 	}
 	now := s.now()
-	reqSum := requestSum(cands)
+	reqSum := s.requestSum(cands)
 	var idem []byte
 	if idemKey != "" {
 		sum := sha256.Sum256([]byte(tenant + "\x00" + keyID + "\x00" + idemKey))
@@ -114,13 +116,15 @@ func (s *Service) Mint(ctx context.Context, tenant, keyID, idemKey string, cands
 // idemRecord is what BucketIdempotency holds per key.
 type idemRecord struct {
 	At      time.Time `json:"at"`
-	Request []byte    `json:"request"` // SHA-256 of the candidates
+	Request []byte    `json:"request"` // keyed hash of the candidates (requestSum)
 	Links   []Minted  `json:"links"`
 }
 
-// requestSum identifies a list of candidates.
-func requestSum(cands []Candidate) []byte {
-	h := sha256.New()
+// requestSum identifies a list of candidates: an HMAC under the privacy
+// hash key, so that the stored answer holds nothing from which an address
+// could be tested.
+func (s *Service) requestSum(cands []Candidate) []byte {
+	h := hmac.New(sha256.New, s.hashKey)
 	for _, c := range cands {
 		fmt.Fprintf(h, "%s\x00%s\x00", strings.ToLower(c.Email), c.Name)
 	}

@@ -1,6 +1,7 @@
 package referral
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -69,53 +71,105 @@ func putCounts(tx *bolt.Tx, tenant string, c counts) error {
 }
 
 // indexKey is the key of (tenant, candidate) in store.BucketReferralIndex:
-// the candidate's mailbox identity (address.Identity), so that the
-// spellings of one address (case, a trailing dot, +sub-addresses, Gmail's
-// dots) count once.
-func indexKey(tenant, addr string) []byte {
-	return []byte(tenant + "\x00" + address.Identity(addr))
+// the tenant, a 0 byte, '#' and the keyed hash of the candidate's mailbox
+// identity (address.IdentityHash), so that the spellings of one address
+// (case, a trailing dot, +sub-addresses, Gmail's dots) count once, and
+// the index holds no address.
+func indexKey(tenant, hash string) []byte {
+	return []byte(tenant + "\x00#" + hash)
 }
 
-// reindex gives every referral an index entry under its identity key.
-// Stores written before identities had the lower-cased address as key;
-// without this, a referral made then would not stop another spelling of
-// its address from counting again. It writes only when an entry is
-// missing, and leaves the old entries (and the counts) as they are.
+// identityHash is the keyed hash of addr's mailbox identity.
+func (s *Service) identityHash(addr string) string { return address.IdentityHash(s.hashKey, addr) }
+
+// sendHash is the identity hash of a send record's candidate: from its
+// address, or the hash kept once the address was erased.
+func (s *Service) sendHash(send *store.Send) string {
+	if send.Rcpt != "" {
+		return s.identityHash(send.Rcpt)
+	}
+	return send.Hash
+}
+
+// reindex checks the hash key against the store and brings the referral
+// index to keyed identity hashes. Stores written before had the
+// lower-cased address, then the identity, in clear as keys; each referral
+// gets its hash (Referral.CandidateHash) and an entry under it, and the
+// keys in clear are deleted, in one commit. Counts are not changed.
 func (s *Service) reindex(ctx context.Context) error {
-	missing := 0
-	check := func(btx *bolt.Tx, put bool) error {
+	changes := 0
+	check := func(btx *bolt.Tx, write bool) error {
+		missing, err := checkHashKey(btx, s.hashKey, write)
+		if err != nil {
+			return err
+		}
+		if missing {
+			changes++
+		}
 		idx := btx.Bucket([]byte(store.BucketReferralIndex))
-		return btx.Bucket([]byte(store.BucketReferrals)).ForEach(func(_, v []byte) error {
+		refs := btx.Bucket([]byte(store.BucketReferrals))
+		var fixed [][2][]byte
+		err = refs.ForEach(func(k, v []byte) error {
 			var r Referral
 			if err := json.Unmarshal(v, &r); err != nil {
 				return err
 			}
-			key := indexKey(r.Tenant, r.Candidate)
-			if idx.Get(key) != nil {
+			if r.CandidateHash == "" && r.Candidate != "" {
+				r.CandidateHash = s.identityHash(r.Candidate)
+				nv, err := json.Marshal(&r)
+				if err != nil {
+					return err
+				}
+				fixed = append(fixed, [2][]byte{append([]byte(nil), k...), nv})
+			}
+			if r.CandidateHash == "" || idx.Get(indexKey(r.Tenant, r.CandidateHash)) != nil {
 				return nil
 			}
-			missing++
-			if put {
-				return idx.Put(key, []byte(r.ID))
+			changes++
+			if write {
+				return idx.Put(indexKey(r.Tenant, r.CandidateHash), []byte(r.ID))
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		changes += len(fixed)
+		var clear [][]byte
+		idx.ForEach(func(k, _ []byte) error {
+			if _, rest, ok := bytes.Cut(k, []byte{0}); !ok || !bytes.HasPrefix(rest, []byte("#")) {
+				clear = append(clear, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		changes += len(clear)
+		if !write {
+			return nil
+		}
+		for _, kv := range fixed {
+			if err := refs.Put(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		for _, k := range clear {
+			if err := idx.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	if err := s.db.View(func(tx *store.Tx) error { return check(tx.Bolt(), false) }); err != nil || missing == 0 {
+	if err := s.db.View(func(tx *store.Tx) error { return check(tx.Bolt(), false) }); err != nil || changes == 0 {
 		return err
 	}
-	n := missing
-	err := s.db.Update(ctx, func(tx *store.Tx) error { missing = 0; return check(tx.Bolt(), true) })
+	n := changes
+	err := s.db.Update(ctx, func(tx *store.Tx) error { changes = 0; return check(tx.Bolt(), true) })
 	if err == nil {
-		s.log.Info("referral index: entries added for the candidates' mailbox identities", "referrals", n)
+		s.log.Info("referral index: candidates are indexed by keyed hashes of their mailbox identities", "changes", n)
 	}
 	return err
 }
 
-// normAddr is the form in which two spellings of an address count once.
-func normAddr(addr string) string { return strings.ToLower(strings.TrimSpace(addr)) }
-
-func (s *Service) refer(ctx context.Context, l *Link, consentVersion string) (*Referral, error) {
+func (s *Service) refer(ctx context.Context, l *Link, consentVersion string, client netip.Addr) (*Referral, error) {
 	if err := s.checkLink(l); err != nil {
 		return nil, err
 	}
@@ -137,10 +191,12 @@ func (s *Service) refer(ctx context.Context, l *Link, consentVersion string) (*R
 		Tenant:         t.ID,
 		SendID:         l.Send.ID,
 		Candidate:      l.Send.Rcpt,
+		CandidateHash:  s.sendHash(l.Send),
 		Name:           l.Send.Name,
 		ConsentAt:      s.now().UTC().Truncate(time.Second),
 		ConsentVersion: consentVersion,
 	}
+	fresh.ConsentSeconds = consentSeconds(l.Send, fresh.ConsentAt)
 	var (
 		ref     *Referral
 		created bool
@@ -150,7 +206,7 @@ func (s *Service) refer(ctx context.Context, l *Link, consentVersion string) (*R
 		ref, created, granted = nil, false, false
 		btx := tx.Bolt()
 		idx := btx.Bucket([]byte(store.BucketReferralIndex))
-		key := indexKey(t.ID, l.Send.Rcpt)
+		key := indexKey(t.ID, fresh.CandidateHash)
 		if id := idx.Get(key); id != nil {
 			old, err := getReferral(btx, string(id))
 			if err != nil {
@@ -166,6 +222,9 @@ func (s *Service) refer(ctx context.Context, l *Link, consentVersion string) (*R
 		r := *fresh
 		c.Referrals++
 		r.Seq = c.Referrals
+		if r.Signals, err = s.signals(btx, t, &r, client); err != nil {
+			return err
+		}
 		v, err := json.Marshal(&r)
 		if err != nil {
 			return err

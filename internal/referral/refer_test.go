@@ -2,7 +2,9 @@ package referral
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -46,7 +48,7 @@ func TestReferOnceUnderConcurrency(t *testing.T) {
 			t.Errorf("bucket %s: %d records, want %d", b, got, want)
 		}
 	}
-	if got, err := e.s.Referral(r.ID); err != nil || *got != *r {
+	if got, err := e.s.Referral(r.ID); err != nil || !reflect.DeepEqual(got, r) {
 		t.Errorf("Referral(%s) = %+v, %v", r.ID, got, err)
 	}
 	if _, err := e.s.Referral("nope"); err == nil {
@@ -264,7 +266,13 @@ func TestReindexOldStore(t *testing.T) {
 	first := e.refer("acme", "T.Aro+x@Gmail.com")
 	err := e.db.Update(context.Background(), func(tx *store.Tx) error {
 		idx := tx.Bolt().Bucket([]byte(store.BucketReferralIndex))
-		if err := idx.Delete(indexKey("acme", first.Candidate)); err != nil {
+		if err := idx.Delete(indexKey("acme", first.CandidateHash)); err != nil {
+			return err
+		}
+		old := *first
+		old.CandidateHash = ""
+		v, _ := json.Marshal(&old)
+		if err := tx.Bolt().Bucket([]byte(store.BucketReferrals)).Put([]byte(old.ID), v); err != nil {
 			return err
 		}
 		return idx.Put([]byte("acme\x00t.aro+x@gmail.com"), []byte(first.ID)) // as the old store had it
@@ -278,5 +286,8 @@ func TestReindexOldStore(t *testing.T) {
 	}
 	if b := e.balance("acme"); b.Referrals != 1 {
 		t.Errorf("%d referrals", b.Referrals)
+	}
+	if n := e.count(store.BucketReferralIndex); n != 1 {
+		t.Errorf("the index has %d entries, want 1 (the old key in clear deleted)", n)
 	}
 }

@@ -78,6 +78,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -122,14 +124,27 @@ type Link struct {
 
 // Referral is a candidate's consent for one tenant.
 type Referral struct {
-	ID             string    `json:"id"`     // stable, unguessable; sent to the agency as ref=
-	Tenant         string    `json:"tenant"` //
-	SendID         string    `json:"send_id"`
-	Candidate      string    `json:"candidate"` // address as sent
+	ID        string `json:"id"`     // stable, unguessable; sent to the agency as ref=
+	Tenant    string `json:"tenant"` //
+	SendID    string `json:"send_id"`
+	Candidate string `json:"candidate"` // address as sent; "" once erased
+	// CandidateHash is the keyed hash of the candidate's mailbox identity
+	// (address.IdentityHash), kept when the address is erased.
+	CandidateHash  string    `json:"candidate_hash,omitempty"`
 	Name           string    `json:"name,omitempty"`
 	ConsentAt      time.Time `json:"consent_at"`
 	ConsentVersion string    `json:"consent_version"`
 	Seq            int       `json:"seq"` // n-th referral of the tenant, from 1
+	// ErasedAt is when the candidate's address and name were erased
+	// (retention or a request); nil while they are held.
+	ErasedAt *time.Time `json:"erased_at,omitempty"`
+	// WithdrawnAt is when the candidate withdrew their consent (Withdraw);
+	// the referral still counts.
+	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
+	// ConsentSeconds is how long after the mail's delivery the consent
+	// came; Signals are what the agency may want to look at (signals.go).
+	ConsentSeconds int64    `json:"consent_seconds"`
+	Signals        []Signal `json:"signals,omitempty"`
 }
 
 // Balance of a tenant's credits.
@@ -189,6 +204,8 @@ type Service struct {
 	random func() float64
 	client *http.Client
 	ttl    time.Duration
+	// hashKey keys the hashes that stand in for addresses (HashKey).
+	hashKey []byte
 
 	hookURL    string
 	hookSecret []byte
@@ -251,6 +268,9 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Se
 	if s.ttl <= 0 {
 		s.ttl = configs.DefaultLinkTTL
 	}
+	if s.hashKey, err = HashKey(cfg, filepath.Dir(db.Bolt().Path())); err != nil {
+		return nil, err
+	}
 	if s.backoff <= 0 {
 		s.backoff = defaultWebhookBackoff
 	}
@@ -291,7 +311,13 @@ func (s *Service) RecordClick(ctx context.Context, l *Link, class string) error 
 // retry after a restart returns the referral if it is on disk, or records
 // it once. Any other error means nothing was recorded.
 func (s *Service) Refer(ctx context.Context, l *Link, consentVersion string) (*Referral, error) {
-	return s.refer(ctx, l, consentVersion)
+	return s.refer(ctx, l, consentVersion, netip.Addr{})
+}
+
+// ReferFrom is Refer for a consent from client (the link page's client
+// address, invalid when unknown), which the referral's signals look at.
+func (s *Service) ReferFrom(ctx context.Context, l *Link, consentVersion string, client netip.Addr) (*Referral, error) {
+	return s.refer(ctx, l, consentVersion, client)
 }
 
 // Balance returns a tenant's credits (ErrUnknownTenant).

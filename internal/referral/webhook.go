@@ -31,22 +31,34 @@ const SignatureHeader = "X-CareerRelay-Signature"
 const EventReferral = "referral.created"
 
 // WebhookPayload is the JSON body POSTed to agency.webhook.url for each
-// referral. The agency dedupes by ReferralID: delivery is at least once.
+// referral (event referral.created) and each withdrawal of consent
+// (referral.withdrawn, with WithdrawnAt and without the ledger fields).
+// The agency dedupes by ReferralID and Event: delivery is at least once.
 type WebhookPayload struct {
-	Event          string    `json:"event"` // EventReferral
-	ReferralID     string    `json:"referral_id"`
-	TenantID       string    `json:"tenant_id"`
-	TenantName     string    `json:"tenant_name"`
-	CandidateEmail string    `json:"candidate_email"`
-	CandidateName  string    `json:"candidate_name,omitempty"`
-	ConsentAt      time.Time `json:"consent_at"` // RFC 3339, UTC
-	ConsentVersion string    `json:"consent_version"`
-	ReferralSeq    int       `json:"referral_seq"`   // the n-th referral of the tenant
-	CreditGranted  bool      `json:"credit_granted"` // this referral granted the tenant a credit
+	Event          string `json:"event"` // EventReferral
+	ReferralID     string `json:"referral_id"`
+	TenantID       string `json:"tenant_id"`
+	TenantName     string `json:"tenant_name"`
+	CandidateEmail string `json:"candidate_email"`
+	CandidateName  string `json:"candidate_name,omitempty"`
+	// CandidateErased: the candidate's data was erased before delivery
+	// (CandidateEmail is then "", set by the erasure in the stored body).
+	CandidateErased bool      `json:"candidate_erased,omitempty"`
+	ConsentAt       time.Time `json:"consent_at"` // RFC 3339, UTC
+	ConsentVersion  string    `json:"consent_version"`
+	ReferralSeq     int       `json:"referral_seq"`   // the n-th referral of the tenant
+	CreditGranted   bool      `json:"credit_granted"` // this referral granted the tenant a credit
 	// The referral's ledger entry: keeping its hash lets the agency check
 	// later that the ledger up to it was not rewritten.
-	LedgerSeq  uint64 `json:"ledger_seq"`
-	LedgerHash string `json:"ledger_hash"`
+	LedgerSeq  uint64 `json:"ledger_seq,omitempty"`
+	LedgerHash string `json:"ledger_hash,omitempty"`
+	// WithdrawnAt is set in a referral.withdrawn webhook: when the
+	// candidate withdrew their consent.
+	WithdrawnAt *time.Time `json:"withdrawn_at,omitempty"`
+	// ConsentSeconds and Signals: how long after the mail's delivery the
+	// consent came, and the signals of the consent ([] when none).
+	ConsentSeconds int64    `json:"consent_seconds"`
+	Signals        []Signal `json:"signals"`
 }
 
 // Sign returns the X-CareerRelay-Signature value of body:
@@ -99,6 +111,7 @@ func (s *Service) payload(r *Referral, t *configs.Tenant, e *Entry, granted bool
 		CandidateEmail: r.Candidate, CandidateName: r.Name,
 		ConsentAt: r.ConsentAt, ConsentVersion: r.ConsentVersion,
 		ReferralSeq: r.Seq, CreditGranted: granted, LedgerSeq: e.Seq, LedgerHash: e.Hash,
+		ConsentSeconds: r.ConsentSeconds, Signals: signalsOrEmpty(r.Signals),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -140,7 +141,13 @@ func TestWebhookSignedPayload(t *testing.T) {
 		"candidate_email": "Taro@Cand.example", "candidate_name": "候補 太郎",
 		"consent_at": "2026-11-24T09:00:00Z", "consent_version": "consent-2026-11",
 		"referral_seq": 1.0, "credit_granted": false, "ledger_seq": 1.0, "ledger_hash": entry.Hash,
+		"consent_seconds": 0.0,
 	}
+	// A consent at the second of the send: the quick_consent signal.
+	if sig := fmt.Sprint(p["signals"]); sig != "[map[name:quick_consent]]" {
+		t.Errorf("payload signals = %s", sig)
+	}
+	delete(p, "signals")
 	for k, v := range want {
 		if p[k] != v {
 			t.Errorf("payload %s = %v, want %v", k, p[k], v)

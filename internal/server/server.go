@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/internal/referral"
@@ -70,6 +71,13 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	// Logs name addresses by a hash under the privacy key, the same across
+	// restarts and nodes.
+	hashKey, err := referral.HashKey(cfg, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	address.SetLogKey(hashKey)
 	db, err := store.Open(filepath.Join(cfg.DataDir, "careerrelay.db"), store.Options{Logger: log})
 	if err != nil {
 		return err
@@ -119,11 +127,18 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 			log.Error("agency webhooks stopped", "err", err)
 		}
 	}()
-	// Deferred calls run last first: the webhooks stop, then delivery,
-	// then the store closes.
+	// Retention (privacy.retention) at start and hourly.
+	retentionDone := make(chan struct{})
+	go func() {
+		defer close(retentionDone)
+		refs.RunRetention(engineCtx)
+	}()
+	// Deferred calls run last first: the webhooks and retention stop, then
+	// delivery, then the store closes.
 	defer func() {
 		stopEngine()
 		<-hooksDone
+		<-retentionDone
 	}()
 	pub, err := web.NewPublic(cfg, refs, db.Err, reg, log)
 	if err != nil {

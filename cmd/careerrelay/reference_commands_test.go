@@ -31,6 +31,7 @@ var runners = map[string]func([]string) int{
 	"runDKIMCheck":    runDKIMCheck,
 	"runQueue":        runQueue,
 	"runAudit":        runAudit,
+	"runPrivacy":      runPrivacy,
 	"runAPIKey":       runAPIKey,
 	"runHashPassword": runHashPassword,
 	"runLinks":        runLinks,

@@ -244,8 +244,12 @@ func TestReferenceWebhook(t *testing.T) {
 		f := pt.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		code[name] = true
-		want := map[reflect.Kind]string{reflect.String: "string", reflect.Bool: "bool", reflect.Int: "integer",
-			reflect.Uint64: "integer", reflect.Struct: "string"}[f.Type.Kind()] // time.Time is an RFC 3339 string
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		want := map[reflect.Kind]string{reflect.String: "string", reflect.Bool: "bool", reflect.Int: "integer", reflect.Int64: "integer",
+			reflect.Uint64: "integer", reflect.Struct: "string", reflect.Slice: "list"}[ft.Kind()] // time.Time is an RFC 3339 string
 		switch typ, ok := doc[name]; {
 		case !ok:
 			t.Errorf("reference: webhook field %s is not documented", name)

@@ -33,6 +33,7 @@ const maxAdminBody = 64 << 10
 //	GET  /api/report?tenant=ID&from=&to=&format=html|csv|json -> the impact report (admin_report.go)
 //	POST /api/links {"tenant":ID,"candidates":[...]} -> {"links":[...]} (`careerrelay links`)
 //	GET  /api/audit                             -> the audit trail of admin actions (`careerrelay audit`)
+//	POST /api/privacy/export|erase|purge        -> a candidate's records, their erasure, a retention pass (admin_privacy.go)
 //
 // Errors are {"error": message, "code": code} with code and status
 // bad_request 400, unauthorized 401, not_found 404 (unknown tenant or
@@ -64,8 +65,10 @@ func NewAdmin(cfg *configs.Config, ledger Ledger, queue QueueReader, log *slog.L
 	mux.HandleFunc("/api/report", a.impactReport)
 	mux.HandleFunc("POST /api/links", a.mintLinks)
 	mux.HandleFunc("GET /api/audit", a.auditTrail)
-	a.registerQueue(mux) // GET /api/queue, admin_queue.go
-	for _, path := range []string{"/api/balance", "/api/redeem", "/api/ledger/export", "/api/ledger/verify", "/api/links", "/api/audit"} {
+	a.registerQueue(mux)   // GET /api/queue, admin_queue.go
+	a.registerPrivacy(mux) // POST /api/privacy/..., admin_privacy.go
+	for _, path := range []string{"/api/balance", "/api/redeem", "/api/ledger/export", "/api/ledger/verify", "/api/links", "/api/audit",
+		"/api/privacy/export", "/api/privacy/erase", "/api/privacy/purge"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+path)
 		})

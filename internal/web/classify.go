@@ -51,10 +51,11 @@ var scannerAgents = []string{
 var prefetchHeaders = []string{"Sec-Purpose", "Purpose", "X-Moz", "X-Purpose"}
 
 // clickClass classifies a request for a link sent at sent: "bot"
-// when it is a HEAD, a prefetch, from a known scanner or with no
-// User-Agent at all, or within window of the send; else "human".
-func clickClass(r *http.Request, sent, now time.Time, window time.Duration) string {
-	if r.Method == http.MethodHead {
+// when it is a HEAD, a prefetch, from a known scanner (by User-Agent, or
+// scannerNet: from links.scanner_networks) or with no User-Agent at all,
+// or within window of the send; else "human".
+func clickClass(r *http.Request, sent, now time.Time, window time.Duration, scannerNet bool) string {
+	if r.Method == http.MethodHead || scannerNet {
 		return referral.Bot
 	}
 	for _, h := range prefetchHeaders {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -106,7 +107,7 @@ func (f *fakeRefs) RecordClick(ctx context.Context, l *referral.Link, class stri
 	return nil
 }
 
-func (f *fakeRefs) Refer(ctx context.Context, l *referral.Link, consentVersion string) (*referral.Referral, error) {
+func (f *fakeRefs) ReferFrom(ctx context.Context, l *referral.Link, consentVersion string, client netip.Addr) (*referral.Referral, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.referErr != nil {
@@ -120,6 +121,26 @@ func (f *fakeRefs) Refer(ctx context.Context, l *referral.Link, consentVersion s
 	r := &referral.Referral{ID: fmt.Sprintf("R%d", len(f.referrals)+1), Tenant: l.Tenant.ID, SendID: l.Send.ID,
 		Candidate: l.Send.Rcpt, ConsentVersion: consentVersion, Seq: len(f.referrals) + 1}
 	f.referrals[key] = r
+	return r, nil
+}
+
+func (f *fakeRefs) ReferralOf(l *referral.Link) (*referral.Referral, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.referrals[l.Tenant.ID+"\x00"+strings.ToLower(l.Send.Rcpt)], nil
+}
+
+func (f *fakeRefs) Withdraw(ctx context.Context, l *referral.Link) (*referral.Referral, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.referrals[l.Tenant.ID+"\x00"+strings.ToLower(l.Send.Rcpt)]
+	if r == nil {
+		return nil, referral.ErrNotReferred
+	}
+	if r.WithdrawnAt == nil {
+		now := time.Now().UTC()
+		r.WithdrawnAt = &now
+	}
 	return r, nil
 }
 

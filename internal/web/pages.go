@@ -77,6 +77,7 @@ func newPages(cfg *configs.Config, refs Referrals, log *slog.Logger) (*pages, er
 func (p *pages) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /c/{token}", p.link) // and HEAD
 	mux.HandleFunc("POST /c/{token}", p.consent)
+	mux.HandleFunc("POST /c/{token}/withdraw", p.withdraw)
 	mux.HandleFunc("GET /t/{tenant}", p.generic)
 	mux.HandleFunc("GET /static/style.css", p.style)
 	mux.HandleFunc("GET /static/tenant/{file}", p.tenantStyle)
@@ -103,8 +104,9 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
-	class := clickClass(r, l.Send.Sent, now, p.cfg.Links.BotWindow)
-	if !p.clicks.allow(l.Send.ID, class, r.RemoteAddr, now) {
+	client := clientAddr(r, p.cfg.HTTP.Proxies)
+	class := clickClass(r, l.Send.Sent, now, p.cfg.Links.BotWindow, inAny(client, p.cfg.Links.Scanners))
+	if !p.clicks.allow(l.Send.ID, class, client.String(), now) {
 		// Over a limit: the page as always, the metric counts the view,
 		// the store is not written.
 		metrics.LinkClicks.WithLabelValues(l.Send.Tenant, class).Inc()
@@ -114,6 +116,16 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 		p.log.Warn("recording a click", "tenant", l.Tenant.ID, "send", l.Send.ID, "class", class, "err", err)
 	} else {
 		p.log.Debug("link click", "tenant", l.Tenant.ID, "send", l.Send.ID, "class", class)
+	}
+	ref, err := p.refs.ReferralOf(l)
+	if err != nil {
+		p.log.Error("looking up the referral of a link", "tenant", l.Tenant.ID, "send", l.Send.ID, "err", err)
+		p.serverError(w, r)
+		return
+	}
+	if ref != nil {
+		p.applied(w, r, http.StatusOK, l, ref, token, false, now)
+		return
 	}
 	p.landing(w, r, http.StatusOK, l, token, "", now)
 }
@@ -158,12 +170,13 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 				"お手数ですが、もう一度ページを開いてからお申し込みください。"}, p.linkPath(token))
 		return
 	}
-	if isScanner(r.UserAgent()) {
+	client := clientAddr(r, p.cfg.HTTP.Proxies)
+	if isScanner(r.UserAgent()) || inAny(client, p.cfg.Links.Scanners) {
 		// A consent counts only from a person's browser: a mail scanner, a
 		// headless browser or an HTTP library posting the form is a script
 		// (a company that scripted consents to its own mailboxes would get
 		// hires for nothing). Time since the send never blocks a person.
-		p.log.Warn("consent refused: the client is a script or scanner by its User-Agent", "tenant", l.Tenant.ID, "send", l.Send.ID)
+		p.log.Warn("consent refused: the client is a script or scanner by its User-Agent or network", "tenant", l.Tenant.ID, "send", l.Send.ID)
 		p.errorPage(w, r, http.StatusForbidden, "ブラウザからお申し込みください", []string{
 			"このお申し込みは、自動で動くプログラムやセキュリティ製品から送信されたため、受け付けられませんでした。",
 			"お手数ですが、ふだんお使いのブラウザ（Chrome、Safari、Edge など）でメールのリンクを開き直してから、お申し込みください。",
@@ -182,7 +195,7 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 			"同意事項の内容が更新されました。お手数ですが、最新の内容をご確認のうえ、あらためてお申し込みください。", now)
 		return
 	}
-	ref, err := p.refs.Refer(r.Context(), l, p.rd.consentVersion)
+	ref, err := p.refs.ReferFrom(r.Context(), l, p.rd.consentVersion, client)
 	if errors.Is(err, store.ErrCommitUncertain) || errors.Is(err, store.ErrFailed) {
 		// The referral (and its credit) may be recorded or not: the disk
 		// failed to confirm it (see store.ErrCommitUncertain), or an
@@ -208,6 +221,11 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.Info("referral", "tenant", l.Tenant.ID, "send", l.Send.ID, "referral", ref.ID,
 		"seq", ref.Seq, "candidate", address.LogHash(l.Send.Rcpt))
+	if ref.WithdrawnAt != nil {
+		// A form left open from before the withdrawal: say where it stands.
+		p.applied(w, r, http.StatusOK, l, ref, token, false, now)
+		return
+	}
 	w.Header().Set("Location", p.registrationURL(ref.ID))
 	w.WriteHeader(http.StatusSeeOther)
 }

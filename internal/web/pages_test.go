@@ -238,7 +238,7 @@ func TestClickClass(t *testing.T) {
 			}
 		})
 	}
-	if got := clickClass(httptest.NewRequest(http.MethodHead, "/", nil), sent, testNow, time.Second); got != referral.Bot {
+	if got := clickClass(httptest.NewRequest(http.MethodHead, "/", nil), sent, testNow, time.Second, false); got != referral.Bot {
 		t.Errorf("HEAD is %s, want bot", got)
 	}
 }

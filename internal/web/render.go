@@ -29,6 +29,7 @@ const (
 	tmplExpired   = "expired.html"
 	tmplError     = "error.html"
 	tmplDevAgency = "devagency.html"
+	tmplApplied   = "applied.html"
 )
 
 // defaultAccent is the accent of a tenant without a (valid) color.
@@ -64,6 +65,12 @@ type view struct {
 
 	// Dev agency stand-in.
 	Ref string
+
+	// After consent (applied.html).
+	AppliedAt      string // when the candidate consented, Japan time
+	WithdrawnAt    string // when they withdrew, "" when they have not
+	JustWithdrawn  bool   // the page answers the withdrawal itself
+	WithdrawAction string // the withdrawal form's path
 }
 
 // renderer holds the parsed templates and the derived static files.
@@ -92,7 +99,7 @@ func newRenderer(cfg *configs.Config) (*renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: templates: %w", err)
 	}
-	for _, name := range []string{tmplLanding, tmplGeneric, tmplExpired, tmplError, tmplDevAgency} {
+	for _, name := range []string{tmplLanding, tmplGeneric, tmplExpired, tmplError, tmplDevAgency, tmplApplied} {
 		t, err := template.Must(layout.Clone()).ParseFS(assets, "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("web: templates: %w", err)

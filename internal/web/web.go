@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/referral"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Referrals is what the link pages need of the bookkeeping;
@@ -24,7 +26,13 @@ import (
 type Referrals interface {
 	Resolve(token string) (*referral.Link, error)
 	RecordClick(ctx context.Context, l *referral.Link, class string) error
-	Refer(ctx context.Context, l *referral.Link, consentVersion string) (*referral.Referral, error)
+	// ReferFrom records a consent from the client's address (the
+	// referral's signals look at it).
+	ReferFrom(ctx context.Context, l *referral.Link, consentVersion string, client netip.Addr) (*referral.Referral, error)
+	// ReferralOf is the referral of the link's candidate, nil before
+	// consent; Withdraw records the withdrawal of that consent.
+	ReferralOf(l *referral.Link) (*referral.Referral, error)
+	Withdraw(ctx context.Context, l *referral.Link) (*referral.Referral, error)
 }
 
 // Ledger is what the admin API needs of the bookkeeping; *referral.Service

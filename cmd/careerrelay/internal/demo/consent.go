@@ -49,7 +49,7 @@ func (t *tour) consent(ctx context.Context) error {
 	}
 	t.printf("a link scanner checks %s's link on delivery: HEAD (nothing recorded), GET as SafeLinks (a bot click); no referral\n\n", candidates[0].name)
 
-	var lastLocation string
+	var lastLocation, firstLocation string
 	for i, p := range candidates[:10] {
 		link := t.links[p.addr]
 		if link == "" {
@@ -62,13 +62,21 @@ func (t *tour) consent(ctx context.Context) error {
 		t.printf("%2d  %s GET /c/%s… 200 (landing page)  POST consent → 303 %s\n",
 			i+1, pad(p.name, 11), tokenPrefix(link), strings.TrimPrefix(loc, t.base))
 		lastLocation = loc
+		if i == 0 {
+			firstLocation = loc
+		}
 	}
-	again, err := consentOnce(ctx, t.links[candidates[0].addr])
-	if err != nil {
-		return fmt.Errorf("%s again: %w", candidates[0].name, err)
+	again, err := fetch(ctx, http.MethodGet, t.links[candidates[0].addr], browserUA, nil)
+	firstRef := ""
+	if u, perr := url.Parse(firstLocation); perr == nil {
+		firstRef = u.Query().Get("ref")
 	}
-	t.printf("\n%s consents a second time: → 303 %s (the same referral: a candidate counts once)\n",
-		candidates[0].name, strings.TrimPrefix(again, t.base))
+	if err != nil || again.code != http.StatusOK || !strings.Contains(again.body, "お申し込みを受け付けております") ||
+		firstRef == "" || !strings.Contains(again.body, "ref="+firstRef) {
+		return fmt.Errorf("%s opens the link again: %d %v, want the page of the application received with ref=%s", candidates[0].name, again.code, err, firstRef)
+	}
+	t.printf("\n%s opens the link again: 200, the application is received (ref=%s), with the way on to the agency\n"+
+		"and a withdrawal button; consenting again gives the same referral (a candidate counts once)\n", candidates[0].name, firstRef)
 
 	r, err := fetch(ctx, http.MethodGet, lastLocation, browserUA, nil)
 	if err != nil || r.code != http.StatusOK {

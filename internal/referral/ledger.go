@@ -99,16 +99,17 @@ func entryHash(e *Entry) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// checkText refuses text that would not survive an export unchanged.
+// checkText refuses text that would not survive an export unchanged
+// (ErrBadText).
 func checkText(what, s string) error {
 	if !utf8.ValidString(s) {
-		return fmt.Errorf("referral: %s is not valid UTF-8", what)
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrBadText, what)
 	}
 	if strings.ContainsFunc(s, unicode.IsControl) {
-		return fmt.Errorf("referral: %s contains a control character (tab, line break…): write one line", what)
+		return fmt.Errorf("%w: %s contains a control character (tab, line break…): write one line", ErrBadText, what)
 	}
 	if len(s) > maxNote {
-		return fmt.Errorf("referral: %s longer than %d bytes", what, maxNote)
+		return fmt.Errorf("%w: %s longer than %d bytes", ErrBadText, what, maxNote)
 	}
 	return nil
 }

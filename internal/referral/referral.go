@@ -112,6 +112,9 @@ var (
 	ErrNotFound = errors.New("referral: no such referral")
 	// ErrAlreadyVoided is returned by Void for a referral voided before.
 	ErrAlreadyVoided = errors.New("referral: referral already voided")
+	// ErrBadText is returned for a note or reason that is missing where
+	// required, not one line of valid UTF-8, or too long.
+	ErrBadText = errors.New("referral: bad text")
 )
 
 // Click classes: a person's click, or a robot's (package web tells them

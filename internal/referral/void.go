@@ -19,10 +19,10 @@ import (
 func (s *Service) void(ctx context.Context, id, reason string) ([]Entry, error) {
 	id, reason = strings.TrimSpace(id), strings.TrimSpace(reason)
 	if id == "" {
-		return nil, errors.New("referral: void: a referral id is required")
+		return nil, fmt.Errorf("%w: void: a referral id is required", ErrBadText)
 	}
 	if reason == "" {
-		return nil, fmt.Errorf("referral: void %s: a reason is required", id)
+		return nil, fmt.Errorf("%w: void %s: a reason is required", ErrBadText, id)
 	}
 	if err := checkText("reason", reason); err != nil {
 		return nil, err

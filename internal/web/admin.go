@@ -18,7 +18,7 @@ import (
 	"github.com/careerrelay/careerrelay/store"
 )
 
-// maxAdminBody bounds an admin request body (a redeem note).
+// maxAdminBody bounds an admin request body (a redeem note, a void reason).
 const maxAdminBody = 64 << 10
 
 // Admin is the listener on admin.listen: the JSON API behind

@@ -20,7 +20,7 @@ const auditUsage = `Usage:
 
 The audit trail of admin actions, oldest first: when, which admin token
 (an id: the first 4 bytes of the token's SHA-256, never the token), what
-(redeem, export, links), for which tenant, and a detail that names records
+(redeem, void, export, links), for which tenant, and a detail that names records
 by their ids, never a candidate. It comes from the running server's admin
 API (admin.listen, admin.token_file).
 `

@@ -21,10 +21,15 @@ const ledgerUsage = `Usage:
   careerrelay ledger export  -config FILE [-tenant T] [-format csv|json]
   careerrelay ledger redeem  -config FILE -tenant T -note "why"
   careerrelay ledger verify  -config FILE
+  careerrelay ledger void    -config FILE -ref ID -reason "why"
 
 The commands talk to the running server's admin API (admin.listen, with the
 token of admin.token_file). When admin.listen has port 0, add -ready-file
 FILE, the file of careerrelay serve -ready-file, to find the port.
+
+void voids the referral ID for the agency: a void entry and, when the
+tenant's valid referrals no longer cover its credits, a revoke entry that
+takes one credit back (the balance may go below 0: credits owed).
 `
 
 // runLedger is the operator's view of referrals and credits, through the
@@ -40,6 +45,8 @@ func runLedger(args []string) int {
 	tenant := fs.String("tenant", "", "tenant id")
 	format := fs.String("format", "csv", "export format: csv or json")
 	note := fs.String("note", "", "redeem: what the credit was spent on (e.g. the hire)")
+	ref := fs.String("ref", "", "void: the referral id (the agency's ref=)")
+	reason := fs.String("reason", "", "void: why the referral is void (one line)")
 	readyFile := readyFileFlag(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
@@ -78,6 +85,13 @@ func runLedger(args []string) int {
 		return c.do(http.MethodPost, "/api/redeem", nil, body)
 	case "verify":
 		return c.verify()
+	case "void":
+		if *ref == "" || *reason == "" {
+			fmt.Fprintln(os.Stderr, "ledger void: -ref and -reason are required")
+			return 2
+		}
+		body, _ := json.Marshal(map[string]string{"referral_id": *ref, "reason": *reason})
+		return c.do(http.MethodPost, "/api/void", nil, body)
 	}
 	fmt.Fprintf(os.Stderr, "ledger: unknown command %q\n\n%s", sub, ledgerUsage)
 	return 2

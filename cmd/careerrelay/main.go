@@ -15,7 +15,7 @@ Usage:
   careerrelay serve -config FILE [-ready-file PATH]
                                           run the relay; once it accepts mail, write the addresses bound to PATH (JSON)
   careerrelay check-config -config FILE   check a configuration, print "config OK" or every problem
-  careerrelay ledger balance|export|redeem|verify -config FILE ...
+  careerrelay ledger balance|export|redeem|verify|void -config FILE ...
                                           referrals and credits, through the running server's admin API
   careerrelay report -config FILE -tenant T [-from D] [-to D] [-format html|csv|json] [-out FILE]
                                           the tenant's impact report (clicks, referrals, credits), through the admin API

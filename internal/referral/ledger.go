@@ -99,16 +99,17 @@ func entryHash(e *Entry) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// checkText refuses text that would not survive an export unchanged.
+// checkText refuses text that would not survive an export unchanged
+// (ErrBadText).
 func checkText(what, s string) error {
 	if !utf8.ValidString(s) {
-		return fmt.Errorf("referral: %s is not valid UTF-8", what)
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrBadText, what)
 	}
 	if strings.ContainsFunc(s, unicode.IsControl) {
-		return fmt.Errorf("referral: %s contains a control character (tab, line break…): write one line", what)
+		return fmt.Errorf("%w: %s contains a control character (tab, line break…): write one line", ErrBadText, what)
 	}
 	if len(s) > maxNote {
-		return fmt.Errorf("referral: %s longer than %d bytes", what, maxNote)
+		return fmt.Errorf("%w: %s longer than %d bytes", ErrBadText, what, maxNote)
 	}
 	return nil
 }
@@ -169,19 +170,29 @@ func verify(entries []Entry, full bool) error {
 		if h := entryHash(e); h != e.Hash {
 			return bad(i, "hash %s, but its fields hash to %s (the entry was changed)", e.Hash, h)
 		}
+		switch e.Kind {
+		case KindReferral, KindGrant, KindRedeem, KindAdjust, KindVoid, KindRevoke:
+		default:
+			return bad(i, "unknown kind %q", e.Kind)
+		}
 		switch {
 		case e.Kind == KindReferral && e.Amount != 0,
 			e.Kind == KindGrant && e.Amount != 1,
 			e.Kind == KindRedeem && e.Amount != -1,
-			e.Kind == KindAdjust && e.Amount == 0:
+			e.Kind == KindAdjust && e.Amount == 0,
+			e.Kind == KindVoid && e.Amount != 0,
+			e.Kind == KindRevoke && e.Amount != -1:
 			return bad(i, "amount %d is wrong for a %s entry", e.Amount, e.Kind)
-		case e.Kind != KindReferral && e.Kind != KindGrant && e.Kind != KindRedeem && e.Kind != KindAdjust:
-			return bad(i, "unknown kind %q", e.Kind)
+		case (e.Kind == KindVoid || e.Kind == KindRevoke) && e.ReferralID == "":
+			return bad(i, "a %s entry without a referral_id", e.Kind)
 		}
 		if full {
+			// Only a revoke may take a balance below zero (credits
+			// owed); a redeem or a negative adjust must leave it at 0
+			// or more. Entries that do not lower it are always fine.
 			available[e.Tenant] += e.Amount
-			if available[e.Tenant] < 0 {
-				return bad(i, "tenant %s's balance goes below zero (%d)", e.Tenant, available[e.Tenant])
+			if e.Amount < 0 && e.Kind != KindRevoke && available[e.Tenant] < 0 {
+				return bad(i, "tenant %s's balance goes below zero (%d) by a %s", e.Tenant, available[e.Tenant], e.Kind)
 			}
 		}
 	}
@@ -266,8 +277,9 @@ func (s *Service) redeem(ctx context.Context, tenant, note string) (*Entry, erro
 
 // Adjust corrects a tenant's available credits by amount (positive or
 // negative, not 0), recorded as an "adjust" entry with the operator's
-// note, which is required. A correction that would leave the balance
-// below zero is refused with ErrBelowZero.
+// note, which is required. A negative correction that would leave the
+// balance below zero is refused with ErrBelowZero; a positive one is taken
+// even if the balance stays below zero (credits owed after a revoke).
 func (s *Service) Adjust(ctx context.Context, tenant string, amount int, note string) (*Entry, error) {
 	if s.cfg.TenantByID(tenant) == nil {
 		return nil, fmt.Errorf("%w %q", ErrUnknownTenant, tenant)
@@ -285,7 +297,9 @@ func (s *Service) Adjust(ctx context.Context, tenant string, amount int, note st
 	return s.change(ctx, tenant, KindAdjust, amount, note)
 }
 
-// change appends a redeem or adjust entry, refusing a balance below zero.
+// change appends a redeem or adjust entry, refusing one that lowers the
+// balance below zero. An adjust upwards is taken even when the balance
+// stays below zero (credits owed after a revoke, paid back in part).
 func (s *Service) change(ctx context.Context, tenant, kind string, amount int, note string) (*Entry, error) {
 	now := s.now()
 	var e *Entry
@@ -296,10 +310,10 @@ func (s *Service) change(ctx context.Context, tenant, kind string, amount int, n
 		if err != nil {
 			return err
 		}
-		if avail := c.available(); avail+amount < 0 {
+		if avail := c.available(); amount < 0 && avail+amount < 0 {
 			if kind == KindRedeem {
-				return fmt.Errorf("%w: tenant %s has %d available (granted %d, redeemed %d, adjusted %+d)",
-					ErrNoCredit, tenant, avail, c.Granted, c.Redeemed, c.Adjusted)
+				return fmt.Errorf("%w: tenant %s has %d available (granted %d, redeemed %d, adjusted %+d, revoked %d)",
+					ErrNoCredit, tenant, avail, c.Granted, c.Redeemed, c.Adjusted, c.Revoked)
 			}
 			return fmt.Errorf("%w: tenant %s has %d available, adjusting by %+d would leave %d",
 				ErrBelowZero, tenant, avail, amount, avail+amount)

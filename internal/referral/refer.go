@@ -33,20 +33,25 @@ func newReferralID() string {
 	return idEncoding.EncodeToString(b[:])
 }
 
-// counts are a tenant's running totals in store.BucketBalances.
+// counts are a tenant's running totals in store.BucketBalances. Records
+// written before voids have no voided and revoked: 0.
 type counts struct {
 	Referrals int `json:"referrals"`
 	Granted   int `json:"granted"`
 	Redeemed  int `json:"redeemed"`
 	Adjusted  int `json:"adjusted"`
+	Voided    int `json:"voided,omitempty"`
+	Revoked   int `json:"revoked,omitempty"`
 }
 
-func (c counts) available() int { return c.Granted - c.Redeemed + c.Adjusted }
+// available may be below zero after a revoke: credits owed.
+func (c counts) available() int { return c.Granted - c.Redeemed + c.Adjusted - c.Revoked }
 
 func (c counts) balance(tenant string) *Balance {
 	return &Balance{
 		Tenant: tenant, Referrals: c.Referrals, Granted: c.Granted,
-		Redeemed: c.Redeemed, Adjusted: c.Adjusted, Available: c.available(),
+		Redeemed: c.Redeemed, Adjusted: c.Adjusted, Voided: c.Voided, Revoked: c.Revoked,
+		Available: c.available(),
 	}
 }
 

@@ -7,7 +7,8 @@
 //
 // # The ledger and how to verify it
 //
-// Every referral, credit grant, redemption and adjustment is an Entry,
+// Every referral, credit grant, redemption, adjustment, void and revoke is
+// an Entry,
 // numbered from 1 without gaps, all tenants in one chain. An entry's Hash is
 //
 //	hex(SHA-256(prev + "\n" + canonical))
@@ -43,6 +44,18 @@
 // The n-th referral of a tenant grants it a credit when n is a multiple of
 // the tenant's referrals_per_credit at that moment; the counts of a tenant
 // are kept with the ledger, so Balance reads one record.
+//
+// The kinds and their amounts: referral 0, grant +1, redeem -1, adjust ±n
+// (never 0), void 0, revoke -1. The agency may void a referral (Void): a
+// "void" entry names it with the reason as note; if the tenant's valid
+// (not voided) referrals then no longer cover its credits granted and not
+// yet revoked (valid / referrals_per_credit), a "revoke" entry takes one
+// credit back. A voided referral keeps its seq and still counts the
+// candidate once; later referrals grant at every referrals_per_credit-th
+// seq as before, and the revoke is what corrects the count. A revoke may
+// leave the balance below zero: the tenant owes credits. Verify accepts a
+// balance below zero only after a revoke (or an entry that does not
+// lower it): a redeem or a negative adjust must leave it at 0 or more.
 //
 // An export for one tenant keeps each entry's seq, prev and hash from the
 // whole chain: each entry still verifies by itself and consecutive entries
@@ -97,8 +110,13 @@ var (
 	// ErrBelowZero is returned by Adjust for a correction that would leave
 	// the tenant's available credits below zero.
 	ErrBelowZero = errors.New("referral: adjustment would leave the balance below zero")
-	// ErrNotFound is returned by Referral for an unknown referral id.
+	// ErrNotFound is returned by Referral and Void for an unknown referral id.
 	ErrNotFound = errors.New("referral: no such referral")
+	// ErrAlreadyVoided is returned by Void for a referral voided before.
+	ErrAlreadyVoided = errors.New("referral: referral already voided")
+	// ErrBadText is returned for a note or reason that is missing where
+	// required, not one line of valid UTF-8, or too long.
+	ErrBadText = errors.New("referral: bad text")
 )
 
 // Click classes: a person's click, or a robot's (package web tells them
@@ -114,6 +132,8 @@ const (
 	KindGrant    = "grant"    // amount +1
 	KindRedeem   = "redeem"   // amount -1
 	KindAdjust   = "adjust"   // amount ±n, never 0
+	KindVoid     = "void"     // amount 0, referral_id the voided referral, note the reason
+	KindRevoke   = "revoke"   // amount -1, referral_id the voided referral
 )
 
 // Link is a verified personal link.
@@ -145,6 +165,10 @@ type Referral struct {
 	// came; Signals are what the agency may want to look at (signals.go).
 	ConsentSeconds int64    `json:"consent_seconds"`
 	Signals        []Signal `json:"signals,omitempty"`
+	// VoidedAt is when the agency voided the referral (Void), nil while
+	// it is valid; VoidReason is the reason given.
+	VoidedAt   *time.Time `json:"voided_at,omitempty"`
+	VoidReason string     `json:"void_reason,omitempty"`
 }
 
 // Balance of a tenant's credits.
@@ -155,8 +179,14 @@ type Balance struct {
 	Redeemed  int    `json:"redeemed"`
 	// Adjusted is the sum of the operator's corrections (Adjust); 0 unless
 	// an operator corrected the balance.
-	Adjusted  int `json:"adjusted"`
-	Available int `json:"available"` // Granted - Redeemed + Adjusted, never negative
+	Adjusted int `json:"adjusted"`
+	// Voided counts the referrals voided (included in Referrals);
+	// Revoked the credits taken back for them.
+	Voided  int `json:"voided"`
+	Revoked int `json:"revoked"`
+	// Available is Granted - Redeemed + Adjusted - Revoked; below zero
+	// after a revoke of a credit already redeemed: credits owed.
+	Available int `json:"available"`
 }
 
 // Entry is one ledger entry. Hash = SHA-256 over the previous entry's hash
@@ -166,9 +196,9 @@ type Entry struct {
 	Seq        uint64    `json:"seq"` // from 1, no gaps
 	Time       time.Time `json:"time"`
 	Tenant     string    `json:"tenant"`
-	Kind       string    `json:"kind"` // referral | grant | redeem | adjust
+	Kind       string    `json:"kind"` // referral | grant | redeem | adjust | void | revoke
 	ReferralID string    `json:"referral_id,omitempty"`
-	Amount     int       `json:"amount"` // credits: +1 grant, -1 redeem, ± adjust; 0 for referral
+	Amount     int       `json:"amount"` // credits: +1 grant, -1 redeem and revoke, ± adjust; 0 for referral and void
 	Note       string    `json:"note,omitempty"`
 	Prev       string    `json:"prev"` // hash of entry Seq-1, "" for the first
 	Hash       string    `json:"hash"`
@@ -328,6 +358,15 @@ func (s *Service) Redeem(ctx context.Context, tenant, note string) (*Entry, erro
 	return s.redeem(ctx, tenant, note)
 }
 
+// Void voids the referral id for reason (required, one line): a "void"
+// entry, and a "revoke" entry when the tenant's valid referrals no longer
+// cover its credits (see the package comment). It returns the entries
+// appended, in order; ErrNotFound for an unknown referral and
+// ErrAlreadyVoided for one voided before.
+func (s *Service) Void(ctx context.Context, id, reason string) ([]Entry, error) {
+	return s.void(ctx, id, reason)
+}
+
 // Ledger returns the ledger entries, all tenants, in order.
 func (s *Service) Ledger() ([]Entry, error) { return s.ledger("") }
 
@@ -341,8 +380,9 @@ func (s *Service) Export(w io.Writer, tenant, format string) error {
 // Verify checks the hash chain and returns an error naming the first entry
 // that does not verify. entries must be the whole ledger, from Seq 1 (for
 // one tenant's export, see VerifyPartial). Besides the hashes it checks
-// that each kind has its amount and that no tenant's balance ever goes
-// below zero. The error is a *VerifyError.
+// that each kind has its amount (a void and a revoke name a referral) and
+// that no redeem or negative adjust takes a tenant's balance below zero (a
+// revoke may: credits owed). The error is a *VerifyError.
 func Verify(entries []Entry) error { return verify(entries, true) }
 
 // RunWebhooks delivers the agency webhook outbox until ctx is done: signed

@@ -22,24 +22,26 @@ var colorRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"num": num,
 	"pct": pct,
-	"rowArgs": func(r htmlRow, adjusted bool, class string) rowArgs {
+	"rowArgs": func(v *htmlView, r htmlRow, class string) rowArgs {
 		if class == "" && r.idle() {
 			class = "idle"
 		}
-		return rowArgs{Row: r, Adjusted: adjusted, Class: class}
+		return rowArgs{Row: r, Adjusted: v.Adjusted, Voided: v.Voided, Class: class}
 	},
 }).Parse(pageSource))
 
 // idle tells whether nothing happened in the row's month.
 func (r htmlRow) idle() bool {
 	f := r.Figures
-	return f.LinksSent+f.LinksBounced+f.LinksQueued+f.HumanClicks+f.BotClicks+f.Referrals+f.CreditsGranted+f.CreditsRedeemed == 0 && f.CreditsAdjusted == 0
+	return f.LinksSent+f.LinksBounced+f.LinksQueued+f.HumanClicks+f.BotClicks+f.Referrals+f.CreditsGranted+f.CreditsRedeemed+
+		f.Voids+f.CreditsRevoked == 0 && f.CreditsAdjusted == 0
 }
 
 // rowArgs are the arguments of the template "row".
 type rowArgs struct {
 	Row      htmlRow
 	Adjusted bool
+	Voided   bool
 	Class    string
 }
 
@@ -57,6 +59,7 @@ type htmlView struct {
 	Rows      []htmlRow
 	TotalRow  htmlRow
 	Adjusted  bool   // some month has an adjustment: show the column
+	Voided    bool   // some month has a void or a revoke: show their columns and note
 	Progress  []bool // one segment per referral of a credit (20 at most)
 	HeadShort string
 	Colors    map[string]template.CSS
@@ -91,6 +94,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		y, m := splitMonth(f.Month)
 		v.Rows = append(v.Rows, htmlRow{Label: fmt.Sprintf("%d年%d月", y, m), En: f.Month, Figures: f})
 		v.Adjusted = v.Adjusted || f.CreditsAdjusted != 0
+		v.Voided = v.Voided || f.Voids != 0 || f.CreditsRevoked != 0
 	}
 	if n := r.Credit.ReferralsPerCredit; n <= 20 {
 		for i := range n {

@@ -26,10 +26,14 @@
 //     click is that of its hour; a link clicked in more than
 //     referral.MaxClickHours hours has its oldest hours folded into the
 //     first, whose month they then count in.
-//   - referrals, credits_granted, credits_redeemed, credits_adjusted: the
-//     tenant's ledger entries of kind referral, grant, redeem (counts) and
-//     adjust (sum of amounts), by entry time. They are the ledger's numbers:
-//     an export of the same period has exactly these entries.
+//   - referrals, credits_granted, credits_redeemed, credits_adjusted,
+//     voids, credits_revoked: the tenant's ledger entries of kind referral,
+//     grant, redeem (counts), adjust (sum of amounts), void and revoke
+//     (counts), by entry time. They are the ledger's numbers: an export of
+//     the same period has exactly these entries. A voided referral still
+//     counts in referrals in the month it was made; its void counts in
+//     voids in the month of the void, and the credit taken back for it, if
+//     any, in credits_revoked.
 //   - click_rate = links_clicked / links_sent and referral_rate =
 //     referrals / links_sent; null when no link was sent. Events are not
 //     tied to the month of their mail, so a month's rate can pass 100%.
@@ -37,7 +41,10 @@
 // The credit progress is read from the whole ledger up to the end of the
 // period: the n-th referral of a tenant grants a credit when n is a
 // multiple of referrals_per_credit, so the next credit comes after
-// referrals_per_credit - (n mod referrals_per_credit) more referrals.
+// referrals_per_credit - (n mod referrals_per_credit) more referrals
+// (voided referrals keep their n; a revoke corrects the count). Available
+// is granted - redeemed + adjusted - revoked, below 0 when credits are
+// owed.
 package report
 
 import (
@@ -104,8 +111,10 @@ type Figures struct {
 	CreditsGranted  int      `json:"credits_granted"`
 	CreditsRedeemed int      `json:"credits_redeemed"`
 	CreditsAdjusted int      `json:"credits_adjusted"`
-	ClickRate       *float64 `json:"click_rate"`    // links_clicked / links_sent, null without links
-	ReferralRate    *float64 `json:"referral_rate"` // referrals / links_sent
+	Voids           int      `json:"voids"`           // referrals voided (void entries)
+	CreditsRevoked  int      `json:"credits_revoked"` // credits taken back for them (revoke entries)
+	ClickRate       *float64 `json:"click_rate"`      // links_clicked / links_sent, null without links
+	ReferralRate    *float64 `json:"referral_rate"`   // referrals / links_sent
 }
 
 // Progress is where the tenant stands toward its next credit, from the
@@ -119,7 +128,9 @@ type Progress struct {
 	Granted            int     `json:"granted"`
 	Redeemed           int     `json:"redeemed"`
 	Adjusted           int     `json:"adjusted"`
-	Available          int     `json:"available"` // granted - redeemed + adjusted
+	Voided             int     `json:"voided"`
+	Revoked            int     `json:"revoked"`
+	Available          int     `json:"available"` // granted - redeemed + adjusted - revoked; below 0: credits owed
 }
 
 // ParseDate reads a day written YYYY-MM-DD, in Zone.
@@ -275,7 +286,7 @@ func Build(src Source, t *configs.Tenant, first, last time.Time) (*Report, error
 	p.TowardNext = p.Referrals % p.ReferralsPerCredit
 	p.Remaining = p.ReferralsPerCredit - p.TowardNext
 	p.Fraction = *ratio(p.TowardNext, p.ReferralsPerCredit)
-	p.Available = p.Granted - p.Redeemed + p.Adjusted
+	p.Available = p.Granted - p.Redeemed + p.Adjusted - p.Revoked
 
 	for i := range r.Months {
 		r.Months[i].rates()
@@ -300,6 +311,10 @@ func (f *Figures) add(e *referral.Entry) {
 		f.CreditsRedeemed++
 	case referral.KindAdjust:
 		f.CreditsAdjusted += e.Amount
+	case referral.KindVoid:
+		f.Voids++
+	case referral.KindRevoke:
+		f.CreditsRevoked++
 	}
 }
 
@@ -314,6 +329,10 @@ func (p *Progress) add(e *referral.Entry) {
 		p.Redeemed++
 	case referral.KindAdjust:
 		p.Adjusted += e.Amount
+	case referral.KindVoid:
+		p.Voided++
+	case referral.KindRevoke:
+		p.Revoked++
 	}
 }
 

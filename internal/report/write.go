@@ -55,7 +55,7 @@ var CSVHeader = []string{
 	"tenant", "from", "to", "month",
 	"links_sent", "links_clicked", "click_rate", "human_clicks", "bot_clicks",
 	"referrals", "referral_rate", "credits_granted", "credits_redeemed", "credits_adjusted",
-	"links_bounced", "links_queued",
+	"links_bounced", "links_queued", "voids", "credits_revoked",
 }
 
 // WriteCSV writes r as CSV (see CSVHeader).
@@ -70,6 +70,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			strconv.Itoa(f.Referrals), rateCSV(f.ReferralRate),
 			strconv.Itoa(f.CreditsGranted), strconv.Itoa(f.CreditsRedeemed), strconv.Itoa(f.CreditsAdjusted),
 			strconv.Itoa(f.LinksBounced), strconv.Itoa(f.LinksQueued),
+			strconv.Itoa(f.Voids), strconv.Itoa(f.CreditsRevoked),
 		})
 	}
 	for i := range r.Months {

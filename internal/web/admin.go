@@ -18,7 +18,7 @@ import (
 	"github.com/careerrelay/careerrelay/store"
 )
 
-// maxAdminBody bounds an admin request body (a redeem note).
+// maxAdminBody bounds an admin request body (a redeem note, a void reason).
 const maxAdminBody = 64 << 10
 
 // Admin is the listener on admin.listen: the JSON API behind
@@ -27,6 +27,7 @@ const maxAdminBody = 64 << 10
 //
 //	GET  /api/balance?tenant=ID                 -> referral.Balance
 //	POST /api/redeem {"tenant":ID,"note":TEXT}  -> the redeem referral.Entry
+//	POST /api/void {"referral_id":ID,"reason":TEXT} -> {"entries":[void, revoke?]} (admin_void.go)
 //	GET  /api/ledger/export?tenant=ID&format=csv|json (tenant optional, format default json)
 //	GET  /api/ledger/verify                     -> {"ok":bool,"entries":n,"head":hash,"error":text}
 //	GET  /api/queue?limit=N                     -> the queue, oldest first (admin_queue.go)
@@ -36,8 +37,9 @@ const maxAdminBody = 64 << 10
 //	POST /api/privacy/export|erase|purge        -> a candidate's records, their erasure, a retention pass (admin_privacy.go)
 //
 // Errors are {"error": message, "code": code} with code and status
-// bad_request 400, unauthorized 401, not_found 404 (unknown tenant or
-// path), method_not_allowed 405, no_credit 409, internal 500.
+// bad_request 400, unauthorized 401, not_found 404 (unknown tenant,
+// referral or path), method_not_allowed 405, no_credit 409,
+// already_voided 409, internal 500.
 type Admin struct {
 	server
 	tokenID string // the admin token's id in audit records: its digest's first 4 bytes, hex
@@ -60,6 +62,7 @@ func NewAdmin(cfg *configs.Config, ledger Ledger, queue QueueReader, log *slog.L
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/balance", a.balance)
 	mux.HandleFunc("POST /api/redeem", a.redeem)
+	mux.HandleFunc("POST /api/void", a.void)
 	mux.HandleFunc("GET /api/ledger/export", a.export)
 	mux.HandleFunc("GET /api/ledger/verify", a.verifyLedger)
 	mux.HandleFunc("/api/report", a.impactReport)
@@ -67,7 +70,7 @@ func NewAdmin(cfg *configs.Config, ledger Ledger, queue QueueReader, log *slog.L
 	mux.HandleFunc("GET /api/audit", a.auditTrail)
 	a.registerQueue(mux)   // GET /api/queue, admin_queue.go
 	a.registerPrivacy(mux) // POST /api/privacy/..., admin_privacy.go
-	for _, path := range []string{"/api/balance", "/api/redeem", "/api/ledger/export", "/api/ledger/verify", "/api/links", "/api/audit",
+	for _, path := range []string{"/api/balance", "/api/redeem", "/api/void", "/api/ledger/export", "/api/ledger/verify", "/api/links", "/api/audit",
 		"/api/privacy/export", "/api/privacy/erase", "/api/privacy/purge"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+path)
@@ -320,8 +323,12 @@ func (a *Admin) fail(w http.ResponseWriter, op string, err error) {
 	switch {
 	case errors.Is(err, referral.ErrNoCredit):
 		apiError(w, http.StatusConflict, "no_credit", err.Error())
-	case errors.Is(err, referral.ErrUnknownTenant):
+	case errors.Is(err, referral.ErrAlreadyVoided):
+		apiError(w, http.StatusConflict, "already_voided", err.Error())
+	case errors.Is(err, referral.ErrUnknownTenant), errors.Is(err, referral.ErrNotFound):
 		apiError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, referral.ErrBadText):
+		apiError(w, http.StatusBadRequest, "bad_request", err.Error())
 	case errors.Is(err, store.ErrCommitUncertain):
 		// "failed" could hide a recorded change (a redemption, which a
 		// blind retry would make twice): say what is known.

@@ -156,6 +156,7 @@ type fakeLedger struct {
 	granted   map[string]int
 	redeemed  map[string]int
 	entries   []referral.Entry
+	voided    map[string]bool
 	exportErr error
 	failAfter bool // exportErr after writing a line
 }
@@ -183,6 +184,30 @@ func (f *fakeLedger) Redeem(ctx context.Context, tenant, note string) (*referral
 	e := referral.Entry{Seq: uint64(len(f.entries) + 1), Time: testNow, Tenant: tenant, Kind: "redeem", Amount: -1, Note: note}
 	f.entries = append(f.entries, e)
 	return &e, nil
+}
+
+// Void knows the referrals "R1" and "R2" of acme; a void of either
+// revokes a credit.
+func (f *fakeLedger) Void(ctx context.Context, id, reason string) ([]referral.Entry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id != "R1" && id != "R2" {
+		return nil, fmt.Errorf("%w: %s", referral.ErrNotFound, id)
+	}
+	if f.voided[id] {
+		return nil, fmt.Errorf("%w: %s", referral.ErrAlreadyVoided, id)
+	}
+	if f.voided == nil {
+		f.voided = map[string]bool{}
+	}
+	f.voided[id] = true
+	n := uint64(len(f.entries))
+	es := []referral.Entry{
+		{Seq: n + 1, Time: testNow, Tenant: "acme", Kind: referral.KindVoid, ReferralID: id, Note: reason},
+		{Seq: n + 2, Time: testNow, Tenant: "acme", Kind: referral.KindRevoke, ReferralID: id, Amount: -1},
+	}
+	f.entries = append(f.entries, es...)
+	return es, nil
 }
 
 func (f *fakeLedger) Ledger() ([]referral.Entry, error) {

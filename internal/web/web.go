@@ -42,6 +42,7 @@ type Ledger interface {
 	Redeem(ctx context.Context, tenant, note string) (*referral.Entry, error)
 	Ledger() ([]referral.Entry, error)
 	Export(w io.Writer, tenant, format string) error
+	Void(ctx context.Context, referralID, reason string) ([]referral.Entry, error)
 }
 
 // server is one HTTP listener with a graceful shutdown.

@@ -100,21 +100,29 @@ type Report struct {
 // Figures are the counts of one month (Month "YYYY-MM") or of the whole
 // period (Month "").
 type Figures struct {
-	Month           string   `json:"month,omitempty"`
-	LinksSent       int      `json:"links_sent"`    // their copy was delivered
-	LinksBounced    int      `json:"links_bounced"` // their copy failed for good
-	LinksQueued     int      `json:"links_queued"`  // their copy is still queued
-	LinksClicked    int      `json:"links_clicked"`
-	HumanClicks     int      `json:"human_clicks"`
-	BotClicks       int      `json:"bot_clicks"`
-	Referrals       int      `json:"referrals"`
-	CreditsGranted  int      `json:"credits_granted"`
-	CreditsRedeemed int      `json:"credits_redeemed"`
-	CreditsAdjusted int      `json:"credits_adjusted"`
-	Voids           int      `json:"voids"`           // referrals voided (void entries)
-	CreditsRevoked  int      `json:"credits_revoked"` // credits taken back for them (revoke entries)
-	ClickRate       *float64 `json:"click_rate"`      // links_clicked / links_sent, null without links
-	ReferralRate    *float64 `json:"referral_rate"`   // referrals / links_sent
+	Month           string `json:"month,omitempty"`
+	LinksSent       int    `json:"links_sent"`    // their copy was delivered
+	LinksBounced    int    `json:"links_bounced"` // their copy failed for good
+	LinksQueued     int    `json:"links_queued"`  // their copy is still queued
+	LinksClicked    int    `json:"links_clicked"`
+	HumanClicks     int    `json:"human_clicks"`
+	BotClicks       int    `json:"bot_clicks"`
+	Referrals       int    `json:"referrals"`
+	CreditsGranted  int    `json:"credits_granted"`
+	CreditsRedeemed int    `json:"credits_redeemed"`
+	CreditsAdjusted int    `json:"credits_adjusted"`
+	Voids           int    `json:"voids"`           // referrals voided (void entries)
+	CreditsRevoked  int    `json:"credits_revoked"` // credits taken back for them (revoke entries)
+	// The referrals consented in the month with signals the agency may
+	// want to look at (referral.Signal), in all and by signal, and the
+	// consents withdrawn in the month.
+	ReferralsFlagged    int      `json:"referrals_flagged"`
+	SignalQuickConsent  int      `json:"signal_quick_consent"`
+	SignalSharedNetwork int      `json:"signal_shared_network"`
+	SignalSenderNetwork int      `json:"signal_sender_network"`
+	Withdrawals         int      `json:"withdrawals"`
+	ClickRate           *float64 `json:"click_rate"`    // links_clicked / links_sent, null without links
+	ReferralRate        *float64 `json:"referral_rate"` // referrals / links_sent
 }
 
 // Progress is where the tenant stands toward its next credit, from the
@@ -259,6 +267,10 @@ func Build(src Source, t *configs.Tenant, first, last time.Time) (*Report, error
 		return nil, fmt.Errorf("report: read clicks: %w", err)
 	}
 
+	if err := r.countReferrals(src, t.ID, in); err != nil {
+		return nil, err
+	}
+
 	entries, err := src.Ledger()
 	if err != nil {
 		return nil, fmt.Errorf("report: read ledger: %w", err)
@@ -348,4 +360,49 @@ func ratio(n, d int) *float64 {
 	}
 	v := math.Round(float64(n)/float64(d)*10000) / 10000
 	return &v
+}
+
+// referralLister is the part of a Source that lists referrals, with their
+// signals and withdrawals; *referral.Service has it. A Source without it
+// reports none.
+type referralLister interface {
+	Referrals(tenant string) ([]referral.Referral, error)
+}
+
+// countReferrals counts the signals of the referrals consented in the
+// period, and the withdrawals made in it.
+func (r *Report) countReferrals(src Source, tenant string, in func(time.Time) (*Figures, bool)) error {
+	rl, ok := src.(referralLister)
+	if !ok {
+		return nil
+	}
+	refs, err := rl.Referrals(tenant)
+	if err != nil {
+		return fmt.Errorf("report: read referrals: %w", err)
+	}
+	for i := range refs {
+		ref := &refs[i]
+		if f, ok := in(ref.ConsentAt); ok && len(ref.Signals) > 0 {
+			for _, g := range []*Figures{f, &r.Total} {
+				g.ReferralsFlagged++
+				for _, s := range ref.Signals {
+					switch s.Name {
+					case referral.SignalQuick:
+						g.SignalQuickConsent++
+					case referral.SignalSharedNetwork:
+						g.SignalSharedNetwork++
+					case referral.SignalSenderNetwork:
+						g.SignalSenderNetwork++
+					}
+				}
+			}
+		}
+		if ref.WithdrawnAt != nil {
+			if f, ok := in(*ref.WithdrawnAt); ok {
+				f.Withdrawals++
+				r.Total.Withdrawals++
+			}
+		}
+	}
+	return nil
 }

@@ -56,6 +56,7 @@ var CSVHeader = []string{
 	"links_sent", "links_clicked", "click_rate", "human_clicks", "bot_clicks",
 	"referrals", "referral_rate", "credits_granted", "credits_redeemed", "credits_adjusted",
 	"links_bounced", "links_queued", "voids", "credits_revoked",
+	"referrals_flagged", "signal_quick_consent", "signal_shared_network", "signal_sender_network", "withdrawals",
 }
 
 // WriteCSV writes r as CSV (see CSVHeader).
@@ -71,6 +72,8 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			strconv.Itoa(f.CreditsGranted), strconv.Itoa(f.CreditsRedeemed), strconv.Itoa(f.CreditsAdjusted),
 			strconv.Itoa(f.LinksBounced), strconv.Itoa(f.LinksQueued),
 			strconv.Itoa(f.Voids), strconv.Itoa(f.CreditsRevoked),
+			strconv.Itoa(f.ReferralsFlagged), strconv.Itoa(f.SignalQuickConsent), strconv.Itoa(f.SignalSharedNetwork),
+			strconv.Itoa(f.SignalSenderNetwork), strconv.Itoa(f.Withdrawals),
 		})
 	}
 	for i := range r.Months {

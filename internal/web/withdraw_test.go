@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/careerrelay/careerrelay/internal/referral"
+	"github.com/careerrelay/careerrelay/internal/report"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -165,5 +166,20 @@ func TestConsentSignals(t *testing.T) {
 	}
 	if refs[2].Signals[0].Consents != 3 {
 		t.Errorf("shared_network consents = %d", refs[2].Signals[0].Consents)
+	}
+	// The report counts them, and its page says so.
+	rep, err := report.Build(e.svc, cfg.TenantByID("acme"), testNow.AddDate(0, 0, -1), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Total; f.ReferralsFlagged != 2 || f.SignalSharedNetwork != 1 || f.SignalSenderNetwork != 1 || f.SignalQuickConsent != 0 {
+		t.Errorf("report figures %+v", f)
+	}
+	var page strings.Builder
+	if err := rep.WriteHTML(&page); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "兆候のある紹介 2件") {
+		t.Error("the report page does not show the referrals with signals")
 	}
 }

@@ -30,20 +30,22 @@ func (s *Service) RecordAudit(ctx context.Context, a AuditRecord) error {
 	if a.Time.IsZero() {
 		a.Time = s.now().UTC()
 	}
-	return s.db.Update(ctx, func(tx *store.Tx) error {
-		b := tx.Bolt().Bucket([]byte(store.BucketAudit))
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		rec := a
-		rec.Seq = seq
-		v, err := json.Marshal(&rec)
-		if err != nil {
-			return err
-		}
-		return b.Put(binary.BigEndian.AppendUint64(nil, seq), v)
-	})
+	return s.db.Update(ctx, func(tx *store.Tx) error { return appendAudit(tx, a) })
+}
+
+// appendAudit appends a to the audit trail in tx, with the next Seq.
+func appendAudit(tx *store.Tx, a AuditRecord) error {
+	b := tx.Bolt().Bucket([]byte(store.BucketAudit))
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	a.Seq = seq
+	v, err := json.Marshal(&a)
+	if err != nil {
+		return err
+	}
+	return b.Put(binary.BigEndian.AppendUint64(nil, seq), v)
 }
 
 // Audit returns the audit trail, oldest first.

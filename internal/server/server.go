@@ -120,6 +120,10 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		in.Close()
 		return err
 	}
+	if err := refs.RecordKeyChanges(context.Background()); err != nil {
+		in.Close()
+		return fmt.Errorf("audit of key changes: %w", err)
+	}
 	hooksDone := make(chan struct{})
 	go func() {
 		defer close(hooksDone)

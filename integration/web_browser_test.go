@@ -146,6 +146,30 @@ func TestWebBrowserConsent(t *testing.T) {
 	if len(entries) != 1 || entries[0].Kind != "referral" || entries[0].ReferralID != ref {
 		t.Errorf("ledger = %+v, want one referral entry with id %s", entries, ref)
 	}
+
+	// Back on the link at phone width: where the application stands, the
+	// way on to the agency with the same ref, and the withdrawal form.
+	b.SetViewport(390, 1400)
+	b.Navigate(link)
+	if h := b.Find("h1").Text(); h != "お申し込みを受け付けております" {
+		t.Errorf("the link after consent shows %q", h)
+	}
+	if href := b.Find("a.button").Attr("href"); !strings.HasSuffix(href, "ref="+ref) {
+		t.Errorf("the way on to the agency is %q, want ref=%s", href, ref)
+	}
+	keepArtifact(t, t.Name()+"-applied-390.png", fullShot(t, b))
+	b.Find(`form[action$="/withdraw"] button`).Click()
+	testlib.WaitFor(t, 30*time.Second, "the page after the withdrawal", func() bool {
+		return strings.Contains(b.Source(), "お申し込みを取り消しました")
+	})
+	keepArtifact(t, t.Name()+"-withdrawn-390.png", fullShot(t, b))
+	if n, _ := balance(t, r); n != 1 {
+		t.Errorf("%d referrals after the withdrawal, want 1 (counts do not change)", n)
+	}
+	b.Navigate(link)
+	if h := b.Find("h1").Text(); h != "お申し込みは取り消し済みです" || b.Count("form") != 0 {
+		t.Errorf("the link after the withdrawal shows %q with %d forms", h, b.Count("form"))
+	}
 }
 
 // ledgerEntries returns the tenant's ledger through `careerrelay ledger

@@ -303,6 +303,13 @@ func (e Element) Text() string {
 	return run(e.b, "read the text of "+e.css, elementTimeout, chromedp.Text(chromedp.CSS(e.css)))
 }
 
+// Attr returns the element's DOM property name (for href, the absolute
+// URL the link goes to).
+func (e Element) Attr(name string) string {
+	e.b.t.Helper()
+	return run(e.b, "read "+name+" of "+e.css, elementTimeout, chromedp.JavascriptAttribute[string](chromedp.CSS(e.css), name))
+}
+
 // Rect is an element's border box in CSS pixels, from the top left corner
 // of the page (not of the viewport).
 type Rect struct {

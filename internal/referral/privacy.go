@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/careerrelay/careerrelay/internal/address"
@@ -81,6 +82,18 @@ func (s *Service) Erase(ctx context.Context, tenant, addr string) (*Erasure, err
 	if err != nil {
 		return nil, fmt.Errorf("referral: erase: queue: %w", err)
 	}
+	if e.Queued > 0 {
+		// Those copies leave the store when delivered or bounced, within
+		// delivery.lifetime: until then every retention pass zeroes the
+		// free pages, so their bytes do not stay behind either.
+		until := now.Add(max(s.cfg.Delivery.Lifetime, 24*time.Hour)).Unix()
+		err := s.db.Update(ctx, func(tx *store.Tx) error {
+			return tx.Bolt().Bucket([]byte(store.BucketPrivacy)).Put([]byte("scrub_until"), []byte(strconv.FormatInt(until, 10)))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("referral: erase: %w", err)
+		}
+	}
 	if e.PagesZeroed, err = s.db.ScrubFree(ctx); err != nil {
 		return e, fmt.Errorf("referral: erased, but the freed pages are not zeroed yet (the hourly pass retries): %w", err)
 	}
@@ -108,10 +121,11 @@ func (s *Service) Purge(ctx context.Context) (*Purged, error) {
 	if err := s.pruneNetworks(ctx, now); err != nil {
 		return nil, fmt.Errorf("referral: retention: consent networks: %w", err)
 	}
-	if p.Sends+p.Referrals+p.Webhooks > 0 {
-		// The old copies of what was just erased are in free pages now.
-		// (A pass that erased nothing leaves the file alone: zeroing
-		// reads every free page under the writer lock.)
+	if p.Sends+p.Referrals+p.Webhooks > 0 || s.scrubPending(now) {
+		// The old copies of what was just erased are in free pages now,
+		// or an erasure waits for queued copies to leave. (A pass with
+		// neither leaves the file alone: zeroing reads every free page
+		// under the writer lock.)
 		var err error
 		if p.PagesZeroed, err = s.db.ScrubFree(ctx); err != nil {
 			return p, fmt.Errorf("referral: retention: %w", err)
@@ -142,6 +156,17 @@ func (s *Service) RunRetention(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// scrubPending tells whether an erasure found copies still queued to the
+// candidate less than delivery.lifetime ago (see Erase).
+func (s *Service) scrubPending(now time.Time) bool {
+	var until int64
+	s.db.View(func(tx *store.Tx) error {
+		until, _ = strconv.ParseInt(string(tx.Bolt().Bucket([]byte(store.BucketPrivacy)).Get([]byte("scrub_until"))), 10, 64)
+		return nil
+	})
+	return now.Unix() < until
 }
 
 // pruneNetworks deletes the consent counts of networks whose last consent

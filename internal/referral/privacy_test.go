@@ -198,3 +198,42 @@ func TestHashKeyChangeRefused(t *testing.T) {
 		t.Errorf("New with another key: %v", err)
 	}
 }
+
+// TestEraseWithQueuedCopy: a copy still queued to the erased candidate is
+// counted, not removed; once it leaves the queue (delivered), the next
+// retention pass zeroes its freed pages although it erases nothing itself.
+func TestEraseWithQueuedCopy(t *testing.T) {
+	e := newEnv(t, "")
+	e.cfg.Privacy.Retention = 9360 * time.Hour
+	const addr = "queued.candidate@example.jp"
+	e.mail("acme", addr, "")
+	var id string
+	err := e.db.Update(context.Background(), func(tx *store.Tx) error {
+		m := &store.Message{Tenant: "acme", From: "hr@acme.example", Rcpts: []store.Rcpt{{Addr: addr}}, Received: e.clock.Now()}
+		if err := tx.Enqueue(m, []byte("To: "+addr+"\r\n\r\nbody\r\n")); err != nil {
+			return err
+		}
+		id = m.ID
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	er, err := e.s.Erase(context.Background(), "acme", addr)
+	if err != nil || er.Queued != 1 {
+		t.Fatalf("erase = %+v, %v; want 1 queued copy", er, err)
+	}
+	if err := e.db.Update(context.Background(), func(tx *store.Tx) error { return tx.Delete(id) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(filesHolding(t, filepath.Dir(e.path), addr)) == 0 {
+		t.Fatal("the delivered copy's bytes are not in the file: the test would prove nothing")
+	}
+	p, err := e.s.Purge(context.Background())
+	if err != nil || p.Sends+p.Referrals != 0 || p.PagesZeroed == 0 {
+		t.Errorf("purge = %+v, %v; want nothing erased and free pages zeroed", p, err)
+	}
+	if got := filesHolding(t, filepath.Dir(e.path), addr); len(got) > 0 {
+		t.Errorf("after the purge: %v", got)
+	}
+}

@@ -151,6 +151,12 @@ type Links struct {
 	Keys      []LinkKey     `yaml:"keys"`       // the first signs, all verify
 	TTL       time.Duration `yaml:"ttl"`        // default 4320h
 	BotWindow time.Duration `yaml:"bot_window"` // default 10s
+	// ConfirmationMail sends the candidate a short mail after consent
+	// (through the relay's own queue, DKIM-signed, no personal link).
+	ConfirmationMail bool `yaml:"confirmation_mail"`
+	// Rating offers a one-tap, anonymous 1-5 rating of the rejection
+	// mail experience on the completion page.
+	Rating bool `yaml:"rating"`
 	// ScannerNetworks are CIDRs of link scanners (a mail-security
 	// vendor's fetchers): a click from them is a bot, and a consent from
 	// them does not count.
@@ -209,6 +215,13 @@ type Agency struct {
 	Name            string  `yaml:"name"`
 	RegistrationURL string  `yaml:"registration_url"`
 	Webhook         Webhook `yaml:"webhook"`
+	// What the candidate is shown of the agency (spec §16).
+	LogoURL          string   `yaml:"logo_url"`           // https image
+	Description      string   `yaml:"description"`        // one line
+	LicenseNumber    string   `yaml:"license_number"`     // 有料職業紹介事業 許可番号
+	PrivacyPolicyURL string   `yaml:"privacy_policy_url"` // https page
+	Contact          string   `yaml:"contact"`            // how candidates withdraw or ask
+	NextSteps        []string `yaml:"next_steps"`         // shown after consent
 }
 
 // Webhook is the agency's referral endpoint.
@@ -238,6 +251,14 @@ type Tenant struct {
 	APIKeys []APIKey `yaml:"api_keys"`
 	// HRUsers may log in to the tenant's HR page (/hr/).
 	HRUsers []HRUser `yaml:"hr_users"`
+	// Links is the tenant's own link host (spec §16): its links are
+	// <Links.BaseURL>/c/<token>, valid on that host only.
+	Links TenantLinks `yaml:"links"`
+}
+
+// TenantLinks is a tenant's own link settings.
+type TenantLinks struct {
+	BaseURL string `yaml:"base_url"` // default: links.base_url
 }
 
 // APIKey is one key of a tenant's API: only its SHA-256 is in the file.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -418,6 +419,17 @@ func (v *validator) agency() {
 			v.add("agency.registration_url", msg, "write the agency's absolute https URL, e.g. https://agency.example/register")
 		}
 	}
+	for key, u := range map[string]string{"agency.logo_url": a.LogoURL, "agency.privacy_policy_url": a.PrivacyPolicyURL} {
+		if u == "" {
+			continue
+		}
+		if _, msg := checkURL(u, "https"); msg != "" {
+			v.add(key, msg, "use an absolute https URL, or remove the key")
+		}
+	}
+	if len(a.NextSteps) > 5 {
+		v.add("agency.next_steps", fmt.Sprintf("%d steps; a candidate reads 5 at most", len(a.NextSteps)), "keep the 3 to 5 steps that matter")
+	}
 	w := &a.Webhook
 	if w.URL == "" {
 		return
@@ -489,6 +501,7 @@ func (v *validator) tenants() {
 				v.add(join(p, "logo_url"), msg, "use an absolute https URL of the logo image, or remove logo_url")
 			}
 		}
+		v.tenantLinks(p, t)
 		v.dkim(p, t)
 		v.apiKeys(p, t, keyOwners)
 		v.hrUsers(p, t, hrNames)
@@ -599,6 +612,40 @@ func (v *validator) dkim(p string, t *Tenant) {
 				v.add(join(kp, "key_file"), msg, hint)
 			}
 			k.Signer = s
+		}
+	}
+}
+
+// tenantLinks checks tenants[].links.base_url: an absolute http(s) URL
+// without a query, whose path is links.base_url's (the pages are served at
+// the same paths on every host), on a host no other tenant uses.
+func (v *validator) tenantLinks(p string, t *Tenant) {
+	b := t.Links.BaseURL
+	if b == "" {
+		return
+	}
+	key := join(p, "links.base_url")
+	u, msg := checkURL(b, "https", "http")
+	if msg != "" {
+		v.add(key, msg, "write the company's link host as a URL, e.g. https://careers.acme.co.jp")
+		return
+	}
+	if u.RawQuery != "" || strings.HasSuffix(b, "?") {
+		v.add(key, fmt.Sprintf("%q has a ?query", b), "remove the query")
+		return
+	}
+	if g, err := url.Parse(v.c.Links.BaseURL); err == nil && strings.TrimRight(u.Path, "/") != strings.TrimRight(g.Path, "/") {
+		v.add(key, fmt.Sprintf("path %q differs from links.base_url's %q", u.Path, g.Path),
+			"use the same path on every host (usually none), e.g. https://careers.acme.co.jp")
+	}
+	t.Links.BaseURL = strings.TrimRight(b, "/")
+	for i := range v.c.Tenants {
+		o := &v.c.Tenants[i]
+		if o == t {
+			break
+		}
+		if ou, err := url.Parse(o.Links.BaseURL); err == nil && o.Links.BaseURL != "" && strings.EqualFold(ou.Hostname(), u.Hostname()) {
+			v.add(key, fmt.Sprintf("host %s is also tenant %s's", u.Hostname(), o.ID), "give each company its own link host")
 		}
 	}
 }

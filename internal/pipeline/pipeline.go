@@ -63,7 +63,7 @@ type Pipeline struct {
 	notify    func(ids ...string)
 	deliv     Delivery // nil: notify, and the engine records every attempt itself
 	log       *slog.Logger
-	links     configs.Links
+	cfg       *configs.Config // links: each tenant's link base (configs.LinkBase)
 	keys      *linktoken.Keys
 	tenants   map[string]bool         // configured tenant ids
 	signers   map[string]*dkim.Signer // by tenant id; tenants without keys have none
@@ -100,7 +100,7 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Pi
 	// The inbound session refuses longer headers; the Received field it
 	// adds and a margin are on top.
 	maxHeader := max(cfg.SMTP.MaxHeaderBytes, configs.DefaultMaxHeaderBytes) + 64<<10
-	return &Pipeline{db: db, notify: opts.Notify, deliv: opts.Delivery, log: log, links: cfg.Links, keys: keys,
+	return &Pipeline{db: db, notify: opts.Notify, deliv: opts.Delivery, log: log, cfg: cfg, keys: keys,
 		tenants: tenants, signers: signers, maxHeader: maxHeader}, nil
 }
 

@@ -114,7 +114,7 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 			continue
 		}
 		id := linktoken.NewSendID()
-		link := p.links.BaseURL + "/c/" + p.keys.Mint(id)
+		link := p.cfg.LinkBase(t) + "/c/" + p.keys.Mint(id)
 		if err := rewrite.CheckLink(link); err != nil {
 			*failures = append(*failures, failure{"link", "a personal link could not be written; the copy got the generic link", err})
 			internal = append(internal, r)
@@ -147,7 +147,7 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 
 // genericLink is the tenant's link that carries no person: <base>/t/<id>.
 func (p *Pipeline) genericLink(t *configs.Tenant) string {
-	return p.links.BaseURL + "/t/" + t.ID
+	return p.cfg.LinkBase(t) + "/t/" + t.ID
 }
 
 func isTenantDomain(t *configs.Tenant, domain string) bool {

@@ -100,7 +100,7 @@ func (s *Service) Mint(ctx context.Context, tenant, keyID, idemKey string, cands
 			if err := tx.PutSend(send); err != nil {
 				return err
 			}
-			out = append(out, Minted{URL: s.cfg.Links.BaseURL + "/c/" + s.keys.Mint(id), SendID: send.ID})
+			out = append(out, Minted{URL: s.cfg.LinkBase(s.cfg.TenantByID(tenant)) + "/c/" + s.keys.Mint(id), SendID: send.ID})
 		}
 		if idem != nil {
 			return s.remember(tx, idem, reqSum, now, out)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -33,9 +34,10 @@ type pages struct {
 	// clicks limits the clicks written to the store.
 	clicks *clickLimiter
 
-	regURL     *url.URL // agency.registration_url, parsed once
-	formAction string   // CSP form-action: 'self' and the agency's origin
-	devAgency  bool     // registration_url is this server's /dev/agency
+	regURL     *url.URL          // agency.registration_url, parsed once
+	ownHosts   map[string]string // a tenant's own link host -> its id (tenants[].links.base_url)
+	formAction string            // CSP form-action: 'self' and the agency's origin
+	devAgency  bool              // registration_url is this server's /dev/agency
 }
 
 func newPages(cfg *configs.Config, refs Referrals, log *slog.Logger) (*pages, error) {
@@ -59,7 +61,17 @@ func newPages(cfg *configs.Config, refs Referrals, log *slog.Logger) (*pages, er
 		return nil, fmt.Errorf("web: links.base_url: %w", err)
 	}
 	agencyOrigin := reg.Scheme + "://" + reg.Host
+	own := map[string]string{}
+	for _, t := range cfg.Tenants {
+		if t.Links.BaseURL == "" {
+			continue
+		}
+		if u, err := url.Parse(t.Links.BaseURL); err == nil {
+			own[strings.ToLower(u.Hostname())] = t.ID
+		}
+	}
 	return &pages{
+		ownHosts:   own,
 		cfg:        cfg,
 		refs:       refs,
 		log:        log,
@@ -260,6 +272,11 @@ func (p *pages) resolve(w http.ResponseWriter, r *http.Request, token string) (*
 	if err == nil && (l == nil || l.Send == nil || l.Tenant == nil) {
 		err = errors.New("web: the service resolved an incomplete link")
 	}
+	if l != nil && l.Tenant != nil && !p.onItsHost(r, l.Tenant.ID) {
+		p.log.Info("link of one tenant on another tenant's host: 404", "tenant", l.Tenant.ID)
+		p.notFound(w, r)
+		return nil, false
+	}
 	if err == nil {
 		return l, true
 	}
@@ -284,9 +301,24 @@ func (p *pages) resolve(w http.ResponseWriter, r *http.Request, token string) (*
 	return nil, false
 }
 
+// onItsHost tells whether a page of tenant may be served on the request's
+// host: any host but another tenant's own link host
+// (tenants[].links.base_url). So a company's host never shows another
+// company's link; links.base_url's host keeps serving the links written
+// before a tenant had its own, and a host the relay does not know (a
+// proxy that does not pass Host on) is not judged.
+func (p *pages) onItsHost(r *http.Request, tenant string) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	owner, own := p.ownHosts[strings.ToLower(strings.TrimSuffix(host, "."))]
+	return !own || owner == tenant
+}
+
 // genericURL is the tenant's generic link, <base_url>/t/<tenant-id>.
 func (p *pages) genericURL(tenant string) string {
-	return strings.TrimRight(p.cfg.Links.BaseURL, "/") + "/t/" + url.PathEscape(tenant)
+	return strings.TrimRight(p.cfg.LinkBase(p.cfg.TenantByID(tenant)), "/") + "/t/" + url.PathEscape(tenant)
 }
 
 func (p *pages) linkPath(token string) string { return p.rd.prefix + "/c/" + url.PathEscape(token) }
@@ -295,7 +327,7 @@ func (p *pages) linkPath(token string) string { return p.rd.prefix + "/c/" + url
 // it links to the agency and records nothing.
 func (p *pages) generic(w http.ResponseWriter, r *http.Request) {
 	t := p.cfg.TenantByID(r.PathValue("tenant"))
-	if t == nil {
+	if t == nil || !p.onItsHost(r, t.ID) {
 		p.notFound(w, r)
 		return
 	}

@@ -47,11 +47,16 @@ const (
 	// network (never the address): the "many consents from one network"
 	// signal (package referral).
 	BucketConsentNetworks = "consent_networks"
+	// BucketRatings holds the candidates' anonymous ratings (1 to 5) of
+	// the rejection mail, counted per tenant and hour: key tenant id, a 0
+	// byte and the hour's start in Unix seconds (8 bytes, big-endian),
+	// value the five counts. Nothing ties a rating to a person.
+	BucketRatings = "ratings"
 )
 
 // referralBuckets are created by Open next to the queue's.
 var referralBuckets = [][]byte{
 	[]byte(BucketClicks), []byte(BucketClickCounts), []byte(BucketReferrals), []byte(BucketReferralIndex),
 	[]byte(BucketLedger), []byte(BucketBalances), []byte(BucketOutbox), []byte(BucketIdempotency), []byte(BucketAudit),
-	[]byte(BucketPrivacy), []byte(BucketConsentNetworks),
+	[]byte(BucketPrivacy), []byte(BucketConsentNetworks), []byte(BucketRatings),
 }

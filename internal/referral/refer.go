@@ -270,6 +270,9 @@ func (s *Service) refer(ctx context.Context, l *Link, consentVersion string, cli
 	if !created {
 		return ref, nil
 	}
+	if s.confirm != nil {
+		s.confirm(context.WithoutCancel(ctx), ref, l)
+	}
 	metrics.Referrals.WithLabelValues(t.ID).Inc()
 	if granted {
 		metrics.CreditsGranted.WithLabelValues(t.ID).Inc()

@@ -167,6 +167,9 @@ type Referral struct {
 	Signals        []Signal `json:"signals,omitempty"`
 	// VoidedAt is when the agency voided the referral (Void), nil while
 	// it is valid; VoidReason is the reason given.
+	// Rated: the candidate has given the (anonymous) rating; the stars
+	// are counted apart (BucketRatings), not kept here.
+	Rated      bool       `json:"rated,omitempty"`
 	VoidedAt   *time.Time `json:"voided_at,omitempty"`
 	VoidReason string     `json:"void_reason,omitempty"`
 }
@@ -243,6 +246,10 @@ type Service struct {
 	maxBackoff time.Duration
 	wake       chan struct{} // a webhook was queued
 	sendMu     sync.Mutex    // one dispatcher (RunWebhooks or a pass) at a time
+
+	// confirm, when set, is called after a new referral is durable
+	// (SetConfirmation: the candidate's confirmation mail).
+	confirm func(ctx context.Context, r *Referral, l *Link)
 
 	// testAttempted, when set (tests only), is called after each webhook
 	// attempt's result is recorded.

@@ -109,3 +109,11 @@ func (s *Service) Withdraw(ctx context.Context, l *Link) (*Referral, error) {
 	}
 	return ref, nil
 }
+
+// SetConfirmation sets what is done once a new referral is durable: the
+// server queues the candidate's confirmation mail (links.confirmation_mail).
+// It is best effort: a crash between the referral's commit and fn loses
+// the mail, never the referral. Call it before the pages serve.
+func (s *Service) SetConfirmation(fn func(ctx context.Context, r *Referral, l *Link)) {
+	s.confirm = fn
+}

@@ -6,12 +6,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -119,6 +121,9 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	if err != nil {
 		in.Close()
 		return err
+	}
+	if cfg.Links.ConfirmationMail {
+		refs.SetConfirmation(confirmationMail(cfg, in, log))
 	}
 	if err := refs.RecordKeyChanges(context.Background()); err != nil {
 		in.Close()
@@ -269,4 +274,26 @@ func logStartup(cfg *configs.Config, log *slog.Logger, console io.Writer, in *in
 		log.Info("delivery", "mode", cfg.Delivery.Mode, "workers", cfg.Delivery.Workers)
 	}
 	log.Info("careerrelay ready", "data_dir", cfg.DataDir)
+}
+
+// confirmationMail queues the candidate's confirmation mail after consent
+// (links.confirmation_mail) the way the tenant API's messages go: through
+// the relay's own queue, DKIM-signed for the tenant. It is best effort: a
+// failure is logged, the referral stands.
+func confirmationMail(cfg *configs.Config, in *inbound.Server, log *slog.Logger) func(context.Context, *referral.Referral, *referral.Link) {
+	return func(ctx context.Context, r *referral.Referral, l *referral.Link) {
+		to, t := l.Send.Rcpt, l.Tenant
+		if to == "" || t == nil || web.ConfirmationSender(t) == "" {
+			return
+		}
+		body, err := web.ConfirmationMail(cfg, t, r, to, time.Now())
+		if err == nil {
+			_, err = in.Submit(ctx, t, "confirmation", netip.Addr{}, web.ConfirmationSender(t), []string{to}, bytes.NewReader(body))
+		}
+		if err != nil {
+			log.Warn("confirmation mail not queued", "tenant", t.ID, "referral", r.ID, "err", err)
+			return
+		}
+		log.Info("confirmation mail queued", "tenant", t.ID, "referral", r.ID)
+	}
 }

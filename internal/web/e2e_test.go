@@ -161,10 +161,14 @@ func TestEndToEnd(t *testing.T) {
 	form.Set("consent", "on")
 	resp, _ = do(http.MethodPost, "/c/"+tok, form)
 	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, regURL+"&ref=") {
-		t.Fatalf("POST: %d %q", resp.StatusCode, loc)
+	if resp.StatusCode != http.StatusSeeOther || loc != "/c/"+tok {
+		t.Fatalf("POST: %d %q, want 303 to the link's own page", resp.StatusCode, loc)
 	}
-	ref := strings.TrimPrefix(loc, regURL+"&ref=")
+	_, done := do(http.MethodGet, loc, nil)
+	if !strings.Contains(done, "お申し込みを受け付けました") {
+		t.Errorf("the page after consent is not the completion page:\n%s", done)
+	}
+	ref := refOnPage(t, done, regURL)
 	again, _ := do(http.MethodPost, "/c/"+tok, form)
 	if again.Header.Get("Location") != loc {
 		t.Errorf("a second consent went to %q, want %q", again.Header.Get("Location"), loc)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -313,3 +314,31 @@ func (tp *testPublic) consentForm(t testing.TB, token string) url.Values {
 var errBoom = errors.New("boom: disk on fire")
 
 func testLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// agencyLinkRE finds the completion page's button to the agency.
+var agencyLinkRE = regexp.MustCompile(`<a class="button" href="([^"]+)"`)
+
+// refOnPage returns the ref= of the agency button on an after-consent
+// page, checking that the button goes to the configured registration URL.
+func refOnPage(t testing.TB, page, registration string) string {
+	t.Helper()
+	m := agencyLinkRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no button to the agency on the page:\n%s", page)
+	}
+	u, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil || !strings.HasPrefix(u.String(), registration) || u.Query().Get("ref") == "" {
+		t.Fatalf("the agency button goes to %q, want %s with ref=", m[1], registration)
+	}
+	return u.Query().Get("ref")
+}
+
+// consented checks a consent POST's answer (303 to the link's own page)
+// and returns the ref= that page offers on to the agency.
+func (tp *testPublic) consented(t testing.TB, rec *httptest.ResponseRecorder, token string) string {
+	t.Helper()
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/c/"+token {
+		t.Fatalf("consent: %d to %q, want 303 to /c/%s\n%s", rec.Code, rec.Header().Get("Location"), token, rec.Body)
+	}
+	return refOnPage(t, tp.get("/c/"+token).Body.String(), tp.pages.cfg.Agency.RegistrationURL)
+}

@@ -90,6 +90,7 @@ func (p *pages) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /c/{token}", p.link) // and HEAD
 	mux.HandleFunc("POST /c/{token}", p.consent)
 	mux.HandleFunc("POST /c/{token}/withdraw", p.withdraw)
+	mux.HandleFunc("POST /c/{token}/rating", p.rate)
 	mux.HandleFunc("GET /t/{tenant}", p.generic)
 	mux.HandleFunc("GET /static/style.css", p.style)
 	mux.HandleFunc("GET /static/tenant/{file}", p.tenantStyle)
@@ -99,7 +100,8 @@ func (p *pages) register(mux *http.ServeMux) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { p.notFound(w, r) })
 }
 
-// link is GET and HEAD /c/<token>: the landing page, and a click. HEAD
+// link is GET and HEAD /c/<token>: the landing page, and a click; after
+// consent, the page of the application (applied.html) and no click. HEAD
 // answers like GET without a body and records nothing: link scanners send
 // HEADs, and a HEAD must never change state. A GET over the click limits
 // (limit.go) is counted in the metric but not recorded.
@@ -116,6 +118,19 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
+	ref, err := p.refs.ReferralOf(l)
+	if err != nil {
+		p.log.Error("looking up the referral of a link", "tenant", l.Tenant.ID, "send", l.Send.ID, "err", err)
+		p.serverError(w, r)
+		return
+	}
+	if ref != nil {
+		// After consent the link shows where the application stands; a
+		// view of it is no click on the invitation (the funnel counts the
+		// consent's own view).
+		p.applied(w, r, http.StatusOK, l, ref, token, false, now)
+		return
+	}
 	client := clientAddr(r, p.cfg.HTTP.Proxies)
 	class := clickClass(r, l.Send.Sent, now, p.cfg.Links.BotWindow, inAny(client, p.cfg.Links.Scanners))
 	if !p.clicks.allow(l.Send.ID, class, client.String(), now) {
@@ -129,31 +144,20 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 	} else {
 		p.log.Debug("link click", "tenant", l.Tenant.ID, "send", l.Send.ID, "class", class)
 	}
-	ref, err := p.refs.ReferralOf(l)
-	if err != nil {
-		p.log.Error("looking up the referral of a link", "tenant", l.Tenant.ID, "send", l.Send.ID, "err", err)
-		p.serverError(w, r)
-		return
-	}
-	if ref != nil {
-		p.applied(w, r, http.StatusOK, l, ref, token, false, now)
-		return
-	}
 	p.landing(w, r, http.StatusOK, l, token, "", now)
 }
 
 // landing renders the landing page with a fresh form token.
 func (p *pages) landing(w http.ResponseWriter, r *http.Request, status int, l *referral.Link, token, problem string, now time.Time) {
-	v := &view{
+	v := p.agencyView(&view{
 		Title:          "無料キャリア相談のご案内",
 		Tenant:         l.Tenant,
-		Agency:         p.cfg.Agency.Name,
 		Name:           l.Send.Name,
 		Address:        maskAddress(l.Send.Rcpt),
 		CSRF:           p.csrf.mint(token, now),
 		ConsentVersion: p.rd.consentVersion,
 		Problem:        problem,
-	}
+	})
 	p.write(w, r, status, tmplLanding, v)
 }
 
@@ -233,13 +237,20 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.Info("referral", "tenant", l.Tenant.ID, "send", l.Send.ID, "referral", ref.ID,
 		"seq", ref.Seq, "candidate", address.LogHash(l.Send.Rcpt))
-	if ref.WithdrawnAt != nil {
-		// A form left open from before the withdrawal: say where it stands.
-		p.applied(w, r, http.StatusOK, l, ref, token, false, now)
-		return
-	}
-	w.Header().Set("Location", p.registrationURL(ref.ID))
+	// Post/redirect/get: the link's own page now shows the completion
+	// (and, on a reload or a later visit, where the application stands).
+	// The target is this server's path of the verified token, never a
+	// URL from the request.
+	w.Header().Set("Location", p.linkPath(token))
 	w.WriteHeader(http.StatusSeeOther)
+}
+
+// agencyView fills in what the pages show of the agency.
+func (p *pages) agencyView(v *view) *view {
+	a := &p.cfg.Agency
+	v.Agency, v.AgencyLogo, v.AgencyDescription = a.Name, a.LogoURL, a.Description
+	v.LicenseNumber, v.PrivacyURL, v.Contact, v.NextSteps = a.LicenseNumber, a.PrivacyPolicyURL, a.Contact, a.NextSteps
+	return v
 }
 
 // registrationURL is agency.registration_url with ref=<id> added to its

@@ -28,11 +28,10 @@ func TestLandingGET(t *testing.T) {
 		"株式会社アクメ", "テスト人材紹介", candName + " 様",
 		"無料", "任意", "お名前とメールアドレス", "件数",
 		"T•••@cand.example",
-		"同意文バージョン：" + tp.pages.rd.consentVersion,
 		`name="consent_version" value="` + tp.pages.rd.consentVersion + `"`,
 		`<input type="checkbox" name="consent" value="on" required>`,
 		`name="csrf" value="`,
-		`<form method="post">`,
+		`<form method="post" class="apply">`,
 		`src="https://acme.example/logo.png"`,
 		`href="/static/style.css?v=`, `href="/static/tenant/acme.css?v=`,
 	} {
@@ -251,8 +250,8 @@ func TestConsentPOST(t *testing.T) {
 	if rec.Code != http.StatusSeeOther {
 		t.Fatalf("status %d, want 303:\n%s", rec.Code, rec.Body)
 	}
-	if got, want := rec.Header().Get("Location"), regURL+"&ref=R1"; got != want {
-		t.Errorf("Location %q, want %q", got, want)
+	if ref := tp.consented(t, rec, tokValid); ref != "R1" {
+		t.Errorf("the completion page offers ref %q, want R1", ref)
 	}
 	if len(tp.refs.consented) != 1 || tp.refs.consented[0] != tp.pages.rd.consentVersion {
 		t.Errorf("consent versions %v, want [%s]", tp.refs.consented, tp.pages.rd.consentVersion)
@@ -262,8 +261,8 @@ func TestConsentPOST(t *testing.T) {
 	}
 	// Again: the same referral, the same target.
 	rec = tp.post("/c/"+tokValid, form)
-	if got := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || got != regURL+"&ref=R1" {
-		t.Errorf("second POST: %d %q", rec.Code, got)
+	if ref := tp.consented(t, rec, tokValid); ref != "R1" {
+		t.Errorf("second POST: ref %q", ref)
 	}
 	if strings.Contains(strings.ToLower(tp.log.String()), strings.ToLower(candAddr)) {
 		t.Errorf("the log shows the candidate address:\n%s", tp.log)
@@ -369,8 +368,11 @@ func TestRedirectTargetIsConfigured(t *testing.T) {
 		"Host", "evil.example", "X-Forwarded-Host", "evil.example", "X-Forwarded-Proto", "http",
 		"Referer", evil, "Origin", "https://evil.example", "X-Original-URL", "/evil", "Forwarded", "host=evil.example")
 	if rec.Code == http.StatusSeeOther {
-		if got, want := rec.Header().Get("Location"), regURL+"&ref=R1"; got != want {
+		if got, want := rec.Header().Get("Location"), "/c/"+tokValid; got != want {
 			t.Errorf("Location %q, want %q", got, want)
+		}
+		if ref := refOnPage(t, tp.get("/c/"+tokValid).Body.String(), regURL); ref != "R1" {
+			t.Errorf("the page's agency button has ref %q", ref)
 		}
 	}
 	if strings.Contains(rec.Header().Get("Location"), "evil") || strings.Contains(rec.Body.String(), "evil") {
@@ -466,12 +468,13 @@ func TestStaticFiles(t *testing.T) {
 
 func TestTenantCSS(t *testing.T) {
 	for color, want := range map[string]string{
-		"#0055AA":                   ":root{--accent:#0055aa;--on-accent:#ffffff}\n",
-		"#ffdd00":                   ":root{--accent:#ffdd00;--on-accent:#1d1d1f}\n",
-		"":                          ":root{--accent:" + defaultAccent + ";--on-accent:#ffffff}\n",
-		"red;}body{display:none":    ":root{--accent:" + defaultAccent + ";--on-accent:#ffffff}\n",
-		"#12345":                    ":root{--accent:" + defaultAccent + ";--on-accent:#ffffff}\n",
-		"#0055aa;background:url(x)": ":root{--accent:" + defaultAccent + ";--on-accent:#ffffff}\n",
+		"#0055AA":                   ":root{--accent:#0055aa;--on-accent:#ffffff;--accent-text:#0055aa}\n",
+		"#ffdd00":                   ":root{--accent:#ffdd00;--on-accent:#1d1d1f;--accent-text:#1d1d1f}\n", // too light as text on white
+		"#2e9e4f":                   ":root{--accent:#2e9e4f;--on-accent:#ffffff;--accent-text:#1d1d1f}\n", // 3.6:1 on white: below 4.5
+		"":                          ":root{--accent:" + defaultAccent + ";--on-accent:#ffffff;--accent-text:" + defaultAccent + "}\n",
+		"red;}body{display:none":    ":root{--accent:" + defaultAccent + ";--on-accent:#ffffff;--accent-text:" + defaultAccent + "}\n",
+		"#12345":                    ":root{--accent:" + defaultAccent + ";--on-accent:#ffffff;--accent-text:" + defaultAccent + "}\n",
+		"#0055aa;background:url(x)": ":root{--accent:" + defaultAccent + ";--on-accent:#ffffff;--accent-text:" + defaultAccent + "}\n",
 	} {
 		if got := string(tenantCSS(color)); got != want {
 			t.Errorf("%q: %q, want %q", color, got, want)

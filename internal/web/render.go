@@ -66,11 +66,22 @@ type view struct {
 	// Dev agency stand-in.
 	Ref string
 
+	// The agency, as the landing and completion pages show it.
+	AgencyLogo        string
+	AgencyDescription string
+	LicenseNumber     string
+	PrivacyURL        string
+	Contact           string
+	NextSteps         []string
+
 	// After consent (applied.html).
 	AppliedAt      string // when the candidate consented, Japan time
+	Completed      bool   // consented moments ago: the completion page
 	WithdrawnAt    string // when they withdrew, "" when they have not
 	JustWithdrawn  bool   // the page answers the withdrawal itself
 	WithdrawAction string // the withdrawal form's path
+	RatingAction   string // the rating form's path; "" when not offered
+	Rated          bool   // the candidate has rated
 }
 
 // renderer holds the parsed templates and the derived static files.
@@ -136,11 +147,19 @@ func tenantCSS(color string) []byte {
 	if !hexColorRE.MatchString(color) {
 		color = defaultAccent
 	}
+	l := luminance(color)
 	on := "#ffffff"
-	if luminance(color) > 0.45 {
+	if l > 0.45 {
 		on = "#1d1d1f"
 	}
-	return []byte(":root{--accent:" + strings.ToLower(color) + ";--on-accent:" + on + "}\n")
+	// As text on white (headings, links) the accent needs a contrast of
+	// 4.5:1 (WCAG AA): (1 + 0.05) / (l + 0.05) >= 4.5, so l <= 0.183;
+	// a lighter accent stays for borders and buttons, and text is dark.
+	text := strings.ToLower(color)
+	if l > 0.183 {
+		text = "#1d1d1f"
+	}
+	return []byte(":root{--accent:" + strings.ToLower(color) + ";--on-accent:" + on + ";--accent-text:" + text + "}\n")
 }
 
 // luminance is the relative luminance of #rrggbb (WCAG 2), 0 to 1.

@@ -28,7 +28,7 @@ func TestWithdrawal(t *testing.T) {
 		t.Fatalf("consent: %d", rec.Code)
 	}
 	page := tp.get("/c/" + tok).Body.String()
-	for _, want := range []string{"お申し込みを受け付けております", "お申し込みを取り消す", `action="/c/` + tok + `/withdraw"`, "ref="} {
+	for _, want := range []string{"お申し込みを受け付けました", "お申し込みを取り消す", `action="/c/` + tok + `/withdraw"`, "ref="} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page after consent lacks %q", want)
 		}

@@ -59,7 +59,7 @@ func (t *tour) consent(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
-		t.printf("%2d  %s GET /c/%s… 200 (landing page)  POST consent → 303 %s\n",
+		t.printf("%2d  %s GET /c/%s… 200 (landing page)  POST consent → 303 → 受付完了 → %s\n",
 			i+1, pad(p.name, 11), tokenPrefix(link), strings.TrimPrefix(loc, t.base))
 		lastLocation = loc
 		if i == 0 {
@@ -71,7 +71,7 @@ func (t *tour) consent(ctx context.Context) error {
 	if u, perr := url.Parse(firstLocation); perr == nil {
 		firstRef = u.Query().Get("ref")
 	}
-	if err != nil || again.code != http.StatusOK || !strings.Contains(again.body, "お申し込みを受け付けております") ||
+	if err != nil || again.code != http.StatusOK || !strings.Contains(again.body, "お申し込みを受け付けました") ||
 		firstRef == "" || !strings.Contains(again.body, "ref="+firstRef) {
 		return fmt.Errorf("%s opens the link again: %d %v, want the page of the application received with ref=%s", candidates[0].name, again.code, err, firstRef)
 	}
@@ -130,8 +130,28 @@ func consentOnce(ctx context.Context, link string) (string, error) {
 	if r.code != http.StatusSeeOther || r.location == "" {
 		return "", fmt.Errorf("POST consent: %d, want 303 with a Location", r.code)
 	}
-	return r.location, nil
+	// The 303 leads back to the link, now the completion page, whose
+	// button goes on to the agency with the referral's ref=.
+	loc, err := url.Parse(link)
+	if err == nil {
+		loc, err = loc.Parse(r.location)
+	}
+	if err != nil {
+		return "", fmt.Errorf("POST consent: Location %q: %w", r.location, err)
+	}
+	done, err := fetch(ctx, http.MethodGet, loc.String(), browserUA, nil)
+	if err != nil || done.code != http.StatusOK {
+		return "", fmt.Errorf("the completion page: %d %v", done.code, err)
+	}
+	m := agencyButtonRE.FindStringSubmatch(done.body)
+	if m == nil || !strings.Contains(done.body, "お申し込みを受け付けました") {
+		return "", fmt.Errorf("the page after consent is not the completion page with the way on to the agency")
+	}
+	return html.UnescapeString(m[1]), nil
 }
+
+// agencyButtonRE finds the completion page's button to the agency.
+var agencyButtonRE = regexp.MustCompile(`<a class="button" href="([^"]+)"`)
 
 // reply is what fetch got.
 type reply struct {

@@ -238,6 +238,7 @@ type Tenant struct {
 	Domains            []string  `yaml:"domains"`
 	Tag                string    `yaml:"tag"`                  // default "[[career-relay]]"
 	ReferralsPerCredit int       `yaml:"referrals_per_credit"` // default 10
+	CreditValueYen     int       `yaml:"credit_value_yen"`     // estimated fee one credit saves, yen; 0: not shown
 	Color              string    `yaml:"color"`                // landing page accent, #rrggbb
 	LogoURL            string    `yaml:"logo_url"`
 	DKIM               []DKIMKey `yaml:"dkim"`

@@ -489,6 +489,7 @@ func (v *validator) tenants() {
 		}
 		v.tag(join(p, "tag"), t.Tag)
 		v.atLeast(join(p, "referrals_per_credit"), int64(t.ReferralsPerCredit), 1, "remove the key for the default 10")
+		v.atLeast(join(p, "credit_value_yen"), int64(t.CreditValueYen), 0, "the estimated fee of one hire in yen, e.g. 1000000, or remove the key (0: not shown)")
 		if c := v.ps.doc.commentedOut(join(p, "color")); t.Color == "" && c != "" {
 			v.add(join(p, "color"), fmt.Sprintf("the value is read as the comment %q, so color is empty", c),
 				`quote the colour: color: "#0055aa"`)

@@ -124,6 +124,20 @@ func TestReport(t *testing.T) {
 	}
 	renderReport(t, htmlPath)
 
+	// -lang reaches the page through the admin API; CSV and JSON do not
+	// change with it.
+	enPath := filepath.Join(r.Dir, "report-en.html")
+	runReport(t, r, append(period, "-lang", "en", "-out", enPath)...)
+	if en := mustRead(t, enPath); !bytes.Contains(en, []byte(`lang="en"`)) || bytes.Contains(en, []byte("キャリア相談申込")) {
+		t.Errorf("-lang en: not the English page: %.300s", en)
+	}
+	if !bytes.Contains(page, []byte("キャリア相談申込")) || bytes.Contains(page, []byte(">Applied")) {
+		t.Error("the default page is not Japanese")
+	}
+	if en := reportJSON(t, r, append(period, "-lang", "en")...); en.Total.LinksSent != rep.Total.LinksSent || en.Total.Referrals != rep.Total.Referrals || en.LedgerHead != rep.LedgerHead {
+		t.Error("-lang changed the JSON")
+	}
+
 	// Live: a mail relayed now and its consent are today's figures.
 	links := relayLinks(t, r, sink, "live@cand.example")
 	consentRef(t, links["live@cand.example"])

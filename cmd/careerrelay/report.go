@@ -17,13 +17,17 @@ import (
 
 const reportUsage = `Usage:
   careerrelay report -config FILE -tenant T [-from YYYY-MM-DD] [-to YYYY-MM-DD]
-                     [-format html|csv|json] [-out FILE] [-ready-file FILE]
+                     [-format html|csv|json] [-lang ja|en|both] [-out FILE]
+                     [-ready-file FILE]
 
 The tenant's impact report: mails with a personal link, links clicked by a
 person, referrals, credits granted and redeemed, and the rates between them,
 month by month and in total (days in Japan time, both ends included; -to
 defaults to today, -from to the first day of the eleventh month before).
-The html report is one printable A4 page with its charts inline. It comes
+The html report prints on A4: page 1 the summary HR can publish (one page
+for 12 months), page 2 the appendix (every figure, definitions, ids and
+hashes); -lang ja (default), en or both sets its language (CSV and JSON
+keep their machine names). It comes
 from the running server's admin API (admin.listen, admin.token_file; with
 port 0 in admin.listen, -ready-file names the file of serve -ready-file).
 `
@@ -38,6 +42,7 @@ func runReport(args []string) int {
 	from := fs.String("from", "", "first day, YYYY-MM-DD (Japan time)")
 	to := fs.String("to", "", "last day, YYYY-MM-DD, included (default today)")
 	format := fs.String("format", report.Formats[0], "report format: "+strings.Join(report.Formats, ", "))
+	lang := fs.String("lang", report.Langs[0], "language of the html report: "+strings.Join(report.Langs, ", "))
 	out := fs.String("out", "", "write the report to this file instead of standard output")
 	readyFile := readyFileFlag(fs)
 	if err := fs.Parse(args); err != nil {
@@ -53,6 +58,9 @@ func runReport(args []string) int {
 	case !slices.Contains(report.Formats, *format):
 		fmt.Fprintf(os.Stderr, "report: -format %q: want %s\n", *format, strings.Join(report.Formats, ", "))
 		return 2
+	case !slices.Contains(report.Langs, *lang):
+		fmt.Fprintf(os.Stderr, "report: -lang %q: want %s\n", *lang, strings.Join(report.Langs, ", "))
+		return 2
 	}
 	for _, d := range []string{*from, *to} {
 		if _, err := report.ParseDate(d); d != "" && err != nil {
@@ -66,6 +74,9 @@ func runReport(args []string) int {
 		return 1
 	}
 	q := url.Values{"tenant": {*tenant}, "format": {*format}}
+	if *format == "html" {
+		q.Set("lang", *lang)
+	}
 	if *from != "" {
 		q.Set("from", *from)
 	}

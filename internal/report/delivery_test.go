@@ -61,7 +61,7 @@ func TestLinksSentCountsDeliveredCopies(t *testing.T) {
 	if err := r.WriteHTML(&h); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(h.String(), "不達1・配送中1を除く") {
+	if !strings.Contains(h.String(), "届いた通知のみ（未達1名・配送中1名を除く）") {
 		t.Error("the page does not say which links are not counted as sent")
 	}
 }

@@ -34,9 +34,34 @@
 //     counts in referrals in the month it was made; its void counts in
 //     voids in the month of the void, and the credit taken back for it, if
 //     any, in credits_revoked.
+//   - A consent implies that a person saw the link's page: a link with a
+//     referral consented in a month counts in that month's links_clicked
+//     (and once in the total) even when none of its clicks there was
+//     classed human, say when a mail scanner's fetch took the person's
+//     view for its own (the page records at most one click per link, class
+//     and minute). links_clicked_at_consent counts the links added so; the
+//     funnel then never turns upside down: a month's referrals are at most
+//     its links_clicked. This needs the Source's referral list
+//     (referralLister, *referral.Service has it).
 //   - click_rate = links_clicked / links_sent and referral_rate =
-//     referrals / links_sent; null when no link was sent. Events are not
-//     tied to the month of their mail, so a month's rate can pass 100%.
+//     referrals / links_sent, null when no link was sent; consent_rate =
+//     referrals / links_clicked (the consents per person who clicked),
+//     null when no link was clicked. Events are not tied to the month of
+//     their mail, so a month's click_rate or referral_rate can pass 100%.
+//   - ratings, rating_average: the anonymous 1-5 ratings of the rejection
+//     mail left on the completion page (links.rating), by when they were
+//     given; rating_average has two decimals and is null without ratings.
+//     A Source without the optional Ratings method reports none.
+//
+// Previous holds the same figures for the period of equal length just
+// before: as many whole months when the period is whole months (first day
+// of a month to the last day of a month), else as many days.
+//
+// fees_saved_yen is the credits granted in the period less those revoked,
+// times the tenant's credit_value_yen (configs), and
+// fees_saved_to_date_yen the same from the whole ledger up to the end of
+// the period; both are null when credit_value_yen is 0. They are
+// estimates from the configured value of one hire, not invoices.
 //
 // The credit progress is read from the whole ledger up to the end of the
 // period: the n-th referral of a tenant grants a credit when n is a
@@ -71,10 +96,19 @@ const MaxMonths = 120
 var now = time.Now
 
 // Source is the bookkeeping a report reads; *referral.Service has it.
+// A Source may also list referrals (referralLister) and ratings
+// (ratingLister).
 type Source interface {
 	Sends(fn func(s *store.Send) error) error
 	Clicks(fn func(c *referral.Click) error) error
 	Ledger() ([]referral.Entry, error)
+}
+
+// ratingLister is the part of a Source that lists the tenant's anonymous
+// ratings (1 to 5 stars) of the rejection mail, each with when it was
+// given. A Source without it reports none.
+type ratingLister interface {
+	Ratings(tenant string, fn func(at time.Time, stars int) error) error
 }
 
 // Report is a tenant's impact report for one period.
@@ -93,6 +127,14 @@ type Report struct {
 	// `careerrelay ledger verify` prints them.
 	LedgerEntries int    `json:"ledger_entries"`
 	LedgerHead    string `json:"ledger_head,omitempty"`
+	// Previous is the period of equal length just before (see the
+	// package doc).
+	Previous *PreviousPeriod `json:"previous"`
+	// CreditValueYen is tenants[].credit_value_yen; FeesSavedYen and
+	// FeesSavedToDateYen the estimates from it, null when it is 0.
+	CreditValueYen     int  `json:"credit_value_yen"`
+	FeesSavedYen       *int `json:"fees_saved_yen"`
+	FeesSavedToDateYen *int `json:"fees_saved_to_date_yen"`
 
 	accent string // the tenant's colour, for the HTML page
 }
@@ -123,6 +165,22 @@ type Figures struct {
 	Withdrawals         int      `json:"withdrawals"`
 	ClickRate           *float64 `json:"click_rate"`    // links_clicked / links_sent, null without links
 	ReferralRate        *float64 `json:"referral_rate"` // referrals / links_sent
+	// LinksClickedAtConsent are the links counted in LinksClicked only
+	// for their consent (no human click of theirs in the month or, in the
+	// total, in the period).
+	LinksClickedAtConsent int      `json:"links_clicked_at_consent"`
+	ConsentRate           *float64 `json:"consent_rate"` // referrals / links_clicked, null without clicks
+	Ratings               int      `json:"ratings"`
+	RatingAverage         *float64 `json:"rating_average"` // two decimals, null without ratings
+
+	ratingSum int
+}
+
+// PreviousPeriod is the figures of the period just before the report's.
+type PreviousPeriod struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Figures
 }
 
 // Progress is where the tenant stands toward its next credit, from the
@@ -198,6 +256,39 @@ func Build(src Source, t *configs.Tenant, first, last time.Time) (*Report, error
 	if err := checkPeriod(first, end.AddDate(0, 0, -1)); err != nil {
 		return nil, err
 	}
+	r, err := build(src, t, first, end)
+	if err != nil {
+		return nil, err
+	}
+	pf, pe := previousPeriod(first, end)
+	p, err := build(src, t, pf, pe)
+	if err != nil {
+		return nil, err
+	}
+	r.Previous = &PreviousPeriod{From: p.From, To: p.To, Figures: p.Total}
+	if v := t.CreditValueYen; v > 0 {
+		r.CreditValueYen = v
+		period := (r.Total.CreditsGranted - r.Total.CreditsRevoked) * v
+		toDate := (r.Credit.Granted - r.Credit.Revoked) * v
+		r.FeesSavedYen, r.FeesSavedToDateYen = &period, &toDate
+	}
+	return r, nil
+}
+
+// previousPeriod is the period of equal length just before first..end
+// (end exclusive): as many months when both are the first of a month,
+// else as many days.
+func previousPeriod(first, end time.Time) (time.Time, time.Time) {
+	if first.Day() == 1 && end.Day() == 1 {
+		return first.AddDate(0, monthIndex(first)-monthIndex(end), 0), first
+	}
+	days := int(math.Round(end.Sub(first).Hours() / 24))
+	return first.AddDate(0, 0, -days), first
+}
+
+// build counts tenant t's figures from first to end (exclusive), both the
+// start of a day in Zone.
+func build(src Source, t *configs.Tenant, first, end time.Time) (*Report, error) {
 	r := &Report{
 		Tenant:     t.ID,
 		TenantName: t.Name,
@@ -267,7 +358,10 @@ func Build(src Source, t *configs.Tenant, first, last time.Time) (*Report, error
 		return nil, fmt.Errorf("report: read clicks: %w", err)
 	}
 
-	if err := r.countReferrals(src, t.ID, in); err != nil {
+	if err := r.countReferrals(src, t.ID, in, clicked, monthClicked); err != nil {
+		return nil, err
+	}
+	if err := r.countRatings(src, t.ID, in); err != nil {
 		return nil, err
 	}
 
@@ -348,9 +442,14 @@ func (p *Progress) add(e *referral.Entry) {
 	}
 }
 
-// rates sets the rates from the counts.
+// rates sets the rates and the average rating from the counts.
 func (f *Figures) rates() {
 	f.ClickRate, f.ReferralRate = ratio(f.LinksClicked, f.LinksSent), ratio(f.Referrals, f.LinksSent)
+	f.ConsentRate = ratio(f.Referrals, f.LinksClicked)
+	if f.Ratings > 0 {
+		v := math.Round(float64(f.ratingSum)/float64(f.Ratings)*100) / 100
+		f.RatingAverage = &v
+	}
 }
 
 // ratio is n/d rounded to four decimals, nil when d is 0.
@@ -362,6 +461,28 @@ func ratio(n, d int) *float64 {
 	return &v
 }
 
+// countRatings counts the ratings given in the period; ratings outside 1
+// to 5 are not counted.
+func (r *Report) countRatings(src Source, tenant string, in func(time.Time) (*Figures, bool)) error {
+	rl, ok := src.(ratingLister)
+	if !ok {
+		return nil
+	}
+	err := rl.Ratings(tenant, func(at time.Time, stars int) error {
+		if f, ok := in(at); ok && stars >= 1 && stars <= 5 {
+			for _, g := range []*Figures{f, &r.Total} {
+				g.Ratings++
+				g.ratingSum += stars
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("report: read ratings: %w", err)
+	}
+	return nil
+}
+
 // referralLister is the part of a Source that lists referrals, with their
 // signals and withdrawals; *referral.Service has it. A Source without it
 // reports none.
@@ -370,8 +491,12 @@ type referralLister interface {
 }
 
 // countReferrals counts the signals of the referrals consented in the
-// period, and the withdrawals made in it.
-func (r *Report) countReferrals(src Source, tenant string, in func(time.Time) (*Figures, bool)) error {
+// period, and the withdrawals made in it; it counts the link of each
+// referral as clicked in the month of its consent when no human click of
+// the month did (clicked and monthClicked are the links counted by the
+// clicks, in the period and by month).
+func (r *Report) countReferrals(src Source, tenant string, in func(time.Time) (*Figures, bool),
+	clicked map[string]bool, monthClicked map[[2]string]bool) error {
 	rl, ok := src.(referralLister)
 	if !ok {
 		return nil
@@ -382,6 +507,18 @@ func (r *Report) countReferrals(src Source, tenant string, in func(time.Time) (*
 	}
 	for i := range refs {
 		ref := &refs[i]
+		if f, ok := in(ref.ConsentAt); ok && ref.SendID != "" {
+			if k := [2]string{f.Month, ref.SendID}; !monthClicked[k] {
+				monthClicked[k] = true
+				f.LinksClicked++
+				f.LinksClickedAtConsent++
+			}
+			if !clicked[ref.SendID] {
+				clicked[ref.SendID] = true
+				r.Total.LinksClicked++
+				r.Total.LinksClickedAtConsent++
+			}
+		}
 		if f, ok := in(ref.ConsentAt); ok && len(ref.Signals) > 0 {
 			for _, g := range []*Figures{f, &r.Total} {
 				g.ReferralsFlagged++

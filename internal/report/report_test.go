@@ -307,18 +307,26 @@ func TestHTML(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"<!doctype html>", `lang="ja"`, "株式会社アクメ", "2026年3月1日 〜 2026年4月30日",
+		"<!doctype html>", `lang="ja"`, "株式会社アクメ", "2026年3月〜4月",
 		"@media print", "print-color-adjust: exact", "size: A4", "--accent: #0b6e4f",
-		`aria-label="ファネル`, `aria-label="月次推移`, // the two charts
-		"クリック率 <b>50.0%</b>", "紹介率 <b>40.0%</b>", "<b>2 / 3</b>", "あと1件",
-		"2026年3月", "33.3%", "75.0%", r.LedgerHead[:16],
+		`aria-label="月別の推移`, // the chart
+		// 10 notified, 5 clicked, 4 applied; the previous period (January
+		// and February) had 1 referral, 1 link clicked, no link sent.
+		"2026年3月〜4月に不採用通知をお送りした10名のうち、4名がキャリア相談に申し込み、無料の採用支援1名分を獲得しました。",
+		"10<small>名</small>", "クリック率 50.0%", "申込率 80.0%", "前期間比 +400%", "申込 2 / 3名", "あと1名",
+		"2026年3月", "66.7%", "75.0%", r.LedgerHead,
 	} {
 		if !strings.Contains(h, want) {
 			t.Errorf("HTML lacks %q", want)
 		}
 	}
-	if n := strings.Count(h, "<svg"); n != 2 {
-		t.Errorf("%d SVGs, want 2", n)
+	if n := strings.Count(h, "<svg"); n != 1 {
+		t.Errorf("%d SVGs, want 1", n)
+	}
+	// Ids and hashes are in the appendix only.
+	appendix := strings.Index(h, `<main class="sheet appendix">`)
+	if appendix < 0 || strings.Contains(h[:appendix], r.LedgerHead[:16]) || strings.Contains(h[:appendix], ">acme<") {
+		t.Errorf("the ledger head or the tenant id on page 1 (appendix at %d)", appendix)
 	}
 }
 

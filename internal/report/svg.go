@@ -5,6 +5,7 @@ import (
 	"html"
 	"math"
 	"strings"
+	"time"
 )
 
 // The charts' colours, shared with the page's legend and cards (report.html).
@@ -16,7 +17,6 @@ const (
 	colGrid   = "#e3e7ed"
 	colMuted  = "#6b7280"
 	colText   = "#1d1d1f"
-	colTrack  = "#eef2f6"
 )
 
 // svg is a small writer of SVG elements; every text goes through esc.
@@ -39,93 +39,15 @@ func (s *svg) open(w, h int, label string) {
 
 func (s *svg) close() string { s.b.WriteString("</svg>"); return s.b.String() }
 
-// funnelStage is one row of the funnel.
-type funnelStage struct {
-	ja, en string
-	value  int
-	unit   string
-	color  string
-	note   string // under the value: the rate to the stage before
-}
-
-// sentNote is the line under the links sent: what they are, and the
-// copies not counted in them. It must fit the funnel's value column
-// (about 17 full-width characters).
-func sentNote(t *Figures) string {
-	switch {
-	case t.LinksBounced > 0 && t.LinksQueued > 0:
-		return fmt.Sprintf("不達%d・配送中%dを除く", t.LinksBounced, t.LinksQueued)
-	case t.LinksBounced > 0:
-		return fmt.Sprintf("届いたメール（不達%d件を除く）", t.LinksBounced)
-	case t.LinksQueued > 0:
-		return fmt.Sprintf("配送中の%d件を除く", t.LinksQueued)
-	}
-	return "個別リンク付きのメール"
-}
-
-// funnelSVG draws the period's funnel: links sent, clicked, referred,
-// credits, as bars centred on one axis, each as wide as its count (the
-// largest is full width), joined by pale trapezoids.
-func funnelSVG(r *Report) string {
-	t := &r.Total
-	stages := []funnelStage{
-		{"送信したリンク", "Links sent", t.LinksSent, "件", colSent, sentNote(t)},
-		{"クリックされたリンク", "Links clicked by a person", t.LinksClicked, "件", colClick, "クリック率 " + pct(t.ClickRate)},
-		{"紹介", "Referrals", t.Referrals, "件", colRefer, "紹介率 " + pct(t.ReferralRate)},
-		{"付与クレジット", "Credits granted", t.CreditsGranted, "", colCredit,
-			fmt.Sprintf("紹介%d件ごとに1クレジット", r.Credit.ReferralsPerCredit)},
-	}
-	const (
-		width, rowH, barH, top = 680, 58, 38, 6
-		barX, barW             = 196.0, 320.0
-		valueX                 = 536.0
-	)
-	maxV := 0
-	for _, st := range stages {
-		maxV = max(maxV, st.value)
-	}
-	widthOf := func(v int) float64 {
-		if v <= 0 || maxV == 0 {
-			return 0
-		}
-		return max(4, barW*float64(v)/float64(maxV))
-	}
-	var s svg
-	s.open(width, top*2+rowH*len(stages)-(rowH-barH), "ファネル: 送信 → クリック → 紹介 → クレジット")
-	mid := barX + barW/2
-	for i, st := range stages {
-		y := float64(top + i*rowH)
-		w := widthOf(st.value)
-		if i+1 < len(stages) {
-			wn := widthOf(stages[i+1].value)
-			s.f(`<polygon points="%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="%s"/>`,
-				mid-w/2, y+barH, mid+w/2, y+barH, mid+wn/2, y+rowH, mid-wn/2, y+rowH, colTrack)
-		}
-		s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s" opacity=".35" rx="3"/>`, barX, y, barW, barH, colTrack)
-		if w > 0 {
-			s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s" rx="3"/>`, mid-w/2, y, w, barH, st.color)
-		} else {
-			s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`, mid, y, mid, y+barH, colMuted)
-		}
-		s.f(`<rect x="0" y="%.1f" width="5" height="%d" fill="%s" rx="1"/>`, y, barH, st.color)
-		s.text(14, y+17, `font-size="14" font-weight="700" fill="`+colText+`"`, st.ja)
-		s.text(14, y+32, `font-size="10.5" fill="`+colMuted+`"`, st.en)
-		s.f(`<text x="%.1f" y="%.1f" font-size="21" font-weight="700" fill="%s">%s<tspan font-size="11" font-weight="400" fill="%s" dx="3">%s</tspan></text>`,
-			valueX, y+20, colText, esc(num(st.value)), colMuted, esc(st.unit))
-		s.text(valueX, y+35, `font-size="10.5" fill="`+colMuted+`"`, st.note)
-	}
-	return s.close()
-}
-
 // trendSVG draws each month's links sent, links clicked and referrals as
 // grouped bars on one scale, with the credits granted in a row beneath;
 // its legend is in the page.
-func trendSVG(r *Report) string {
+func trendSVG(r *Report, l lang) string {
 	const (
-		width, height        = 680, 274
-		left, right, top     = 46.0, 8.0, 14.0
-		plotBottom           = 196.0
-		monthY, yearY, credY = 212.0, 225.0, 254.0
+		width, height        = 680, 226
+		left, right, top     = 46.0, 8.0, 12.0
+		plotBottom           = 158.0
+		monthY, yearY, credY = 173.0, 186.0, 211.0
 	)
 	series := []struct {
 		color string
@@ -143,7 +65,7 @@ func trendSVG(r *Report) string {
 	}
 	step, top2 := niceScale(maxV)
 	var s svg
-	s.open(width, height, "月次推移: 送信・クリック・紹介・クレジット付与")
+	s.open(width, height, l.s("月別の推移: 送信・クリック・キャリア相談申込（名）と無料の採用支援の付与", "By month: notified, clicked, applied (people) and free hires earned"))
 
 	// Axis and grid.
 	plotH := plotBottom - top
@@ -153,7 +75,7 @@ func trendSVG(r *Report) string {
 		s.text(left-6, y(v)+3.5, `font-size="10" text-anchor="end" fill="`+colMuted+`"`, num(v))
 	}
 	s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#9aa3ad" stroke-width="1"/>`, left, plotBottom, width-right, plotBottom)
-	s.text(4, credY+4, `font-size="9.5" fill="`+colMuted+`"`, "付与")
+	s.text(4, credY+4, `font-size="9.5" fill="`+colMuted+`"`, map[lang]string{"ja": "付与", "en": "Hires", "both": "付与"}[l])
 
 	// Bars.
 	n := len(r.Months)
@@ -177,9 +99,13 @@ func trendSVG(r *Report) string {
 		}
 		year, month := splitMonth(f.Month)
 		if i%labelEvery == 0 {
-			s.text(cx, monthY, `font-size="11" text-anchor="middle" fill="`+colText+`"`, fmt.Sprintf("%d月", month))
+			ml, yl := fmt.Sprintf("%d月", month), fmt.Sprintf("%d年", year)
+			if l == "en" {
+				ml, yl = time.Month(month).String()[:3], fmt.Sprint(year)
+			}
+			s.text(cx, monthY, `font-size="11" text-anchor="middle" fill="`+colText+`"`, ml)
 			if i == 0 || month == 1 || (labelEvery > 1 && month <= labelEvery) {
-				s.text(cx, yearY, `font-size="9.5" text-anchor="middle" fill="`+colMuted+`"`, fmt.Sprintf("%d年", year))
+				s.text(cx, yearY, `font-size="9.5" text-anchor="middle" fill="`+colMuted+`"`, yl)
 			}
 		}
 		if f.CreditsGranted > 0 {

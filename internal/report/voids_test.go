@@ -125,7 +125,7 @@ func TestVoids(t *testing.T) {
 	if err := r.WriteHTML(&h); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"取り消し（無効）とされた紹介 1件", "取り消された無料枠 1件", "無効<span", "取消<span", "期末残高 <b>0</b>"} {
+	for _, want := range []string{"人材紹介会社が無効とした申込 1名", "取り消された無料の採用支援 1名分", "<th>無効</th>", "<th>取消</th>", "未利用 0名分"} {
 		if !strings.Contains(h.String(), want) {
 			t.Errorf("HTML lacks %q", want)
 		}
@@ -135,7 +135,7 @@ func TestVoids(t *testing.T) {
 	if err := build(t, cfg, svc, "beta", "2026-03-01", "2026-03-31").WriteHTML(&plain); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(plain.String(), "取り消された無料枠") || strings.Contains(plain.String(), "取消<span") {
+	if strings.Contains(plain.String(), "取り消された無料の採用支援") || strings.Contains(plain.String(), "<th>取消</th>") {
 		t.Error("a period without voids shows the void columns")
 	}
 }

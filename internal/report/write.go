@@ -49,14 +49,17 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // CSVHeader is the first row of a CSV report. Each month is a row, then
 // the whole period with month "total"; rates have four decimals and are
-// empty when no link was sent. Columns are only ever added at the end. The file is ASCII: it opens the same in any
-// spreadsheet.
+// empty when they have no denominator (no link sent, for consent_rate no
+// link clicked); rating_average has two decimals, empty without ratings.
+// Columns are only ever added at the end. The file is ASCII: it opens the
+// same in any spreadsheet.
 var CSVHeader = []string{
 	"tenant", "from", "to", "month",
 	"links_sent", "links_clicked", "click_rate", "human_clicks", "bot_clicks",
 	"referrals", "referral_rate", "credits_granted", "credits_redeemed", "credits_adjusted",
 	"links_bounced", "links_queued", "voids", "credits_revoked",
 	"referrals_flagged", "signal_quick_consent", "signal_shared_network", "signal_sender_network", "withdrawals",
+	"links_clicked_at_consent", "consent_rate", "ratings", "rating_average",
 }
 
 // WriteCSV writes r as CSV (see CSVHeader).
@@ -74,6 +77,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			strconv.Itoa(f.Voids), strconv.Itoa(f.CreditsRevoked),
 			strconv.Itoa(f.ReferralsFlagged), strconv.Itoa(f.SignalQuickConsent), strconv.Itoa(f.SignalSharedNetwork),
 			strconv.Itoa(f.SignalSenderNetwork), strconv.Itoa(f.Withdrawals),
+			strconv.Itoa(f.LinksClickedAtConsent), rateCSV(f.ConsentRate), strconv.Itoa(f.Ratings), averageCSV(f.RatingAverage),
 		})
 	}
 	for i := range r.Months {
@@ -92,4 +96,11 @@ func rateCSV(v *float64) string {
 		return ""
 	}
 	return strconv.FormatFloat(*v, 'f', 4, 64)
+}
+
+func averageCSV(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*v, 'f', 2, 64)
 }

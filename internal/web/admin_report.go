@@ -23,11 +23,12 @@ const reportCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:;
 
 // impactReport answers the tenant's impact report (package report):
 //
-//	GET /api/report?tenant=ID[&from=YYYY-MM-DD][&to=YYYY-MM-DD][&format=html|csv|json]
+//	GET /api/report?tenant=ID[&from=YYYY-MM-DD][&to=YYYY-MM-DD][&format=html|csv|json][&lang=ja|en|both]
 //
 // The days are Japan time and inclusive; to defaults to today and from to
 // the first day of the eleventh month before to's; format defaults to
-// html. A bad date or format is bad_request (400), a period ending before
+// html, lang (the HTML page's language; CSV and JSON keep their machine
+// names) to ja. A bad date, format or lang is bad_request (400), a period ending before
 // it starts or longer than report.MaxMonths too. When the admin API's
 // bookkeeping cannot give the send records and clicks (not a
 // *referral.Service), it answers not_implemented (501).
@@ -53,7 +54,7 @@ func (a *Admin) impactReport(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveReport answers the impact report of tenant t from src for the
-// query's from, to and format (html by default): 400 for a bad query,
+// query's from, to, format (html by default) and lang (ja by default): 400 for a bad query,
 // fail for an error of the store. It returns the report it sent, or nil.
 func serveReport(w http.ResponseWriter, r *http.Request, src report.Source, t *configs.Tenant, fail func(http.ResponseWriter, string, error)) *report.Report {
 	q := r.URL.Query()
@@ -64,6 +65,15 @@ func serveReport(w http.ResponseWriter, r *http.Request, src report.Source, t *c
 	if !slices.Contains(report.Formats, format) {
 		apiError(w, http.StatusBadRequest, "bad_request",
 			fmt.Sprintf("format %q is not %s", format, strings.Join(report.Formats, ", ")))
+		return nil
+	}
+	lang := q.Get("lang")
+	if lang == "" {
+		lang = report.Langs[0]
+	}
+	if !slices.Contains(report.Langs, lang) {
+		apiError(w, http.StatusBadRequest, "bad_request",
+			fmt.Sprintf("lang %q is not %s", lang, strings.Join(report.Langs, ", ")))
 		return nil
 	}
 	first, last, err := report.Period(q.Get("from"), q.Get("to"), reportNow())
@@ -78,7 +88,11 @@ func serveReport(w http.ResponseWriter, r *http.Request, src report.Source, t *c
 	}
 	// Rendered in full first, so that a failure can still answer an error.
 	var buf bytes.Buffer
-	if err := rep.Write(&buf, format); err != nil {
+	write := func() error { return rep.Write(&buf, format) }
+	if format == "html" {
+		write = func() error { return rep.WriteHTMLLang(&buf, lang) }
+	}
+	if err := write(); err != nil {
 		fail(w, "report", err)
 		return nil
 	}

@@ -70,6 +70,19 @@ func TestAdminReport(t *testing.T) {
 		!strings.Contains(rec.Body.String(), "株式会社アクメ") {
 		t.Errorf("html: %d %v", rec.Code, rec.Header())
 	}
+	// In Japanese by default; lang=en and both for the page only.
+	if ja := rec.Body.String(); !strings.Contains(ja, `lang="ja"`) || !strings.Contains(ja, "キャリア相談申込") || strings.Contains(ja, "Applied") {
+		t.Error("html: not the Japanese page by default")
+	}
+	if en := ta.ok(http.MethodGet, "/api/report?tenant=acme&lang=en"+period, "").Body.String(); !strings.Contains(en, `lang="en"`) || strings.Contains(en, "キャリア相談申込") {
+		t.Error("lang=en: not the English page")
+	}
+	if both := ta.ok(http.MethodGet, "/api/report?tenant=acme&lang=both"+period, "").Body.String(); !strings.Contains(both, `キャリア相談申込 <span class="en" lang="en">Applied`) {
+		t.Error("lang=both: not both languages")
+	}
+	if js := ta.ok(http.MethodGet, "/api/report?tenant=acme&format=json&lang=en"+period, ""); js.Code != http.StatusOK || !strings.Contains(js.Body.String(), `"consent_rate"`) {
+		t.Errorf("json with lang=en: %d", js.Code)
+	}
 	if rec := ta.ok(http.MethodHead, "/api/report?tenant=acme"+period, ""); rec.Code != http.StatusOK || rec.Body.Len() != 0 {
 		t.Errorf("HEAD: %d, %d bytes", rec.Code, rec.Body.Len())
 	}
@@ -107,6 +120,7 @@ func TestAdminReportErrors(t *testing.T) {
 		{"GET", "/api/report", 400, "bad_request"},
 		{"GET", "/api/report?tenant=nobody", 404, "not_found"},
 		{"GET", "/api/report?tenant=acme&format=pdf", 400, "bad_request"},
+		{"GET", "/api/report?tenant=acme&lang=fr", 400, "bad_request"},
 		{"GET", "/api/report?tenant=acme&from=2026-3-1", 400, "bad_request"},
 		{"GET", "/api/report?tenant=acme&from=2026-04-01&to=2026-03-01", 400, "bad_request"},
 		{"GET", "/api/report?tenant=acme&from=2000-01-01&to=2026-03-01", 400, "bad_request"},

@@ -179,7 +179,7 @@ func TestConsentSignals(t *testing.T) {
 	if err := rep.WriteHTML(&page); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(page.String(), "兆候のある紹介 2件") {
+	if !strings.Contains(page.String(), "兆候のある申込 2名") {
 		t.Error("the report page does not show the referrals with signals")
 	}
 }

@@ -126,7 +126,23 @@ type LinkKey struct {
 }
 
 type HTTP struct {
-	Listen string `yaml:"listen"`
+	Listen    string   `yaml:"listen"`
+	ListenTLS string   `yaml:"listen_tls,omitempty"`
+	TLS       *HTTPTLS `yaml:"tls,omitempty"`
+}
+
+// HTTPTLS is http.tls: certificate files and ACME.
+type HTTPTLS struct {
+	Certificates []TLSFiles `yaml:"certificates,omitempty"`
+	ACME         *ACME      `yaml:"acme,omitempty"`
+}
+
+// ACME is http.tls.acme.
+type ACME struct {
+	DirectoryURL string `yaml:"directory_url,omitempty"`
+	Email        string `yaml:"email,omitempty"`
+	CacheDir     string `yaml:"cache_dir,omitempty"`
+	CAFile       string `yaml:"ca_file,omitempty"`
 }
 
 type Admin struct {

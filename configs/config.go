@@ -269,6 +269,14 @@ type Tenant struct {
 	APIKeys []APIKey `yaml:"api_keys"`
 	// HRUsers may log in to the tenant's HR page (/hr/).
 	HRUsers []HRUser `yaml:"hr_users"`
+	// Links is the tenant's own link host (spec §16): its links are
+	// <Links.BaseURL>/c/<token>, valid on that host only.
+	Links TenantLinks `yaml:"links"`
+}
+
+// TenantLinks is a tenant's own link settings.
+type TenantLinks struct {
+	BaseURL string `yaml:"base_url"` // default: links.base_url
 }
 
 // APIKey is one key of a tenant's API: only its SHA-256 is in the file.

@@ -26,6 +26,9 @@ func (c *Config) LinkHosts() []string {
 		}
 	}
 	add(c.Links.BaseURL)
+	for i := range c.Tenants {
+		add(c.Tenants[i].Links.BaseURL)
+	}
 	slices.Sort(hosts)
 	return slices.Compact(hosts)
 }

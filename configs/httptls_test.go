@@ -128,3 +128,22 @@ func TestHostMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkHosts: the host of links.base_url and of every tenant's own
+// base_url, lower case, without port, sorted, once each; a tenant without
+// one adds nothing.
+func TestLinkHosts(t *testing.T) {
+	c := &Config{
+		Links: Links{BaseURL: "https://Careers.Example.JP:8443"},
+		Tenants: []Tenant{
+			{ID: "acme", Links: TenantLinks{BaseURL: "https://careers.acme.example/"}},
+			{ID: "beta"},
+			{ID: "gamma", Links: TenantLinks{BaseURL: "https://careers.example.jp"}},
+			{ID: "delta", Links: TenantLinks{BaseURL: "http://Jobs.Delta.Example."}},
+		},
+	}
+	want := []string{"careers.acme.example", "careers.example.jp", "jobs.delta.example"}
+	if got := c.LinkHosts(); !slices.Equal(got, want) {
+		t.Errorf("LinkHosts() = %q, want %q", got, want)
+	}
+}

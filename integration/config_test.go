@@ -173,6 +173,13 @@ type Tenant struct {
 	Delivery TenantDelivery `yaml:"delivery,omitempty"`
 	APIKeys  []APIKey       `yaml:"api_keys,omitempty"`
 	HRUsers  []HRUser       `yaml:"hr_users,omitempty"`
+	// Links is tenants[].links: the tenant's own link host.
+	Links *TenantLinks `yaml:"links,omitempty"`
+}
+
+// TenantLinks is tenants[].links.
+type TenantLinks struct {
+	BaseURL string `yaml:"base_url,omitempty"`
 }
 
 // APIKey is tenants[].api_keys[]: the SHA-256 of a tenant API key.

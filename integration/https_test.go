@@ -24,10 +24,14 @@ import (
 	"github.com/careerrelay/careerrelay/internal/testlib"
 )
 
-// TestHTTPSACMEPebble: the relay obtains the certificate of its link host
-// from a real ACME server, Debian's pebble (offline, on loopback), by
-// TLS-ALPN-01 on http.listen_tls, then serves the pages with it (the chain
-// verifies to pebble's root) and HSTS; http.listen redirects to https.
+// TestHTTPSACMEPebble: two link hosts on one HTTPS listener, each
+// certificate chosen by SNI: careers.example.jp (links.base_url) from a
+// file, and the tenant's careers.acme.example (tenants[].links.base_url)
+// obtained from a real ACME server, Debian's pebble (offline, on
+// loopback), by TLS-ALPN-01 on http.listen_tls. The pages are served with
+// each certificate (the ACME one verifies to pebble's root) and HSTS, only
+// the tenant's host goes to ACME (the file takes precedence), and
+// http.listen redirects both hosts to https.
 //
 // Ports, never guessed: pebble's challenge port (tlsPort) must be the
 // relay's HTTPS port, and the relay's directory_url must name pebble. So
@@ -43,7 +47,9 @@ func TestHTTPSACMEPebble(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("pebble's ports are read from /proc (Linux)")
 	}
-	const host = "careers.acme.example"
+	const host = "careers.acme.example"   // the tenant's, by ACME
+	const fileHost = "careers.example.jp" // links.base_url's, from a file
+	fileCert, fileKey, _ := testlib.SelfSignedCert(t, fileHost)
 	dns := testlib.NewDNS(t)
 	dns.SetA(host, netip.MustParseAddr("127.0.0.1"))
 
@@ -58,11 +64,14 @@ func TestHTTPSACMEPebble(t *testing.T) {
 
 	sink := newSink(t, nil)
 	r := StartRelay(t, sink.Addr, func(dir string, c *Config) {
-		c.Links.BaseURL = "https://" + host
+		c.Links.BaseURL = "https://" + fileHost
+		c.Tenants[0].Links = &TenantLinks{BaseURL: "https://" + host}
 		c.HTTP.ListenTLS = "127.0.0.1:0"
 		caFile := filepath.Join(dir, "pebble-https.pem")
 		writeFile(t, caFile, pebCert)
-		c.HTTP.TLS = &HTTPTLS{ACME: &ACME{
+		writeFile(t, filepath.Join(dir, "careers.crt"), fileCert)
+		writeFile(t, filepath.Join(dir, "careers.key"), fileKey)
+		c.HTTP.TLS = &HTTPTLS{Certificates: []TLSFiles{{CertFile: "careers.crt", KeyFile: "careers.key"}}, ACME: &ACME{
 			DirectoryURL: "https://" + door + "/dir",
 			Email:        "ops@acme.example",
 			CAFile:       caFile,
@@ -128,6 +137,21 @@ func TestHTTPSACMEPebble(t *testing.T) {
 	}
 	roots := testlib.CertPool(t, rootPEM)
 
+	// The file's host: its certificate, at once, with no ACME order.
+	fileClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: testlib.CertPool(t, fileCert), ServerName: fileHost},
+	}}
+	fresp, err := fileClient.Get("https://" + r.HTTPTLSAddr + "/t/" + tenantID)
+	if err != nil {
+		t.Fatalf("https GET on %s: %v", fileHost, err)
+	}
+	fresp.Body.Close()
+	if fresp.StatusCode != 200 || fresp.TLS.PeerCertificates[0].Subject.CommonName != fileHost ||
+		fresp.Header.Get("Strict-Transport-Security") != "max-age=31536000" {
+		t.Errorf("GET https://%s/t/%s: %s, certificate %s, HSTS %q", fileHost, tenantID, fresp.Status,
+			fresp.TLS.PeerCertificates[0].Subject, fresp.Header.Get("Strict-Transport-Security"))
+	}
+
 	// The first handshake for the host starts the issuance; a handshake
 	// may fail while it runs.
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
@@ -163,8 +187,9 @@ func TestHTTPSACMEPebble(t *testing.T) {
 	}
 	// pebble issued it: httpPort is 1, so the challenge was TLS-ALPN-01
 	// on the relay's HTTPS port.
-	if !strings.Contains(pebbleLog(), "Issued certificate serial") {
-		t.Errorf("pebble issued no certificate; log:\n%s", pebbleLog())
+	if plog := pebbleLog(); !strings.Contains(plog, "Issued certificate serial") || strings.Count(plog, "Issued certificate serial") != 1 ||
+		strings.Contains(plog, fileHost) {
+		t.Errorf("pebble should issue exactly one certificate, for %s alone; log:\n%s", host, plog)
 	}
 	// The account and the certificate are kept in <data_dir>/acme.
 	if entries, err := os.ReadDir(filepath.Join(r.Dir, "data", "acme")); err != nil || len(entries) < 2 {
@@ -175,6 +200,7 @@ func TestHTTPSACMEPebble(t *testing.T) {
 	// no HSTS; 404 for a host the config does not name.
 	for _, tc := range []struct{ host, code, location string }{
 		{host, "308", "https://" + host + "/c/k1.abc?utm_source=mail"},
+		{fileHost + ":80", "308", "https://" + fileHost + "/c/k1.abc?utm_source=mail"},
 		{"evil.example", "404", ""},
 	} {
 		req, _ := http.NewRequest("GET", "http://"+r.HTTPAddr+"/c/k1.abc?utm_source=mail", nil)

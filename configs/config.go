@@ -188,12 +188,43 @@ type LinkKey struct {
 // HTTP configures the public listener: landing pages and /metrics.
 type HTTP struct {
 	Listen string `yaml:"listen"`
+	// ListenTLS, when set, serves the same pages over HTTPS (spec §16);
+	// Listen then redirects every request to https and HSTS is sent.
+	ListenTLS string  `yaml:"listen_tls"`
+	TLS       HTTPTLS `yaml:"tls"`
 	// TrustedProxies are the reverse proxies in front of the listener
 	// (CIDRs): for a request from one of them, the client is the last
 	// address of X-Forwarded-For that is not itself a trusted proxy.
 	TrustedProxies []string       `yaml:"trusted_proxies"`
 	Proxies        []netip.Prefix `yaml:"-"`
 }
+
+// HTTPTLS holds the certificates of http.listen_tls: files, chosen by
+// SNI among their SANs, and ACME for the link hosts no file covers.
+type HTTPTLS struct {
+	Certificates []TLSFiles `yaml:"certificates"`
+	ACME         ACME       `yaml:"acme"`
+}
+
+// DefaultACMEDirectory is http.tls.acme.directory_url when acme is set
+// without it: Let's Encrypt's production directory.
+const DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+
+// ACME obtains and renews certificates (golang.org/x/crypto/acme/autocert)
+// for the link hosts of the config (LinkHosts) that no file covers.
+type ACME struct {
+	// DirectoryURL is the ACME server; "" (acme not set) turns ACME off.
+	DirectoryURL string `yaml:"directory_url"` // default DefaultACMEDirectory when acme is set
+	Email        string `yaml:"email"`         // contact of the ACME account, optional
+	CacheDir     string `yaml:"cache_dir"`     // default <data_dir>/acme: account key and certificates
+	// CAFile is a PEM bundle that verifies the ACME server itself
+	// instead of the system roots (a private or test ACME server).
+	CAFile  string         `yaml:"ca_file"`
+	RootCAs *x509.CertPool `yaml:"-"`
+}
+
+// Enabled reports whether ACME is configured.
+func (a *ACME) Enabled() bool { return a.DirectoryURL != "" }
 
 // Metrics says where /metrics is served.
 type Metrics struct {

@@ -54,7 +54,15 @@ var keys = sync.OnceValue(func() map[string][]byte {
 	if err != nil {
 		panic(err)
 	}
+	careers := *tmpl
+	careers.Subject = pkix.Name{CommonName: "careers.example.jp"}
+	careers.DNSNames = []string{"careers.example.jp"}
+	careersDER, err := x509.CreateCertificate(rand.Reader, &careers, &careers, &ec.PublicKey, ec)
+	if err != nil {
+		panic(err)
+	}
 	return map[string][]byte{
+		"careers.crt":       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: careersDER}),
 		"rsa2048.pem":       pkcs8(rsa2048),
 		"rsa2048-pkcs1.pem": pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsa2048)}),
 		"rsa1024.pem":       pkcs8(rsa1024),
@@ -110,6 +118,9 @@ func fixtureDir(t *testing.T) string {
 	write("tls/relay.crt", keys()["tls.crt"])
 	write("tls/relay.key", keys()["tls.key"])
 	write("tls/upstream-ca.pem", keys()["tls.crt"])
+	write("tls/acme-ca.pem", keys()["tls.crt"])
+	write("tls/careers.crt", keys()["careers.crt"])
+	write("tls/careers.key", keys()["tls.key"])
 	write("tls/acme-return.crt", keys()["tls.crt"])
 	write("tls/acme-return.key", keys()["tls.key"])
 	write("secrets/acme.ingress", []byte(secrets["link.key"]))

@@ -364,6 +364,14 @@ func applyDefaults(c *Config, d *doc, ps *problems) {
 	def("links.ttl", func() { c.Links.TTL = DefaultLinkTTL })
 	def("links.bot_window", func() { c.Links.BotWindow = DefaultBotWindow })
 	def("privacy.retention", func() { c.Privacy.Retention = DefaultRetention })
+	if d.has("http.tls.acme") {
+		def("http.tls.acme.directory_url", func() { c.HTTP.TLS.ACME.DirectoryURL = DefaultACMEDirectory })
+		def("http.tls.acme.cache_dir", func() {
+			if c.DataDir != "" {
+				c.HTTP.TLS.ACME.CacheDir = filepath.Join(c.DataDir, "acme")
+			}
+		})
+	}
 
 	for i := range c.Tenants {
 		t := &c.Tenants[i]
@@ -398,6 +406,12 @@ func resolvePaths(c *Config, dir string) {
 	for i := range c.Links.Keys {
 		abs(&c.Links.Keys[i].SecretFile)
 	}
+	for i := range c.HTTP.TLS.Certificates {
+		abs(&c.HTTP.TLS.Certificates[i].CertFile)
+		abs(&c.HTTP.TLS.Certificates[i].KeyFile)
+	}
+	abs(&c.HTTP.TLS.ACME.CacheDir)
+	abs(&c.HTTP.TLS.ACME.CAFile)
 	abs(&c.Admin.TokenFile)
 	abs(&c.Privacy.HashKeyFile)
 	abs(&c.Agency.Webhook.SecretFile)

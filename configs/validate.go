@@ -31,6 +31,7 @@ func validate(c *Config, ps *problems) {
 	v.agency()
 	v.tenants()
 	v.multiTenant()
+	v.httpTLS()
 }
 
 type validator struct {

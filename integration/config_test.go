@@ -126,7 +126,23 @@ type LinkKey struct {
 }
 
 type HTTP struct {
-	Listen string `yaml:"listen"`
+	Listen    string   `yaml:"listen"`
+	ListenTLS string   `yaml:"listen_tls,omitempty"`
+	TLS       *HTTPTLS `yaml:"tls,omitempty"`
+}
+
+// HTTPTLS is http.tls: certificate files and ACME.
+type HTTPTLS struct {
+	Certificates []TLSFiles `yaml:"certificates,omitempty"`
+	ACME         *ACME      `yaml:"acme,omitempty"`
+}
+
+// ACME is http.tls.acme.
+type ACME struct {
+	DirectoryURL string `yaml:"directory_url,omitempty"`
+	Email        string `yaml:"email,omitempty"`
+	CacheDir     string `yaml:"cache_dir,omitempty"`
+	CAFile       string `yaml:"ca_file,omitempty"`
 }
 
 type Admin struct {
@@ -157,6 +173,13 @@ type Tenant struct {
 	Delivery TenantDelivery `yaml:"delivery,omitempty"`
 	APIKeys  []APIKey       `yaml:"api_keys,omitempty"`
 	HRUsers  []HRUser       `yaml:"hr_users,omitempty"`
+	// Links is tenants[].links: the tenant's own link host.
+	Links *TenantLinks `yaml:"links,omitempty"`
+}
+
+// TenantLinks is tenants[].links.
+type TenantLinks struct {
+	BaseURL string `yaml:"base_url,omitempty"`
 }
 
 // APIKey is tenants[].api_keys[]: the SHA-256 of a tenant API key.

@@ -61,6 +61,7 @@ type Relay struct {
 	SMTPAddr    string
 	SMTPTLSAddr string // "" without smtp.listen_tls
 	HTTPAddr    string
+	HTTPTLSAddr string // "" without http.listen_tls
 	AdminAddr   string
 
 	bin   string
@@ -179,19 +180,19 @@ func (r *Relay) Start() {
 	r.mu.Lock()
 	r.live = addrs
 	r.mu.Unlock()
-	r.SMTPAddr, r.SMTPTLSAddr, r.HTTPAddr, r.AdminAddr = addrs.SMTP, addrs.SMTPTLS, addrs.HTTP, addrs.Admin
+	r.SMTPAddr, r.SMTPTLSAddr, r.HTTPAddr, r.HTTPTLSAddr, r.AdminAddr = addrs.SMTP, addrs.SMTPTLS, addrs.HTTP, addrs.HTTPTLS, addrs.Admin
 }
 
 // readyAddrs is the ready file of `careerrelay serve -ready-file`.
 type readyAddrs struct {
-	SMTP, SMTPTLS, HTTP, Metrics, Admin string
+	SMTP, SMTPTLS, HTTP, HTTPTLS, Metrics, Admin string
 }
 
 // errExited is waitReadyFile's error when the process exits first.
 var errExited = errors.New("the process exited while starting")
 
 // waitReadyFile waits until the ready file at path exists and holds the
-// five documented keys with an SMTP, an HTTP and an admin address, polling
+// six documented keys with an SMTP, an HTTP and an admin address, polling
 // at the short intervals of testlib.Poll. It returns early with errExited
 // when done is closed (the process ended) and with an error after timeout.
 func waitReadyFile(path string, done <-chan struct{}, timeout time.Duration) (readyAddrs, error) {
@@ -231,11 +232,12 @@ func readReadyFile(path string) (readyAddrs, error) {
 		return readyAddrs{}, fmt.Errorf("ready file %s: %v:\n%s", path, err, data)
 	}
 	_, tls := m["smtp_tls"]
+	_, httpTLS := m["http_tls"]
 	_, metrics := m["metrics"]
-	if len(m) != 5 || m["smtp"] == "" || !tls || !metrics || m["http"] == "" || m["admin"] == "" {
-		return readyAddrs{}, fmt.Errorf("ready file %s: want the keys smtp, smtp_tls, http, metrics and admin:\n%s", path, data)
+	if len(m) != 6 || m["smtp"] == "" || !tls || !httpTLS || !metrics || m["http"] == "" || m["admin"] == "" {
+		return readyAddrs{}, fmt.Errorf("ready file %s: want the keys smtp, smtp_tls, http, http_tls, metrics and admin:\n%s", path, data)
 	}
-	a := readyAddrs{SMTP: m["smtp"], SMTPTLS: m["smtp_tls"], HTTP: m["http"], Metrics: m["metrics"], Admin: m["admin"]}
+	a := readyAddrs{SMTP: m["smtp"], SMTPTLS: m["smtp_tls"], HTTP: m["http"], HTTPTLS: m["http_tls"], Metrics: m["metrics"], Admin: m["admin"]}
 	for _, addr := range []string{a.SMTP, a.HTTP, a.Admin} {
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "0" {
 			return readyAddrs{}, fmt.Errorf("ready file %s: %q is not a bound host:port:\n%s", path, addr, data)

@@ -19,8 +19,9 @@ import (
 // readyFileHelp is the help of -ready-file; flag takes the word in
 // backquotes for the argument's name.
 const readyFileHelp = "once every listener is open and mail is accepted, write the addresses bound\n" +
-	"to `PATH` as JSON: {\"smtp\", \"smtp_tls\", \"http\", \"admin\"}, each host:port (\"\" when not\n" +
-	"configured). With port 0 in smtp.listen, smtp.listen_tls, http.listen or admin.listen\n" +
+	"to `PATH` as JSON: {\"smtp\", \"smtp_tls\", \"http\", \"http_tls\", \"metrics\", \"admin\"}, each\n" +
+	"host:port (\"\" when not configured). With port 0 in smtp.listen, smtp.listen_tls,\n" +
+	"http.listen, http.listen_tls, metrics.listen or admin.listen\n" +
 	"this is how to learn the ports. Written atomically (temp file, then rename). A file\n" +
 	"left at PATH is removed at start, and the file is removed again when serve stops, so it\n" +
 	"exists only while the relay runs (after kill -9 it stays until the next start)"

@@ -40,7 +40,8 @@ const DefaultShutdownGrace = 20 * time.Second
 type Ready struct {
 	SMTP    string `json:"smtp"`     // smtp.listen, host:port
 	SMTPTLS string `json:"smtp_tls"` // smtp.listen_tls, "" when not configured
-	HTTP    string `json:"http"`     // http.listen: link pages (and /metrics without metrics.listen)
+	HTTP    string `json:"http"`     // http.listen: link pages (and /metrics without metrics.listen); with http.listen_tls, redirects
+	HTTPTLS string `json:"http_tls"` // http.listen_tls: link pages over HTTPS, "" when not configured
 	Metrics string `json:"metrics"`  // metrics.listen, "" when not configured
 	Admin   string `json:"admin"`    // admin.listen: the admin API
 }
@@ -159,6 +160,13 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		in.Close()
 		return err
 	}
+	if cfg.HTTP.ListenTLS != "" {
+		if err := pub.ListenTLS(cfg.HTTP.ListenTLS); err != nil {
+			in.Close()
+			pub.Shutdown(context.Background())
+			return err
+		}
+	}
 	var met *web.MetricsServer
 	if cfg.Metrics.Listen != "" {
 		met = web.NewMetrics(reg, log)
@@ -203,7 +211,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 // readyOf collects the bound addresses: the plain SMTP listener comes
 // first, the implicit-TLS one (when configured) second.
 func readyOf(in *inbound.Server, pub *web.Public, adm *web.Admin, implicitTLS bool) Ready {
-	r := Ready{HTTP: addrString(pub.Addr()), Admin: addrString(adm.Addr())}
+	r := Ready{HTTP: addrString(pub.Addr()), HTTPTLS: addrString(pub.TLSAddr()), Admin: addrString(adm.Addr())}
 	addrs := in.Addrs()
 	if len(addrs) > 0 {
 		r.SMTP = addrString(addrs[0])
@@ -253,7 +261,13 @@ func logStartup(cfg *configs.Config, log *slog.Logger, console io.Writer, in *in
 	for _, a := range in.Addrs() {
 		log.Info("smtp listening", "addr", a.String(), "starttls", cfg.SMTP.TLS.CertFile != "")
 	}
-	log.Info("http listening", "addr", pub.Addr().String(), "links", cfg.Links.BaseURL, "metrics", "http://"+pub.Addr().String()+"/metrics")
+	if a := pub.TLSAddr(); a != nil {
+		log.Info("http listening", "addr", pub.Addr().String(), "redirects_to", "https")
+		log.Info("https listening", "addr", a.String(), "links", cfg.Links.BaseURL, "hosts", cfg.LinkHosts(),
+			"certificates", len(cfg.HTTP.TLS.Certificates), "acme", cfg.HTTP.TLS.ACME.Enabled())
+	} else {
+		log.Info("http listening", "addr", pub.Addr().String(), "links", cfg.Links.BaseURL, "metrics", "http://"+pub.Addr().String()+"/metrics")
+	}
 	log.Info("admin API listening", "addr", adm.Addr().String())
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]

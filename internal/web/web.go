@@ -114,6 +114,9 @@ func NewMetrics(reg *prometheus.Registry, log *slog.Logger) *MetricsServer {
 // candidates' link pages and the tenant API (/api/v1, tenantapi.go).
 type Public struct {
 	server
+	// https is the listener of http.listen_tls (nil without it); the
+	// plain server then only redirects to it.
+	https *server
 	pages *pages
 	api   *tenantAPI // nil when the bookkeeping has no tenant API
 	hr    *hrPages   // the HR page, nil likewise
@@ -154,5 +157,42 @@ func NewPublic(cfg *configs.Config, refs Referrals, health func() error, reg *pr
 		}
 	}
 	pg.register(mux)
-	return &Public{server: newServer("http", mux, log), pages: pg, api: api, hr: hr}, nil
+	p := &Public{server: newServer("http", mux, log), pages: pg, api: api, hr: hr}
+	if cfg.HTTP.ListenTLS != "" {
+		setup, err := newTLSSetup(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		p.server = newServer("http", setup.redirectHandler(), log)
+		https := newServer("https", hsts(mux), log)
+		https.srv.TLSConfig = setup.config
+		p.https = &https
+	}
+	return p, nil
+}
+
+// ListenTLS opens http.listen_tls at addr and serves HTTPS there in the
+// background; without http.listen_tls in the config it is an error.
+func (p *Public) ListenTLS(addr string) error {
+	if p.https == nil {
+		return errors.New("https: http.listen_tls is not configured")
+	}
+	return p.https.listenTLS(addr, p.https.srv.TLSConfig)
+}
+
+// TLSAddr is the address of the HTTPS listener, nil when none is open.
+func (p *Public) TLSAddr() net.Addr {
+	if p.https == nil || p.https.ln == nil {
+		return nil
+	}
+	return p.https.Addr()
+}
+
+// Shutdown stops the plain and the HTTPS listener gracefully.
+func (p *Public) Shutdown(ctx context.Context) error {
+	err := p.server.Shutdown(ctx)
+	if p.https != nil {
+		err = errors.Join(err, p.https.Shutdown(ctx))
+	}
+	return err
 }

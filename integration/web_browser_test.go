@@ -1,7 +1,7 @@
 package integration
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/testlib"
+	"github.com/chromedp/chromedp"
 )
 
 // artifactsDir holds what tests keep for people to look at (screenshots);
@@ -87,26 +88,30 @@ func TestWebBrowserConsent(t *testing.T) {
 	})
 	link := relayLinks(t, r, sink, "hanako@cand.example")["hanako@cand.example"]
 
-	b := testlib.NewBrowser(t, &testlib.BrowserOptions{Width: 1024, Height: 2200})
+	b := testlib.NewBrowser(t, &testlib.BrowserOptions{Width: 390, Height: 844})
 	b.Navigate(link)
 	if got := b.URL(); got != link {
 		t.Fatalf("the browser is at %s after opening %s", got, link)
 	}
 	page := b.Source()
-	for _, want := range []string{"株式会社アクメ", "Example Career Agency", `name="consent"`} {
+	for _, want := range []string{"株式会社アクメ", "Example Career Agency", `name="consent"`, "無料", "任意", "選考に影響なし"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the landing page in the browser lacks %q", want)
 		}
 	}
-	shot := b.Screenshot()
-	if !bytes.HasPrefix(shot, []byte("\x89PNG\r\n\x1a\n")) {
-		t.Fatalf("the screenshot is not a PNG")
+	if strings.Contains(page, "同意文バージョン") {
+		t.Error("the landing page shows the consent version to the person")
 	}
-	keepArtifact(t, t.Name()+"-landing.png", shot)
+	// At 390x844 the consent button is on the first screen.
+	if btn := b.Find(`form.apply button[type="submit"]`).Rect(); btn.Y < 0 || btn.Y+btn.Height > 844 || btn.X < 0 || btn.X+btn.Width > 390 {
+		t.Errorf("the consent button's box %+v is not inside the first screen (390x844)", btn)
+	}
+	shots(t, b, "landing")
 	if n, _ := balance(t, r); n != 0 {
 		t.Fatalf("%d referrals after the browser opened the page, want 0", n)
 	}
 
+	b.SetViewport(390, 844)
 	box := b.Find(`input[type="checkbox"][name="consent"]`)
 	if box.Selected() {
 		t.Fatal("the consent box is ticked before the person ticks it")
@@ -115,8 +120,17 @@ func TestWebBrowserConsent(t *testing.T) {
 	if !box.Selected() {
 		t.Fatal("the consent box is not ticked after a click")
 	}
-	b.Find(`form button[type="submit"]`).Click()
+	b.Find(`form.apply button[type="submit"]`).Click()
+	testlib.WaitFor(t, 30*time.Second, "the completion page", func() bool {
+		return strings.Contains(b.Source(), "お申し込みを受け付けました")
+	})
+	if got := b.URL(); got != link {
+		t.Errorf("the completion page is at %s, want the link %s", got, link)
+	}
+	shots(t, b, "completion")
 
+	b.SetViewport(390, 844)
+	b.Find("a.button").Click()
 	var final string
 	testlib.WaitFor(t, 30*time.Second, "the browser to reach the agency's page", func() bool {
 		final = b.URL()
@@ -136,7 +150,6 @@ func TestWebBrowserConsent(t *testing.T) {
 	if v := agency.visits(); len(v) != 1 || v[0] != ref {
 		t.Errorf("the agency saw visits with ref %q, want exactly [%s]", v, ref)
 	}
-	keepArtifact(t, t.Name()+"-agency.png", b.Screenshot())
 
 	// The ref is the referral the relay recorded for this candidate.
 	if n, _ := balance(t, r); n != 1 {
@@ -147,28 +160,42 @@ func TestWebBrowserConsent(t *testing.T) {
 		t.Errorf("ledger = %+v, want one referral entry with id %s", entries, ref)
 	}
 
-	// Back on the link at phone width: where the application stands, the
-	// way on to the agency with the same ref, and the withdrawal form.
-	b.SetViewport(390, 1400)
+	// Back on the link: the application, the way on to the agency with
+	// the same ref, and the withdrawal form.
 	b.Navigate(link)
-	if h := b.Find("h1").Text(); h != "お申し込みを受け付けております" {
-		t.Errorf("the link after consent shows %q", h)
-	}
 	if href := b.Find("a.button").Attr("href"); !strings.HasSuffix(href, "ref="+ref) {
 		t.Errorf("the way on to the agency is %q, want ref=%s", href, ref)
 	}
-	keepArtifact(t, t.Name()+"-applied-390.png", fullShot(t, b))
 	b.Find(`form[action$="/withdraw"] button`).Click()
 	testlib.WaitFor(t, 30*time.Second, "the page after the withdrawal", func() bool {
 		return strings.Contains(b.Source(), "お申し込みを取り消しました")
 	})
-	keepArtifact(t, t.Name()+"-withdrawn-390.png", fullShot(t, b))
+	shots(t, b, "withdrawn")
 	if n, _ := balance(t, r); n != 1 {
 		t.Errorf("%d referrals after the withdrawal, want 1 (counts do not change)", n)
 	}
 	b.Navigate(link)
 	if h := b.Find("h1").Text(); h != "お申し込みは取り消し済みです" || b.Count("form") != 0 {
 		t.Errorf("the link after the withdrawal shows %q with %d forms", h, b.Count("form"))
+	}
+}
+
+// shots keeps full-page screenshots of the browser's page at 390 and 1280
+// px as artifacts (state-width.png) and checks that the page does not
+// scroll sideways at either width.
+func shots(t *testing.T, b *testlib.Browser, state string) {
+	t.Helper()
+	for _, width := range []int{1280, 390} {
+		b.SetViewport(width, 844)
+		var scrollW int
+		b.Do("read the page's width", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) (err error) {
+			scrollW, err = chromedp.Evaluate[int](`document.documentElement.scrollWidth`)(ctx, tg)
+			return err
+		}))
+		if scrollW > width {
+			t.Errorf("%s at %d px: the page is %d px wide, it scrolls sideways", state, width, scrollW)
+		}
+		keepArtifact(t, fmt.Sprintf("%s-%s-%d.png", t.Name(), state, width), fullShot(t, b))
 	}
 }
 

@@ -118,6 +118,8 @@ type Links struct {
 	Keys      []LinkKey `yaml:"keys"`
 	TTL       string    `yaml:"ttl,omitempty"`
 	BotWindow string    `yaml:"bot_window,omitempty"`
+	// ConfirmationMail: links.confirmation_mail.
+	ConfirmationMail bool `yaml:"confirmation_mail,omitempty"`
 }
 
 type LinkKey struct {

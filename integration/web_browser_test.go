@@ -122,7 +122,7 @@ func TestWebBrowserConsent(t *testing.T) {
 	}
 	b.Find(`form.apply button[type="submit"]`).Click()
 	testlib.WaitFor(t, 30*time.Second, "the completion page", func() bool {
-		return strings.Contains(b.Source(), "お申し込みを受け付けました")
+		return strings.Contains(sourceNow(b), "お申し込みを受け付けました")
 	})
 	if got := b.URL(); got != link {
 		t.Errorf("the completion page is at %s, want the link %s", got, link)
@@ -168,7 +168,7 @@ func TestWebBrowserConsent(t *testing.T) {
 	}
 	b.Find(`form[action$="/withdraw"] button`).Click()
 	testlib.WaitFor(t, 30*time.Second, "the page after the withdrawal", func() bool {
-		return strings.Contains(b.Source(), "お申し込みを取り消しました")
+		return strings.Contains(sourceNow(b), "お申し込みを取り消しました")
 	})
 	shots(t, b, "withdrawn")
 	if n, _ := balance(t, r); n != 1 {
@@ -178,6 +178,18 @@ func TestWebBrowserConsent(t *testing.T) {
 	if h := b.Find("h1").Text(); h != "お申し込みは取り消し済みです" || b.Count("form") != 0 {
 		t.Errorf("the link after the withdrawal shows %q with %d forms", h, b.Count("form"))
 	}
+}
+
+// sourceNow is the page's HTML, "" while a navigation has no document
+// yet (Browser.Source fails the test then: a form's answer may still be
+// on its way).
+func sourceNow(b *testlib.Browser) string {
+	var s string
+	b.Do("read the page", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) (err error) {
+		s, err = chromedp.Evaluate[string](`document.documentElement ? document.documentElement.outerHTML : ""`)(ctx, tg)
+		return err
+	}))
+	return s
 }
 
 // shots keeps full-page screenshots of the browser's page at 390 and 1280

@@ -37,7 +37,7 @@ func (p *pages) applied(w http.ResponseWriter, r *http.Request, status int, l *r
 		JustWithdrawn:   justWithdrawn,
 		Rated:           ref.Rated,
 	})
-	if p.cfg.Links.Rating && (v.Completed || ref.Rated) {
+	if p.cfg.Links.Rating && v.Completed {
 		v.RatingAction = p.linkPath(token) + "/rating"
 	}
 	if ref.WithdrawnAt != nil {

@@ -60,3 +60,10 @@ var referralBuckets = [][]byte{
 	[]byte(BucketLedger), []byte(BucketBalances), []byte(BucketOutbox), []byte(BucketIdempotency), []byte(BucketAudit),
 	[]byte(BucketPrivacy), []byte(BucketConsentNetworks), []byte(BucketRatings),
 }
+
+// SharedBuckets are the buckets of the shared records, which every Shared
+// store has: the send records and the buckets of package referral.
+var SharedBuckets = []string{
+	BucketSends, BucketClicks, BucketClickCounts, BucketReferrals, BucketReferralIndex, BucketLedger,
+	BucketBalances, BucketOutbox, BucketIdempotency, BucketAudit, BucketPrivacy, BucketConsentNetworks, BucketRatings,
+}

@@ -47,8 +47,23 @@ const (
 // SetSendDelivery records where the copy of send record id stands
 // (SendDelivered or SendBounced); the delivery engine calls it in the
 // commit that records the attempt. A record that is gone gives ErrNotFound.
-func (tx *Tx) SetSendDelivery(id, delivery string) error {
-	s, err := tx.GetSend(id)
+func (tx *Tx) SetSendDelivery(id, delivery string) error { return SetSendDelivery(tx.Shared(), id, delivery) }
+
+// PutSend stores a send record; the pipeline writes it in the same commit
+// as the copy that carries its link.
+func (tx *Tx) PutSend(s *Send) error { return PutSend(tx.Shared(), s) }
+
+// GetSend returns the send record id, or ErrNotFound.
+func (tx *Tx) GetSend(id string) (*Send, error) { return GetSend(tx.Shared(), id) }
+
+// Sends calls fn for every send record in id order (which is random, not
+// time: callers that need a period filter on Sent).
+func (tx *Tx) Sends(fn func(s *Send) error) error { return Sends(tx.Shared(), fn) }
+
+// SetSendDelivery records where the copy of send record id stands in a
+// shared store's transaction (see Tx.SetSendDelivery).
+func SetSendDelivery(tx SharedTx, id, delivery string) error {
+	s, err := GetSend(tx, id)
 	if err != nil {
 		return err
 	}
@@ -59,12 +74,11 @@ func (tx *Tx) SetSendDelivery(id, delivery string) error {
 	if delivery == SendDelivered {
 		s.Delivered = time.Now().UTC()
 	}
-	return tx.PutSend(s)
+	return PutSend(tx, s)
 }
 
-// PutSend stores a send record; the pipeline writes it in the same commit
-// as the copy that carries its link.
-func (tx *Tx) PutSend(s *Send) error {
+// PutSend stores a send record in a shared store's transaction.
+func PutSend(tx SharedTx, s *Send) error {
 	if s.ID == "" {
 		return fmt.Errorf("store: send record without id")
 	}
@@ -72,15 +86,15 @@ func (tx *Tx) PutSend(s *Send) error {
 	if err != nil {
 		return fmt.Errorf("store: encode send %s: %w", s.ID, err)
 	}
-	if err := tx.tx.Bucket(bucketSends).Put([]byte(s.ID), v); err != nil {
+	if err := tx.Bucket(BucketSends).Put([]byte(s.ID), v); err != nil {
 		return fmt.Errorf("store: put send %s: %w", s.ID, err)
 	}
 	return nil
 }
 
-// GetSend returns the send record id, or ErrNotFound.
-func (tx *Tx) GetSend(id string) (*Send, error) {
-	v := tx.tx.Bucket(bucketSends).Get([]byte(id))
+// GetSend returns the send record id of a shared store, or ErrNotFound.
+func GetSend(tx SharedTx, id string) (*Send, error) {
+	v := tx.Bucket(BucketSends).Get([]byte(id))
 	if v == nil {
 		return nil, ErrNotFound
 	}
@@ -91,10 +105,9 @@ func (tx *Tx) GetSend(id string) (*Send, error) {
 	return s, nil
 }
 
-// Sends calls fn for every send record in id order (which is random, not
-// time: callers that need a period filter on Sent).
-func (tx *Tx) Sends(fn func(s *Send) error) error {
-	return tx.tx.Bucket(bucketSends).ForEach(func(k, v []byte) error {
+// Sends calls fn for every send record of a shared store, in id order.
+func Sends(tx SharedTx, fn func(s *Send) error) error {
+	return tx.Bucket(BucketSends).ForEach(func(k, v []byte) error {
 		s := &Send{ID: string(k)}
 		if err := json.Unmarshal(v, s); err != nil {
 			return fmt.Errorf("store: decode send %s: %w", k, err)

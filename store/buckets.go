@@ -51,6 +51,7 @@ type Bucket interface {
 // Cursor walks a bucket's keys in order; a nil key means past the end.
 type Cursor interface {
 	First() (key, value []byte)
+	Last() (key, value []byte)
 	Seek(seek []byte) (key, value []byte)
 	Next() (key, value []byte)
 }

@@ -30,12 +30,12 @@ func (s *Service) RecordAudit(ctx context.Context, a AuditRecord) error {
 	if a.Time.IsZero() {
 		a.Time = s.now().UTC()
 	}
-	return s.db.Update(ctx, func(tx *store.Tx) error { return appendAudit(tx, a) })
+	return s.sh.Update(ctx, func(tx store.SharedTx) error { return appendAudit(tx, a) })
 }
 
 // appendAudit appends a to the audit trail in tx, with the next Seq.
-func appendAudit(tx *store.Tx, a AuditRecord) error {
-	b := tx.Bolt().Bucket([]byte(store.BucketAudit))
+func appendAudit(tx store.SharedTx, a AuditRecord) error {
+	b := tx.Bucket(store.BucketAudit)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
@@ -51,8 +51,8 @@ func appendAudit(tx *store.Tx, a AuditRecord) error {
 // Audit returns the audit trail, oldest first.
 func (s *Service) Audit() ([]AuditRecord, error) {
 	var out []AuditRecord
-	err := s.db.View(func(tx *store.Tx) error {
-		return tx.Bolt().Bucket([]byte(store.BucketAudit)).ForEach(func(k, v []byte) error {
+	err := s.sh.View(func(tx store.SharedTx) error {
+		return tx.Bucket(store.BucketAudit).ForEach(func(k, v []byte) error {
 			var a AuditRecord
 			if err := json.Unmarshal(v, &a); err != nil {
 				return fmt.Errorf("decode audit record %x: %w", k, err)

@@ -53,8 +53,8 @@ func (s *Service) Disclose(tenant, addr string) (*Disclosure, error) {
 		Sends: []DisclosedSend{}, Clicks: []Click{}, Referrals: []Referral{}, Ledger: []Entry{},
 		Webhooks: []PendingWebhook{}, Queued: []DisclosedQueued{}}
 	sendIDs := map[string]bool{}
-	err := s.db.View(func(tx *store.Tx) error {
-		return tx.Sends(func(v *store.Send) error {
+	err := s.sh.View(func(tx store.SharedTx) error {
+		return store.Sends(tx, func(v *store.Send) error {
 			if v.Tenant == tenant && s.sendHash(v) == hash {
 				d.Sends = append(d.Sends, DisclosedSend{ID: v.ID, Send: v})
 				sendIDs[v.ID] = true

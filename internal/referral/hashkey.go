@@ -13,8 +13,6 @@ import (
 	"os"
 	"path/filepath"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/store"
 )
@@ -87,8 +85,8 @@ var ErrHashKeyChanged = errors.New("the privacy hash key is not the one this sto
 // store holds: with it, erased candidates' hashes would no longer match
 // their addresses, and they could count again. In a new store it records
 // the key's check value when write is set, and else reports it missing.
-func checkHashKey(tx *bolt.Tx, key []byte, write bool) (missing bool, err error) {
-	b := tx.Bucket([]byte(store.BucketPrivacy))
+func checkHashKey(tx store.SharedTx, key []byte, write bool) (missing bool, err error) {
+	b := tx.Bucket(store.BucketPrivacy)
 	want := keyCheck(key)
 	got := b.Get([]byte("key_check"))
 	switch {

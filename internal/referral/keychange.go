@@ -64,8 +64,8 @@ func keyFingerprints(cfg *configs.Config, hashKey []byte) map[string]string {
 func (s *Service) RecordKeyChanges(ctx context.Context) error {
 	now := s.now().UTC().Truncate(time.Second)
 	cur := keyFingerprints(s.cfg, s.hashKey)
-	return s.db.Update(ctx, func(tx *store.Tx) error {
-		b := tx.Bolt().Bucket([]byte(store.BucketPrivacy))
+	return s.sh.Update(ctx, func(tx store.SharedTx) error {
+		b := tx.Bucket(store.BucketPrivacy)
 		old := map[string]string{}
 		first := true
 		if v := b.Get([]byte("key_fingerprints")); v != nil {

@@ -15,8 +15,6 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -116,8 +114,8 @@ func checkText(what, s string) error {
 
 // appendEntry numbers e after the ledger's last entry, chains and hashes it
 // and stores it. e.Time is stored in UTC, whole seconds.
-func appendEntry(tx *bolt.Tx, e *Entry) error {
-	b := tx.Bucket([]byte(store.BucketLedger))
+func appendEntry(tx store.SharedTx, e *Entry) error {
+	b := tx.Bucket(store.BucketLedger)
 	e.Seq, e.Prev = 1, ""
 	if k, v := b.Cursor().Last(); k != nil {
 		var last Entry
@@ -230,8 +228,8 @@ func VerifySubset(part, full []Entry) error {
 
 func (s *Service) ledger(tenant string) ([]Entry, error) {
 	var out []Entry
-	err := s.db.View(func(tx *store.Tx) error {
-		return tx.Bolt().Bucket([]byte(store.BucketLedger)).ForEach(func(k, v []byte) error {
+	err := s.sh.View(func(tx store.SharedTx) error {
+		return tx.Bucket(store.BucketLedger).ForEach(func(k, v []byte) error {
 			var e Entry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decode ledger entry %x: %w", k, err)
@@ -253,9 +251,9 @@ func (s *Service) balance(tenant string) (*Balance, error) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownTenant, tenant)
 	}
 	var c counts
-	err := s.db.View(func(tx *store.Tx) error {
+	err := s.sh.View(func(tx store.SharedTx) error {
 		var err error
-		c, err = getCounts(tx.Bolt(), tenant)
+		c, err = getCounts(tx, tenant)
 		return err
 	})
 	if err != nil {
@@ -303,9 +301,9 @@ func (s *Service) Adjust(ctx context.Context, tenant string, amount int, note st
 func (s *Service) change(ctx context.Context, tenant, kind string, amount int, note string) (*Entry, error) {
 	now := s.now()
 	var e *Entry
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.sh.Update(ctx, func(tx store.SharedTx) error {
 		e = nil
-		btx := tx.Bolt()
+		btx := tx
 		c, err := getCounts(btx, tenant)
 		if err != nil {
 			return err

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/store"
 )
@@ -64,9 +62,9 @@ func (s *Service) resolve(token string) (*Link, error) {
 		return nil, ErrInvalidToken
 	}
 	var send *store.Send
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.sh.View(func(tx store.SharedTx) error {
 		var err error
-		send, err = tx.GetSend(id.String())
+		send, err = store.GetSend(tx, id.String())
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -113,8 +111,8 @@ func (s *Service) recordClick(ctx context.Context, l *Link, class string) error 
 		return fmt.Errorf("referral: click class %q: want %q or %q", class, Human, Bot)
 	}
 	now := s.now().UTC()
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		return addClick(tx.Bolt().Bucket([]byte(store.BucketClickCounts)), l.Send.ID, l.Send.Tenant, class, now)
+	err := s.sh.Update(ctx, func(tx store.SharedTx) error {
+		return addClick(tx.Bucket(store.BucketClickCounts), l.Send.ID, l.Send.Tenant, class, now)
 	})
 	if err != nil {
 		return fmt.Errorf("referral: record click: %w", err)
@@ -128,7 +126,7 @@ func clickPrefix(sendID string) []byte { return append([]byte(sendID), 0) }
 
 // addClick counts one click at now in the record of now's hour, folding
 // the link's oldest records when it would have more than MaxClickHours.
-func addClick(b *bolt.Bucket, sendID, tenant, class string, now time.Time) error {
+func addClick(b store.Bucket, sendID, tenant, class string, now time.Time) error {
 	prefix := clickPrefix(sendID)
 	key := binary.BigEndian.AppendUint64(slices.Clip(prefix), uint64(now.Truncate(time.Hour).Unix()))
 	c := &clickCount{}
@@ -151,7 +149,7 @@ func addClick(b *bolt.Bucket, sendID, tenant, class string, now time.Time) error
 // foldClicks makes room for one more hour record of the link with keys
 // prefix: while it has MaxClickHours or more, the second oldest is added
 // into the oldest and deleted.
-func foldClicks(b *bolt.Bucket, prefix []byte) error {
+func foldClicks(b store.Bucket, prefix []byte) error {
 	var keys [][]byte
 	cur := b.Cursor()
 	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
@@ -188,8 +186,8 @@ func foldClicks(b *bolt.Bucket, prefix []byte) error {
 // clicks (by link, then hour). fn runs inside a read transaction: it must
 // not call the Service's writing methods.
 func (s *Service) Clicks(fn func(c *Click) error) error {
-	return s.db.View(func(tx *store.Tx) error {
-		err := tx.Bolt().Bucket([]byte(store.BucketClicks)).ForEach(func(k, v []byte) error {
+	return s.sh.View(func(tx store.SharedTx) error {
+		err := tx.Bucket(store.BucketClicks).ForEach(func(k, v []byte) error {
 			c := &Click{}
 			if err := json.Unmarshal(v, c); err != nil {
 				return fmt.Errorf("referral: decode click %x: %w", k, err)
@@ -200,7 +198,7 @@ func (s *Service) Clicks(fn func(c *Click) error) error {
 		if err != nil {
 			return err
 		}
-		return tx.Bolt().Bucket([]byte(store.BucketClickCounts)).ForEach(func(k, v []byte) error {
+		return tx.Bucket(store.BucketClickCounts).ForEach(func(k, v []byte) error {
 			if len(k) < 9 || k[len(k)-9] != 0 {
 				return fmt.Errorf("referral: click count key %x", k)
 			}
@@ -226,9 +224,9 @@ func (s *Service) Clicks(fn func(c *Click) error) error {
 // sendID, and false when no person has clicked it.
 func (s *Service) FirstHumanClick(sendID string) (time.Time, bool, error) {
 	var first time.Time
-	err := s.db.View(func(tx *store.Tx) error {
+	err := s.sh.View(func(tx store.SharedTx) error {
 		prefix := clickPrefix(sendID)
-		cur := tx.Bolt().Bucket([]byte(store.BucketClickCounts)).Cursor()
+		cur := tx.Bucket(store.BucketClickCounts).Cursor()
 		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 			c := &clickCount{}
 			if err := json.Unmarshal(v, c); err != nil {
@@ -239,7 +237,7 @@ func (s *Service) FirstHumanClick(sendID string) (time.Time, bool, error) {
 			}
 		}
 		// Clicks recorded before click counts, one record each.
-		return tx.Bolt().Bucket([]byte(store.BucketClicks)).ForEach(func(k, v []byte) error {
+		return tx.Bucket(store.BucketClicks).ForEach(func(k, v []byte) error {
 			c := &Click{}
 			if err := json.Unmarshal(v, c); err != nil {
 				return fmt.Errorf("referral: decode click %x: %w", k, err)

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/linktoken"
 	"github.com/careerrelay/careerrelay/store"
@@ -85,7 +83,7 @@ func (s *Service) Mint(ctx context.Context, tenant, keyID, idemKey string, cands
 		idem = sum[:]
 	}
 	var out []Minted
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.sh.Update(ctx, func(tx store.SharedTx) error {
 		out = out[:0]
 		if idem != nil {
 			prev, err := s.idempotent(tx, idem, reqSum, now)
@@ -97,7 +95,7 @@ func (s *Service) Mint(ctx context.Context, tenant, keyID, idemKey string, cands
 		for _, c := range cands {
 			id := linktoken.NewSendID()
 			send := &store.Send{ID: id.String(), Tenant: tenant, Rcpt: c.Email, Name: c.Name, Sent: now, Delivery: store.SendMinted}
-			if err := tx.PutSend(send); err != nil {
+			if err := store.PutSend(tx, send); err != nil {
 				return err
 			}
 			out = append(out, Minted{URL: s.cfg.LinkBase(s.cfg.TenantByID(tenant)) + "/c/" + s.keys.Mint(id), SendID: send.ID})
@@ -133,8 +131,8 @@ func (s *Service) requestSum(cands []Candidate) []byte {
 
 // idempotent returns the links recorded under key within the TTL, nil when
 // there are none, ErrIdempotencyConflict for another request.
-func (s *Service) idempotent(tx *store.Tx, key, reqSum []byte, now time.Time) ([]Minted, error) {
-	v := tx.Bolt().Bucket([]byte(store.BucketIdempotency)).Get(key)
+func (s *Service) idempotent(tx store.SharedTx, key, reqSum []byte, now time.Time) ([]Minted, error) {
+	v := tx.Bucket(store.BucketIdempotency).Get(key)
 	if v == nil {
 		return nil, nil
 	}
@@ -150,8 +148,8 @@ func (s *Service) idempotent(tx *store.Tx, key, reqSum []byte, now time.Time) ([
 
 // remember records the answer under key, and drops answers older than the
 // TTL (a few at a time, so that no commit grows with the bucket).
-func (s *Service) remember(tx *store.Tx, key, reqSum []byte, now time.Time, links []Minted) error {
-	b := tx.Bolt().Bucket([]byte(store.BucketIdempotency))
+func (s *Service) remember(tx store.SharedTx, key, reqSum []byte, now time.Time, links []Minted) error {
+	b := tx.Bucket(store.BucketIdempotency)
 	v, err := json.Marshal(idemRecord{At: now, Request: reqSum, Links: links})
 	if err != nil {
 		return err
@@ -165,7 +163,7 @@ func (s *Service) remember(tx *store.Tx, key, reqSum []byte, now time.Time, link
 // pruneIdempotency looks at up to n records from a random place in the
 // bucket (its keys are hashes, in no order of time) and deletes those older
 // than the TTL: each commit does a bounded share of the cleaning.
-func pruneIdempotency(b *bolt.Bucket, now time.Time, n int) error {
+func pruneIdempotency(b store.Bucket, now time.Time, n int) error {
 	var old [][]byte
 	c := b.Cursor()
 	start := make([]byte, 8)

@@ -87,8 +87,8 @@ func (s *Service) Erase(ctx context.Context, tenant, addr string) (*Erasure, err
 		// delivery.lifetime: until then every retention pass zeroes the
 		// free pages, so their bytes do not stay behind either.
 		until := now.Add(max(s.cfg.Delivery.Lifetime, 24*time.Hour)).Unix()
-		err := s.db.Update(ctx, func(tx *store.Tx) error {
-			return tx.Bolt().Bucket([]byte(store.BucketPrivacy)).Put([]byte("scrub_until"), []byte(strconv.FormatInt(until, 10)))
+		err := s.sh.Update(ctx, func(tx store.SharedTx) error {
+			return tx.Bucket(store.BucketPrivacy).Put([]byte("scrub_until"), []byte(strconv.FormatInt(until, 10)))
 		})
 		if err != nil {
 			return nil, fmt.Errorf("referral: erase: %w", err)
@@ -162,8 +162,8 @@ func (s *Service) RunRetention(ctx context.Context) {
 // candidate less than delivery.lifetime ago (see Erase).
 func (s *Service) scrubPending(now time.Time) bool {
 	var until int64
-	s.db.View(func(tx *store.Tx) error {
-		until, _ = strconv.ParseInt(string(tx.Bolt().Bucket([]byte(store.BucketPrivacy)).Get([]byte("scrub_until"))), 10, 64)
+	s.sh.View(func(tx store.SharedTx) error {
+		until, _ = strconv.ParseInt(string(tx.Bucket(store.BucketPrivacy).Get([]byte("scrub_until"))), 10, 64)
 		return nil
 	})
 	return now.Unix() < until
@@ -172,8 +172,8 @@ func (s *Service) scrubPending(now time.Time) bool {
 // pruneNetworks deletes the consent counts of networks whose last consent
 // is older than SharedNetworkWindow.
 func (s *Service) pruneNetworks(ctx context.Context, now time.Time) error {
-	return s.db.Update(ctx, func(tx *store.Tx) error {
-		b := tx.Bolt().Bucket([]byte(store.BucketConsentNetworks))
+	return s.sh.Update(ctx, func(tx store.SharedTx) error {
+		b := tx.Bucket(store.BucketConsentNetworks)
 		var old [][]byte
 		err := b.ForEach(func(k, v []byte) error {
 			var times []int64
@@ -289,9 +289,9 @@ func (s *Service) rewriteAll(ctx context.Context, bucket string, fn func(k, v []
 	for {
 		var next []byte
 		done := 0
-		err := s.db.Update(ctx, func(tx *store.Tx) error {
+		err := s.sh.Update(ctx, func(tx store.SharedTx) error {
 			next, done = nil, 0
-			b := tx.Bolt().Bucket([]byte(bucket))
+			b := tx.Bucket(bucket)
 			type kv struct{ k, v []byte }
 			var puts []kv
 			c := b.Cursor()

@@ -27,9 +27,9 @@ func (s *Service) Rate(ctx context.Context, l *Link, stars int) error {
 		return fmt.Errorf("%w: %d stars is not 1 to 5", ErrRated, stars)
 	}
 	now := s.now().UTC()
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
-		btx := tx.Bolt()
-		id := btx.Bucket([]byte(store.BucketReferralIndex)).Get(indexKey(l.Send.Tenant, s.sendHash(l.Send)))
+	err := s.sh.Update(ctx, func(tx store.SharedTx) error {
+		btx := tx
+		id := btx.Bucket(store.BucketReferralIndex).Get(indexKey(l.Send.Tenant, s.sendHash(l.Send)))
 		if id == nil {
 			return ErrNotReferred
 		}
@@ -45,10 +45,10 @@ func (s *Service) Rate(ctx context.Context, l *Link, stars int) error {
 		if err != nil {
 			return err
 		}
-		if err := btx.Bucket([]byte(store.BucketReferrals)).Put([]byte(r.ID), v); err != nil {
+		if err := btx.Bucket(store.BucketReferrals).Put([]byte(r.ID), v); err != nil {
 			return err
 		}
-		b := btx.Bucket([]byte(store.BucketRatings))
+		b := btx.Bucket(store.BucketRatings)
 		key := binary.BigEndian.AppendUint64([]byte(r.Tenant+"\x00"), uint64(now.Truncate(time.Hour).Unix()))
 		var counts [5]int
 		if v := b.Get(key); v != nil {
@@ -73,8 +73,8 @@ func (s *Service) Rate(ctx context.Context, l *Link, stars int) error {
 // in, oldest first (the impact report's average).
 func (s *Service) Ratings(tenant string, fn func(at time.Time, stars int) error) error {
 	prefix := []byte(tenant + "\x00")
-	return s.db.View(func(tx *store.Tx) error {
-		c := tx.Bolt().Bucket([]byte(store.BucketRatings)).Cursor()
+	return s.sh.View(func(tx store.SharedTx) error {
+		c := tx.Bucket(store.BucketRatings).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if len(k) != len(prefix)+8 {
 				continue

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/address"
 	"github.com/careerrelay/careerrelay/internal/metrics"
@@ -55,9 +53,9 @@ func (c counts) balance(tenant string) *Balance {
 	}
 }
 
-func getCounts(tx *bolt.Tx, tenant string) (counts, error) {
+func getCounts(tx store.SharedTx, tenant string) (counts, error) {
 	var c counts
-	v := tx.Bucket([]byte(store.BucketBalances)).Get([]byte(tenant))
+	v := tx.Bucket(store.BucketBalances).Get([]byte(tenant))
 	if v == nil {
 		return c, nil
 	}
@@ -67,12 +65,12 @@ func getCounts(tx *bolt.Tx, tenant string) (counts, error) {
 	return c, nil
 }
 
-func putCounts(tx *bolt.Tx, tenant string, c counts) error {
+func putCounts(tx store.SharedTx, tenant string, c counts) error {
 	v, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	return tx.Bucket([]byte(store.BucketBalances)).Put([]byte(tenant), v)
+	return tx.Bucket(store.BucketBalances).Put([]byte(tenant), v)
 }
 
 // indexKey is the key of (tenant, candidate) in store.BucketReferralIndex:
@@ -103,7 +101,7 @@ func (s *Service) sendHash(send *store.Send) string {
 // keys in clear are deleted, in one commit. Counts are not changed.
 func (s *Service) reindex(ctx context.Context) error {
 	changes := 0
-	check := func(btx *bolt.Tx, write bool) error {
+	check := func(btx store.SharedTx, write bool) error {
 		missing, err := checkHashKey(btx, s.hashKey, write)
 		if err != nil {
 			return err
@@ -111,8 +109,8 @@ func (s *Service) reindex(ctx context.Context) error {
 		if missing {
 			changes++
 		}
-		idx := btx.Bucket([]byte(store.BucketReferralIndex))
-		refs := btx.Bucket([]byte(store.BucketReferrals))
+		idx := btx.Bucket(store.BucketReferralIndex)
+		refs := btx.Bucket(store.BucketReferrals)
 		var fixed [][2][]byte
 		err = refs.ForEach(func(k, v []byte) error {
 			var r Referral
@@ -163,11 +161,11 @@ func (s *Service) reindex(ctx context.Context) error {
 		}
 		return nil
 	}
-	if err := s.db.View(func(tx *store.Tx) error { return check(tx.Bolt(), false) }); err != nil || changes == 0 {
+	if err := s.sh.View(func(tx store.SharedTx) error { return check(tx, false) }); err != nil || changes == 0 {
 		return err
 	}
 	n := changes
-	err := s.db.Update(ctx, func(tx *store.Tx) error { changes = 0; return check(tx.Bolt(), true) })
+	err := s.sh.Update(ctx, func(tx store.SharedTx) error { changes = 0; return check(tx, true) })
 	if err == nil {
 		s.log.Info("referral index: candidates are indexed by keyed hashes of their mailbox identities", "changes", n)
 	}
@@ -207,10 +205,10 @@ func (s *Service) refer(ctx context.Context, l *Link, consentVersion string, cli
 		created bool
 		granted bool
 	)
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.sh.Update(ctx, func(tx store.SharedTx) error {
 		ref, created, granted = nil, false, false
-		btx := tx.Bolt()
-		idx := btx.Bucket([]byte(store.BucketReferralIndex))
+		btx := tx
+		idx := btx.Bucket(store.BucketReferralIndex)
 		key := indexKey(t.ID, fresh.CandidateHash)
 		if id := idx.Get(key); id != nil {
 			old, err := getReferral(btx, string(id))
@@ -234,7 +232,7 @@ func (s *Service) refer(ctx context.Context, l *Link, consentVersion string, cli
 		if err != nil {
 			return err
 		}
-		if err := btx.Bucket([]byte(store.BucketReferrals)).Put([]byte(r.ID), v); err != nil {
+		if err := btx.Bucket(store.BucketReferrals).Put([]byte(r.ID), v); err != nil {
 			return err
 		}
 		if err := idx.Put(key, []byte(r.ID)); err != nil {
@@ -288,8 +286,8 @@ func (s *Service) refer(ctx context.Context, l *Link, consentVersion string, cli
 	return ref, nil
 }
 
-func getReferral(tx *bolt.Tx, id string) (*Referral, error) {
-	v := tx.Bucket([]byte(store.BucketReferrals)).Get([]byte(id))
+func getReferral(tx store.SharedTx, id string) (*Referral, error) {
+	v := tx.Bucket(store.BucketReferrals).Get([]byte(id))
 	if v == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
@@ -303,9 +301,9 @@ func getReferral(tx *bolt.Tx, id string) (*Referral, error) {
 // Referral returns the referral id (ErrNotFound).
 func (s *Service) Referral(id string) (*Referral, error) {
 	var r *Referral
-	err := s.db.View(func(tx *store.Tx) error {
+	err := s.sh.View(func(tx store.SharedTx) error {
 		var err error
-		r, err = getReferral(tx.Bolt(), id)
+		r, err = getReferral(tx, id)
 		return err
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -318,8 +316,8 @@ func (s *Service) Referral(id string) (*Referral, error) {
 // order of their Seq within each tenant.
 func (s *Service) Referrals(tenant string) ([]Referral, error) {
 	var out []Referral
-	err := s.db.View(func(tx *store.Tx) error {
-		return tx.Bolt().Bucket([]byte(store.BucketReferrals)).ForEach(func(k, v []byte) error {
+	err := s.sh.View(func(tx store.SharedTx) error {
+		return tx.Bucket(store.BucketReferrals).ForEach(func(k, v []byte) error {
 			var r Referral
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("decode referral %s: %w", k, err)

@@ -219,6 +219,9 @@ type Options struct {
 	// it doubles with every failed attempt up to WebhookMaxBackoff (1h).
 	WebhookBackoff    time.Duration
 	WebhookMaxBackoff time.Duration
+	// Shared, when set, holds the shared records (several nodes on
+	// PostgreSQL); nil keeps them in db.
+	Shared store.Shared
 }
 
 const (
@@ -230,7 +233,8 @@ const (
 // Service is the referral bookkeeping over the store.
 type Service struct {
 	cfg    *configs.Config
-	db     *store.DB
+	db     *store.DB    // this node's bbolt file: the mail queue, the file the privacy scrub zeroes
+	sh     store.Shared // the shared records: db.Shared(), or PostgreSQL (Options.Shared)
 	log    *slog.Logger
 	keys   *linktoken.Keys
 	now    func() time.Time
@@ -271,6 +275,7 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Se
 	s := &Service{
 		cfg:        cfg,
 		db:         db,
+		sh:         opts.Shared,
 		log:        log.With("component", "referral"),
 		keys:       keys,
 		now:        opts.Now,
@@ -288,6 +293,9 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Se
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.sh == nil {
+		s.sh = db.Shared()
 	}
 	if s.random == nil {
 		s.random = rand.Float64

@@ -8,5 +8,5 @@ import "github.com/careerrelay/careerrelay/store"
 // fn runs inside a read transaction: it must not call the Service's
 // writing methods.
 func (s *Service) Sends(fn func(send *store.Send) error) error {
-	return s.db.View(func(tx *store.Tx) error { return tx.Sends(fn) })
+	return s.sh.View(func(tx store.SharedTx) error { return store.Sends(tx, fn) })
 }

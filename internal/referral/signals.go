@@ -7,8 +7,6 @@ import (
 	"net/netip"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/store"
 )
@@ -81,11 +79,11 @@ func senderNetwork(cfg *configs.Config, t *configs.Tenant, a netip.Addr) bool {
 // tenant's recent consents (store.BucketConsentNetworks, keyed by a keyed
 // hash of the network, never the address) and returns how many there are
 // within SharedNetworkWindow, this one included.
-func (s *Service) countNetwork(tx *bolt.Tx, tenant string, client netip.Addr, now time.Time) (int, error) {
+func (s *Service) countNetwork(tx store.SharedTx, tenant string, client netip.Addr, now time.Time) (int, error) {
 	m := hmac.New(sha256.New, s.hashKey)
 	m.Write([]byte("network\x00" + networkOf(client).String()))
 	key := append([]byte(tenant+"\x00"), m.Sum(nil)[:16]...)
-	b := tx.Bucket([]byte(store.BucketConsentNetworks))
+	b := tx.Bucket(store.BucketConsentNetworks)
 	var times []int64
 	if v := b.Get(key); v != nil {
 		if err := json.Unmarshal(v, &times); err != nil {
@@ -111,7 +109,7 @@ func (s *Service) countNetwork(tx *bolt.Tx, tenant string, client netip.Addr, no
 
 // signals are the signals of a new referral r of tenant t from client
 // (invalid when unknown), computed in the referral's commit.
-func (s *Service) signals(tx *bolt.Tx, t *configs.Tenant, r *Referral, client netip.Addr) ([]Signal, error) {
+func (s *Service) signals(tx store.SharedTx, t *configs.Tenant, r *Referral, client netip.Addr) ([]Signal, error) {
 	out := []Signal{}
 	if r.ConsentSeconds < int64(QuickConsent/time.Second) {
 		out = append(out, Signal{Name: SignalQuick})

@@ -32,9 +32,9 @@ func (s *Service) void(ctx context.Context, id, reason string) ([]Entry, error) 
 		out    []Entry
 		tenant string
 	)
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.sh.Update(ctx, func(tx store.SharedTx) error {
 		out, tenant = nil, ""
-		btx := tx.Bolt()
+		btx := tx
 		r, err := getReferral(btx, id)
 		if err != nil {
 			return err
@@ -74,7 +74,7 @@ func (s *Service) void(ctx context.Context, id, reason string) ([]Entry, error) 
 		if err != nil {
 			return err
 		}
-		if err := btx.Bucket([]byte(store.BucketReferrals)).Put([]byte(r.ID), v); err != nil {
+		if err := btx.Bucket(store.BucketReferrals).Put([]byte(r.ID), v); err != nil {
 			return err
 		}
 		return putCounts(btx, r.Tenant, c)

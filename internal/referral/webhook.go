@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/store"
@@ -116,12 +114,12 @@ func (s *Service) payload(r *Referral, t *configs.Tenant, e *Entry, granted bool
 }
 
 // queueWebhook adds p to the outbox, due at once.
-func queueWebhook(tx *bolt.Tx, p *WebhookPayload, id string, now time.Time) error {
+func queueWebhook(tx store.SharedTx, p *WebhookPayload, id string, now time.Time) error {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encode webhook: %w", err)
 	}
-	b := tx.Bucket([]byte(store.BucketOutbox))
+	b := tx.Bucket(store.BucketOutbox)
 	n, err := b.NextSequence()
 	if err != nil {
 		return err
@@ -136,8 +134,8 @@ func queueWebhook(tx *bolt.Tx, p *WebhookPayload, id string, now time.Time) erro
 // PendingWebhooks lists the outbox, oldest first.
 func (s *Service) PendingWebhooks() ([]PendingWebhook, error) {
 	var out []PendingWebhook
-	err := s.db.View(func(tx *store.Tx) error {
-		return tx.Bolt().Bucket([]byte(store.BucketOutbox)).ForEach(func(k, v []byte) error {
+	err := s.sh.View(func(tx store.SharedTx) error {
+		return tx.Bucket(store.BucketOutbox).ForEach(func(k, v []byte) error {
 			var it outboxItem
 			if err := json.Unmarshal(v, &it); err != nil {
 				return fmt.Errorf("decode webhook %x: %w", k, err)
@@ -257,8 +255,8 @@ func (d *dispatcher) dispatch(ctx context.Context) (next time.Time, active int, 
 	busy := maps.Clone(d.inflight)
 	free := d.limit - len(d.inflight)
 	d.mu.Unlock()
-	err = s.db.View(func(tx *store.Tx) error {
-		return tx.Bolt().Bucket([]byte(store.BucketOutbox)).ForEach(func(k, v []byte) error {
+	err = s.sh.View(func(tx store.SharedTx) error {
+		return tx.Bucket(store.BucketOutbox).ForEach(func(k, v []byte) error {
 			if busy[string(k)] {
 				return nil
 			}
@@ -356,9 +354,9 @@ func (s *Service) attempt(ctx context.Context, k []byte) error {
 	now := s.now()
 	var it outboxItem
 	var gone bool
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.sh.Update(ctx, func(tx store.SharedTx) error {
 		gone = false
-		b := tx.Bolt().Bucket([]byte(store.BucketOutbox))
+		b := tx.Bucket(store.BucketOutbox)
 		v := b.Get(k)
 		if v == nil {
 			gone = true
@@ -387,8 +385,8 @@ func (s *Service) attempt(ctx context.Context, k []byte) error {
 		log.Info("agency webhook interrupted by shutdown", "next_attempt", it.NextAttempt)
 		return nil
 	}
-	err = s.db.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
-		b := tx.Bolt().Bucket([]byte(store.BucketOutbox))
+	err = s.sh.Update(context.WithoutCancel(ctx), func(tx store.SharedTx) error {
+		b := tx.Bucket(store.BucketOutbox)
 		if result == "ok" {
 			return b.Delete(k)
 		}

@@ -26,13 +26,13 @@ func (s *Service) ReferralOf(l *Link) (*Referral, error) {
 		return nil, err
 	}
 	var r *Referral
-	err := s.db.View(func(tx *store.Tx) error {
-		id := tx.Bolt().Bucket([]byte(store.BucketReferralIndex)).Get(indexKey(l.Send.Tenant, s.sendHash(l.Send)))
+	err := s.sh.View(func(tx store.SharedTx) error {
+		id := tx.Bucket(store.BucketReferralIndex).Get(indexKey(l.Send.Tenant, s.sendHash(l.Send)))
 		if id == nil {
 			return nil
 		}
 		var err error
-		r, err = getReferral(tx.Bolt(), string(id))
+		r, err = getReferral(tx, string(id))
 		return err
 	})
 	if err != nil {
@@ -57,10 +57,10 @@ func (s *Service) Withdraw(ctx context.Context, l *Link) (*Referral, error) {
 		ref  *Referral
 		done bool
 	)
-	err := s.db.Update(ctx, func(tx *store.Tx) error {
+	err := s.sh.Update(ctx, func(tx store.SharedTx) error {
 		ref, done = nil, false
-		btx := tx.Bolt()
-		id := btx.Bucket([]byte(store.BucketReferralIndex)).Get(indexKey(t.ID, s.sendHash(l.Send)))
+		btx := tx
+		id := btx.Bucket(store.BucketReferralIndex).Get(indexKey(t.ID, s.sendHash(l.Send)))
 		if id == nil {
 			return ErrNotReferred
 		}
@@ -77,7 +77,7 @@ func (s *Service) Withdraw(ctx context.Context, l *Link) (*Referral, error) {
 		if err != nil {
 			return err
 		}
-		if err := btx.Bucket([]byte(store.BucketReferrals)).Put([]byte(r.ID), v); err != nil {
+		if err := btx.Bucket(store.BucketReferrals).Put([]byte(r.ID), v); err != nil {
 			return err
 		}
 		if s.hookURL != "" {

@@ -23,6 +23,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -64,6 +65,7 @@ type Pipeline struct {
 	deliv     Delivery // nil: notify, and the engine records every attempt itself
 	log       *slog.Logger
 	cfg       *configs.Config // links: each tenant's link base (configs.LinkBase)
+	shared    store.Shared    // nil: send records go into db with their copies
 	keys      *linktoken.Keys
 	tenants   map[string]bool         // configured tenant ids
 	signers   map[string]*dkim.Signer // by tenant id; tenants without keys have none
@@ -80,6 +82,11 @@ type Options struct {
 	// Notify, without Delivery, is called with the queue ids of every
 	// committed copy (the engine's Notify); nil tells nobody.
 	Notify func(ids ...string)
+	// Shared, when set, holds the send records (several nodes on
+	// PostgreSQL): they are written there before the copies are queued
+	// here, and a message with personal links is refused (451) while it
+	// is unreachable. nil: in the queue's commit, in db.
+	Shared store.Shared
 }
 
 // New returns a pipeline for cfg that enqueues into db and tells
@@ -100,7 +107,7 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Pi
 	// The inbound session refuses longer headers; the Received field it
 	// adds and a margin are on top.
 	maxHeader := max(cfg.SMTP.MaxHeaderBytes, configs.DefaultMaxHeaderBytes) + 64<<10
-	return &Pipeline{db: db, notify: opts.Notify, deliv: opts.Delivery, log: log, cfg: cfg, keys: keys,
+	return &Pipeline{db: db, shared: opts.Shared, notify: opts.Notify, deliv: opts.Delivery, log: log, cfg: cfg, keys: keys,
 		tenants: tenants, signers: signers, maxHeader: maxHeader}, nil
 }
 
@@ -158,6 +165,11 @@ func (p *Pipeline) reportFailures(env Envelope, pl *plan, ids []string) {
 // delivery engine; with Options.Delivery, each copy's first attempt is in
 // that commit.
 func (p *Pipeline) enqueue(ctx context.Context, env Envelope, pl *plan, files []*store.SpoolFile) ([]string, error) {
+	if p.shared != nil && pl.hasSends() {
+		if err := p.putSends(ctx, pl, false); err != nil {
+			return nil, fmt.Errorf("enqueue: send records in the shared store: %w", err)
+		}
+	}
 	ids := make([]string, 0, pl.copies())
 	err := p.db.Update(ctx, func(tx *store.Tx) error {
 		ids = ids[:0] // Update may run this more than once
@@ -177,7 +189,7 @@ func (p *Pipeline) enqueue(ctx context.Context, env Envelope, pl *plan, files []
 				return err
 			}
 			for i, c := range g.copies {
-				if c.Send != nil {
+				if c.Send != nil && p.shared == nil {
 					send := *c.Send
 					send.QueueID = ms[i].ID
 					if err := tx.PutSend(&send); err != nil {
@@ -190,6 +202,12 @@ func (p *Pipeline) enqueue(ctx context.Context, env Envelope, pl *plan, files []
 		return nil
 	})
 	if err != nil {
+		if p.shared != nil && pl.hasSends() && !errors.Is(err, store.ErrCommitUncertain) {
+			// Certainly not queued: the links will never be sent.
+			if derr := p.putSends(context.WithoutCancel(ctx), pl, true); derr != nil {
+				p.log.Warn("send records of a message that was not queued stay behind", "err", derr)
+			}
+		}
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}
 	switch {
@@ -228,4 +246,40 @@ func (p *Pipeline) message(env Envelope, pl *plan, g *group, c *Copy) *store.Mes
 		p.deliv.Prestart(m) // the first attempt, on record with the copy
 	}
 	return m
+}
+
+// putSends writes the send records of pl's copies to the shared store in
+// one transaction (before the copies are queued; QueueID stays empty), or
+// deletes them again when the queue's commit failed.
+func (p *Pipeline) putSends(ctx context.Context, pl *plan, remove bool) error {
+	return p.shared.Update(ctx, func(tx store.SharedTx) error {
+		for gi := range pl.groups {
+			for _, c := range pl.groups[gi].copies {
+				switch {
+				case c.Send == nil:
+				case remove:
+					if err := tx.Bucket(store.BucketSends).Delete([]byte(c.Send.ID)); err != nil {
+						return err
+					}
+				default:
+					if err := store.PutSend(tx, c.Send); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// hasSends tells whether a copy of pl carries a personal link.
+func (pl *plan) hasSends() bool {
+	for gi := range pl.groups {
+		for _, c := range pl.groups[gi].copies {
+			if c.Send != nil {
+				return true
+			}
+		}
+	}
+	return false
 }

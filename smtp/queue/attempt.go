@@ -185,6 +185,7 @@ type record struct {
 	dsnDropped                   bool   // recipients failed, but no DSN may be sent
 	expired                      bool   // the lifetime ran out
 	removed                      bool   // the message left the store during the attempt
+	sendID, sendState            string // what the copy's send record is told (sendState)
 }
 
 // finish records the results in one transaction: delivered recipients,
@@ -246,8 +247,12 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, 
 			}
 		}
 		cur.LastError = lastErr
-		if err := recordSend(tx, cur, rec.delivered, len(failed)); err != nil {
-			return err
+		rec.sendID, rec.sendState = sendState(cur, rec.delivered, len(failed))
+		if e.shared == nil && rec.sendID != "" {
+			// One node: the send record is in this file, in this commit.
+			if err := tx.SetSendDelivery(rec.sendID, rec.sendState); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err // (not found: erased meanwhile, nothing to count)
+			}
 		}
 		if len(failed) > 0 {
 			if cur.DSN || cur.From == "" {
@@ -270,6 +275,17 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, 
 	})
 	if err != nil {
 		return record{}, err
+	}
+	if e.shared != nil && rec.sendID != "" && !rec.removed {
+		// Several nodes: the send record is in the shared store. The copy's
+		// outcome is committed here already; the record follows, and a
+		// failure costs only the report's count of this link.
+		err := e.shared.Update(context.WithoutCancel(ctx), func(tx store.SharedTx) error {
+			return store.SetSendDelivery(tx, rec.sendID, rec.sendState)
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			e.log.Warn("the send record does not know its copy's outcome", "queue_id", m.ID, "send", rec.sendID, "err", err)
+		}
 	}
 	if rec.removed {
 		// Nothing was recorded: count what the transport did, so that
@@ -302,22 +318,18 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, 
 	return rec, nil
 }
 
-// recordSend tells the send record of a copy with a personal link where
-// the copy now stands, so that the report counts only links that reached
-// the candidate's server (and bounced ones apart).
-func recordSend(tx *store.Tx, m *store.Message, delivered, failed int) error {
+// sendState is what the send record of a copy with a personal link is
+// told of the copy, so that the report counts only links that reached the
+// candidate's server (and bounced ones apart): its id and state, or ""
+// when there is nothing to tell.
+func sendState(m *store.Message, delivered, failed int) (id, state string) {
 	if m.Recipe == nil || m.Recipe.Send == "" || delivered+failed == 0 {
-		return nil
+		return "", ""
 	}
-	state := store.SendDelivered
 	if delivered == 0 {
-		state = store.SendBounced
+		return m.Recipe.Send, store.SendBounced
 	}
-	err := tx.SetSendDelivery(m.Recipe.Send, state)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // erased meanwhile: nothing to count
-	}
-	return err
+	return m.Recipe.Send, store.SendDelivered
 }
 
 // dsnHeaderLimit bounds the original's header section that a DSN returns

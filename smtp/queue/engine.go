@@ -48,6 +48,10 @@ type Options struct {
 	// with transport.New for cfg (tests: a fake network or DNS). Run
 	// closes it when it stops.
 	Transport transport.Transport
+	// Shared, when set, holds the send records (several nodes on
+	// PostgreSQL): each copy's outcome is told to its send record there,
+	// after the attempt's commit. nil: in the same commit, in this file.
+	Shared store.Shared
 }
 
 // Renderer makes a queued copy from its stored body when it is delivered
@@ -60,6 +64,7 @@ type Renderer interface {
 // Engine delivers the queue. Create it with New, then call Run.
 type Engine struct {
 	db       *store.DB
+	shared   store.Shared // nil: send records are in db
 	log      *slog.Logger
 	tr       transport.Transport
 	render   Renderer // nil: only copies without a recipe can be sent
@@ -107,6 +112,7 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*En
 		now:      opts.Now,
 		random:   opts.Random,
 		grace:    opts.ShutdownGrace,
+		shared:   opts.Shared,
 		retry:    dc.RetrySchedule,
 		lifetime: dc.Lifetime,
 		hostname: cfg.SMTP.Hostname,

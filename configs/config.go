@@ -21,6 +21,7 @@ type Config struct {
 	Path string `yaml:"-"`
 
 	DataDir  string   `yaml:"data_dir"`
+	Store    Store    `yaml:"store"`
 	Log      Log      `yaml:"log"`
 	SMTP     SMTP     `yaml:"smtp"`
 	Delivery Delivery `yaml:"delivery"`
@@ -32,6 +33,22 @@ type Config struct {
 	Agency   Agency   `yaml:"agency"`
 	Privacy  Privacy  `yaml:"privacy"`
 	Tenants  []Tenant `yaml:"tenants"`
+}
+
+// Store says where the shared records live (spec §13).
+type Store struct {
+	// Shared, when set, keeps the send records, clicks, referrals, the
+	// ledger, the webhook outbox and the audit trail in a database that
+	// several nodes share; unset, they stay in data_dir's bbolt file. The
+	// mail queue always stays in data_dir.
+	Shared SharedStore `yaml:"shared"`
+}
+
+// SharedStore is the database of the shared records.
+type SharedStore struct {
+	Driver  string `yaml:"driver"`   // postgres
+	DSNFile string `yaml:"dsn_file"` // a PostgreSQL connection string (keyword=value or postgres:// URL)
+	DSN     string `yaml:"-"`        // the file's content, trimmed
 }
 
 // Log configures the process log (log/slog on standard error).

@@ -112,6 +112,7 @@ func fixtureDir(t *testing.T) string {
 	write("secrets/link-2026a.key", []byte(secrets["link.key"]))
 	write("secrets/link-2025b.key", []byte(secrets["link2.key"]))
 	write("secrets/privacy-hash.key", []byte(secrets["link2.key"]))
+	write("secrets/pg.dsn", []byte("host=/run/postgresql dbname=careerrelay\n"))
 	write("secrets/upstream.password", []byte(secrets["relay.pass"]))
 	write("keys/acme-rsa.pem", keys()["rsa2048.pem"])
 	write("keys/acme-ed25519.pem", keys()["ed25519.pem"])

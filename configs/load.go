@@ -414,6 +414,7 @@ func resolvePaths(c *Config, dir string) {
 	abs(&c.HTTP.TLS.ACME.CAFile)
 	abs(&c.Admin.TokenFile)
 	abs(&c.Privacy.HashKeyFile)
+	abs(&c.Store.Shared.DSNFile)
 	abs(&c.Agency.Webhook.SecretFile)
 	for i := range c.Tenants {
 		for j := range c.Tenants[i].DKIM {

@@ -80,6 +80,7 @@ func (v *validator) secret(key, path string, dst *[]byte) {
 func (v *validator) top() {
 	c := v.c
 	v.required("data_dir", c.DataDir, "set data_dir to the folder where the queue and the store live, e.g. /var/lib/careerrelay")
+	v.sharedStore()
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -649,5 +650,30 @@ func (v *validator) tenantLinks(p string, t *Tenant) {
 		if ou, err := url.Parse(o.Links.BaseURL); err == nil && o.Links.BaseURL != "" && strings.EqualFold(ou.Hostname(), u.Hostname()) {
 			v.add(key, fmt.Sprintf("host %s is also tenant %s's", u.Hostname(), o.ID), "give each company its own link host")
 		}
+	}
+}
+
+// sharedStore checks store.shared: the postgres driver and a readable
+// file holding the connection string.
+func (v *validator) sharedStore() {
+	sh := &v.c.Store.Shared
+	if sh.Driver == "" && sh.DSNFile == "" {
+		return
+	}
+	if sh.Driver != "postgres" {
+		v.add("store.shared.driver", fmt.Sprintf("unknown driver %q", sh.Driver), "use postgres, or remove store.shared to keep everything in data_dir")
+	}
+	if !v.required("store.shared.dsn_file", sh.DSNFile, "name the file holding the PostgreSQL connection string, e.g. secrets/pg.dsn") {
+		return
+	}
+	b, err := os.ReadFile(sh.DSNFile)
+	if err != nil {
+		msg, hint := fileProblem("connection string file", sh.DSNFile, err)
+		v.add("store.shared.dsn_file", msg, hint)
+		return
+	}
+	sh.DSN = strings.TrimSpace(string(b))
+	if sh.DSN == "" {
+		v.add("store.shared.dsn_file", sh.DSNFile+" is empty", `write the connection string, e.g. host=db.internal user=careerrelay dbname=careerrelay sslmode=verify-full`)
 	}
 }

@@ -71,6 +71,9 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	if grace <= 0 {
 		grace = DefaultShutdownGrace
 	}
+	if cfg.Store.Shared.Driver != "" {
+		return errors.New("store.shared: this build cannot use PostgreSQL yet; remove store.shared to keep the shared records in data_dir")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}

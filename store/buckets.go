@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -55,6 +56,12 @@ type Cursor interface {
 	Seek(seek []byte) (key, value []byte)
 	Next() (key, value []byte)
 }
+
+// ErrUnavailable is wrapped by the errors of a Shared store that cannot
+// be reached (a database down or cut off): nothing was read or written,
+// and trying again later may work. Mail with personal links is then
+// refused with 451 and link pages answer 503.
+var ErrUnavailable = errors.New("store: the shared store is unreachable")
 
 // Shared returns the shared records' store in this bbolt file: the one
 // node setup (no store.shared in the configuration).

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/careerrelay/careerrelay/configs"
@@ -51,5 +53,22 @@ func TestLinkOnAnotherTenantsHost(t *testing.T) {
 	}
 	if code := get("/t/beta", "careers.beta.example"); code != http.StatusOK {
 		t.Errorf("beta's generic page on its host: %d", code)
+	}
+}
+
+// TestSharedStoreDown: while the shared store is unreachable, a link
+// answers 503 with a Japanese apology and Retry-After, recording nothing.
+func TestSharedStoreDown(t *testing.T) {
+	tp := newTestPublic(t)
+	tp.refs.resolveFn = func(string) (*referral.Link, error) {
+		return nil, fmt.Errorf("referral: resolve link: %w", store.ErrUnavailable)
+	}
+	rec := tp.get("/c/" + tokValid)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" ||
+		!strings.Contains(rec.Body.String(), "しばらくしてから再度お試しください") {
+		t.Errorf("link while the shared store is down: %d %v\n%s", rec.Code, rec.Header(), rec.Body)
+	}
+	if c, r := tp.refs.counts(); c+r != 0 {
+		t.Errorf("%d clicks, %d referrals recorded", c, r)
 	}
 }

@@ -121,7 +121,7 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 	ref, err := p.refs.ReferralOf(l)
 	if err != nil {
 		p.log.Error("looking up the referral of a link", "tenant", l.Tenant.ID, "send", l.Send.ID, "err", err)
-		p.serverError(w, r)
+		p.failure(w, r, err)
 		return
 	}
 	if ref != nil {
@@ -232,7 +232,7 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 		// Certainly not recorded (the store's error does not wrap
 		// ErrCommitUncertain): the page says so.
 		p.log.Error("recording a referral", "tenant", l.Tenant.ID, "send", l.Send.ID, "err", err)
-		p.serverError(w, r)
+		p.failure(w, r, err)
 		return
 	}
 	p.log.Info("referral", "tenant", l.Tenant.ID, "send", l.Send.ID, "referral", ref.ID,
@@ -305,6 +305,9 @@ func (p *pages) resolve(w http.ResponseWriter, r *http.Request, token string) (*
 	case errors.Is(err, referral.ErrUnknownTenant):
 		p.log.Info("link of a tenant no longer configured", "err", err)
 		p.notFound(w, r)
+	case errors.Is(err, store.ErrUnavailable):
+		p.log.Error("resolving a link: the shared store is unreachable", "err", err)
+		p.unavailable(w, r)
 	default:
 		p.log.Error("resolving a link", "err", err)
 		p.serverError(w, r)
@@ -362,6 +365,26 @@ func (p *pages) notFound(w http.ResponseWriter, r *http.Request) {
 	p.errorPage(w, r, http.StatusNotFound, "ページが見つかりません", []string{
 		"お探しのページは見つかりませんでした。メールに記載されたリンクが、途中で改行されるなどして切れている可能性があります。",
 		"お手数ですが、リンク全体をコピーしてブラウザのアドレス欄に貼り付け、もう一度お試しください。",
+	}, "")
+}
+
+// failure answers a failure of the bookkeeping: 503 while the shared
+// store is unreachable, else 500.
+func (p *pages) failure(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrUnavailable) {
+		p.unavailable(w, r)
+		return
+	}
+	p.serverError(w, r)
+}
+
+// unavailable is the 503 page while the shared store cannot be reached:
+// nothing was recorded, and the same link works again later.
+func (p *pages) unavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "60")
+	p.errorPage(w, r, http.StatusServiceUnavailable, "ただいまご利用いただけません", []string{
+		"申し訳ございません。システムの都合により、ただいまこのページを表示できません。",
+		"お手数ですが、しばらくしてから再度お試しください。メールのリンクは、そのままお使いいただけます。",
 	}, "")
 }
 

@@ -82,7 +82,7 @@ func (p *pages) withdraw(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		p.log.Error("recording a withdrawal", "tenant", l.Tenant.ID, "send", l.Send.ID, "err", err)
-		p.serverError(w, r)
+		p.failure(w, r, err)
 		return
 	}
 	p.log.Info("consent withdrawn", "tenant", l.Tenant.ID, "send", l.Send.ID, "referral", ref.ID)
@@ -124,7 +124,7 @@ func (p *pages) rate(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		p.log.Error("recording a rating", "tenant", l.Tenant.ID, "err", err)
-		p.serverError(w, r)
+		p.failure(w, r, err)
 		return
 	}
 	w.Header().Set("Location", p.linkPath(token))

@@ -98,7 +98,14 @@ var (
 		Name: "careerrelay_agency_webhooks_total",
 		Help: "Agency webhook deliveries, by result (ok, retry, failed).",
 	}, []string{"result"})
+	StoreUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "careerrelay_store_up",
+		Help: "1 while the store answers, 0 while it does not: local (the node's bbolt file) and shared (PostgreSQL, with store.shared).",
+	}, []string{"store"})
 )
+
+// Stores are the values of careerrelay_store_up's store label.
+var Stores = []string{"local", "shared"}
 
 // NewRegistry returns a registry holding every careerrelay metric, the Go
 // runtime and process collectors, with every known label value set to 0.
@@ -110,7 +117,7 @@ func NewRegistry(tenants []string) *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		MessagesReceived, Ingress, Rejected, LinksInjected, RewriteFailures,
 		DeliveryAttempts, DeliveryDuration, QueueMessages,
-		LinkClicks, Referrals, CreditsGranted, AgencyWebhooks,
+		LinkClicks, Referrals, CreditsGranted, AgencyWebhooks, StoreUp,
 	)
 	Init(tenants)
 	return reg
@@ -129,6 +136,9 @@ func Init(tenants []string) {
 	for _, r := range WebhookResults {
 		AgencyWebhooks.WithLabelValues(r)
 	}
+	// The node's own file is open, or nothing would serve; the server
+	// keeps both series current (and adds shared with store.shared).
+	StoreUp.WithLabelValues("local").Set(1)
 	for _, t := range tenants {
 		MessagesReceived.WithLabelValues(t)
 		for _, p := range IngressProofs {

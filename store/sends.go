@@ -47,7 +47,9 @@ const (
 // SetSendDelivery records where the copy of send record id stands
 // (SendDelivered or SendBounced); the delivery engine calls it in the
 // commit that records the attempt. A record that is gone gives ErrNotFound.
-func (tx *Tx) SetSendDelivery(id, delivery string) error { return SetSendDelivery(tx.Shared(), id, delivery) }
+func (tx *Tx) SetSendDelivery(id, delivery string) error {
+	return SetSendDelivery(tx.Shared(), id, delivery)
+}
 
 // PutSend stores a send record; the pipeline writes it in the same commit
 // as the copy that carries its link.

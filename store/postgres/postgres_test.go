@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,5 +237,64 @@ func TestBrokenConnection(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCommitUncertain: the connection dies after COMMIT was sent and before
+// its answer (a deferred trigger holds the COMMIT, then the backend is
+// killed): Update returns an error wrapping store.ErrCommitUncertain and
+// ErrUnavailable, and does not run fn again. Once the server has recovered,
+// the Store works.
+func TestCommitUncertain(t *testing.T) {
+	s := open(t, testlib.StartPostgres(t))
+	ctx := context.Background()
+	if _, err := s.pool.Exec(ctx, `
+		CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.key = 'slow'::bytea THEN PERFORM pg_sleep(60); END IF; RETURN NULL; END $$;
+		CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON kv DEFERRABLE INITIALLY DEFERRED
+		FOR EACH ROW EXECUTE FUNCTION slow()`); err != nil {
+		t.Fatal(err)
+	}
+	pids := make(chan int, 10)
+	done := make(chan error, 1)
+	runs := 0
+	go func() {
+		done <- s.Update(ctx, func(tx store.SharedTx) error {
+			runs++
+			var pid int
+			if err := tx.(*txn).tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				return err
+			}
+			pids <- pid
+			return tx.Bucket(store.BucketReferrals).Put([]byte("slow"), []byte("v"))
+		})
+	}()
+	pid := <-pids
+	testlib.WaitFor(t, 30*time.Second, "the COMMIT in the deferred trigger", func() bool {
+		var event string
+		s.pool.QueryRow(ctx, "SELECT coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = $1", pid).Scan(&event)
+		return event == "PgSleep"
+	})
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	if !errors.Is(err, store.ErrCommitUncertain) || !errors.Is(err, ErrUnavailable) || runs != 1 {
+		t.Fatalf("Update: %v after %d runs; want ErrCommitUncertain and ErrUnavailable after 1", err, runs)
+	}
+	t.Logf("the uncertain commit: %v", err)
+	// The postmaster restarts every backend and recovers; meanwhile
+	// Update fails with ErrUnavailable.
+	var last error
+	if !testlib.Poll(60*time.Second, func() bool {
+		last = s.Update(ctx, func(tx store.SharedTx) error {
+			return tx.Bucket(store.BucketReferrals).Put([]byte("after"), []byte("v"))
+		})
+		if last != nil && !errors.Is(last, ErrUnavailable) {
+			t.Fatalf("Update while the server recovers: %v; want ErrUnavailable", last)
+		}
+		return last == nil
+	}) {
+		t.Fatalf("the Store did not work again after the server recovered: %v", last)
 	}
 }

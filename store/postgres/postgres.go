@@ -510,7 +510,7 @@ func unavailable(err error, closed bool) bool {
 	}
 	var ce *pgconn.ConnectError
 	var ne net.Error
-	return closed || errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) ||
+	return closed || errors.Is(err, pgconn.ErrConnClosed) || errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

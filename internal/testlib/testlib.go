@@ -3,8 +3,9 @@
 // SMTP sink (with programmable replies, STARTTLS or implicit TLS, and a
 // stalling mode), a peer that refuses at the greeting, an authoritative
 // DNS server on loopback serving DKIM key records, SERVFAIL or silence
-// (NewDNS, DKIMKeyRecord), self-signed certificates, the built binary and
-// a headless chromium (NewBrowser).
+// (NewDNS, DKIMKeyRecord), self-signed certificates, the built binary, a
+// headless chromium (NewBrowser) and a private PostgreSQL server
+// (StartPostgres, NewPostgres).
 package testlib
 
 import (

@@ -43,7 +43,9 @@ import (
 // An Update whose COMMIT was sent but not answered returns an error that
 // wraps ErrUnavailable and store.ErrCommitUncertain: its writes may or may
 // not be committed; it is not run again.
-var ErrUnavailable = errors.New("postgres: database unavailable")
+// It is store.ErrUnavailable, which the rest of careerrelay checks for
+// without knowing which database is behind the shared store.
+var ErrUnavailable = store.ErrUnavailable
 
 // Options tunes a Store; the zero value is the default.
 type Options struct {
@@ -470,6 +472,26 @@ func (c *cursor) at() (key, value []byte) {
 }
 
 func (c *cursor) First() (key, value []byte) { return c.load([]byte{}, true) }
+
+// Last positions the cursor on the bucket's last key.
+func (c *cursor) Last() (key, value []byte) {
+	c.page, c.i = nil, 0
+	if err := c.b.check(); err != nil {
+		c.err = err
+		return nil, nil
+	}
+	var k, v []byte
+	err := c.b.t.tx.QueryRow(c.b.t.ctx, "SELECT key, value FROM kv WHERE bucket = $1 ORDER BY key DESC LIMIT 1", c.b.name).Scan(&k, &v)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		c.err = c.b.t.fail(fmt.Errorf("postgres: read %s: %w", c.b.name, err))
+		return nil, nil
+	}
+	c.page = []kv{{slices.Clone(k), nonNil(slices.Clone(v))}}
+	return c.at()
+}
 
 func (c *cursor) Seek(seek []byte) (key, value []byte) {
 	if seek == nil {

@@ -213,6 +213,16 @@ func testOrder(t *testing.T, s store.Shared) {
 		if k, _ := c.First(); string(k) != "\x00" {
 			t.Errorf("First after the end = %q", k)
 		}
+		// Last: the greatest key (the ledger's head), then nothing after it.
+		if k, v := c.Last(); string(k) != ordered[len(ordered)-1] || string(v) != "v"+ordered[len(ordered)-1] {
+			t.Errorf("Last = %q, %q; want %q", k, v, ordered[len(ordered)-1])
+		}
+		if k, _ := c.Next(); k != nil {
+			t.Errorf("Next after Last = %q", k)
+		}
+		if k, _ := tx.Bucket(bucketB).Cursor().Last(); k != nil {
+			t.Errorf("Last of an empty bucket = %q", k)
+		}
 		if k, _ := tx.Bucket(bucketB).Cursor().First(); k != nil {
 			t.Errorf("First of an empty bucket = %q", k)
 		}

@@ -673,6 +673,9 @@ func (v *validator) sharedStore() {
 		return
 	}
 	sh.DSN = strings.TrimSpace(string(b))
+	if v.c.Privacy.HashKeyFile == "" {
+		v.add("privacy.hash_key_file", "required with store.shared", "every node needs the same privacy key: write one (head -c 32 /dev/urandom | base64 > FILE) and name it on every node")
+	}
 	if sh.DSN == "" {
 		v.add("store.shared.dsn_file", sh.DSNFile+" is empty", `write the connection string, e.g. host=db.internal user=careerrelay dbname=careerrelay sslmode=verify-full`)
 	}

@@ -34,6 +34,8 @@ type Config struct {
 	Agency   Agency   `yaml:"agency"`
 	DNS      DNS      `yaml:"dns,omitempty"`
 	Tenants  []Tenant `yaml:"tenants"`
+	Store    *Store   `yaml:"store,omitempty"`
+	Privacy  *Privacy `yaml:"privacy,omitempty"`
 
 	// localLinks (withLocalLinks): NewRelay points links.base_url at a
 	// forwarder to the relay's HTTP listener.
@@ -365,4 +367,19 @@ func writeFile(t *testing.T, path string, data []byte) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Store is store: the shared records in PostgreSQL (several nodes).
+type Store struct {
+	Shared SharedStore `yaml:"shared"`
+}
+
+type SharedStore struct {
+	Driver  string `yaml:"driver"`
+	DSNFile string `yaml:"dsn_file"`
+}
+
+// Privacy is privacy.
+type Privacy struct {
+	HashKeyFile string `yaml:"hash_key_file,omitempty"`
 }

@@ -71,9 +71,6 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	if grace <= 0 {
 		grace = DefaultShutdownGrace
 	}
-	if cfg.Store.Shared.Driver != "" {
-		return errors.New("store.shared: this build cannot use PostgreSQL yet; remove store.shared to keep the shared records in data_dir")
-	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
@@ -91,14 +88,19 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	defer db.Close()
 
 	reg := metrics.NewRegistry(cfg.TenantIDs())
-	engine, err := queue.New(cfg, db, log, queue.Options{})
+	shared, closeShared, err := openShared(ctx, cfg, db, log)
+	if err != nil {
+		return err
+	}
+	defer closeShared()
+	engine, err := queue.New(cfg, db, log, queue.Options{Shared: shared.external})
 	if err != nil {
 		return err
 	}
 	// Each copy's first delivery attempt is committed with the copy: one
 	// store commit less per message (engine.Prestart). The pipeline makes
 	// each copy when the engine delivers it.
-	pipe, err := pipeline.New(cfg, db, log, pipeline.Options{Delivery: engine})
+	pipe, err := pipeline.New(cfg, db, log, pipeline.Options{Delivery: engine, Shared: shared.external})
 	if err != nil {
 		return err
 	}
@@ -121,7 +123,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	if err := in.Listen(); err != nil {
 		return err
 	}
-	refs, err := referral.New(cfg, db, log, referral.Options{})
+	refs, err := referral.New(cfg, db, log, referral.Options{Shared: shared.external})
 	if err != nil {
 		in.Close()
 		return err
@@ -153,7 +155,7 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 		<-hooksDone
 		<-retentionDone
 	}()
-	pub, err := web.NewPublic(cfg, refs, db.Err, reg, log)
+	pub, err := web.NewPublic(cfg, refs, shared.health, reg, log)
 	if err != nil {
 		in.Close()
 		return err

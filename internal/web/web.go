@@ -137,8 +137,10 @@ func NewPublic(cfg *configs.Config, refs Referrals, health func() error, reg *pr
 			if err := health(); err != nil {
 				// A load balancer or supervisor takes this node out (or
 				// restarts it): it would fail every request until then.
+				// The answer names the store (local: restart careerrelay;
+				// shared: it reconnects by itself once PostgreSQL answers).
 				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintln(w, "unhealthy: the store refuses every read and write until careerrelay restarts")
+				fmt.Fprintln(w, "unhealthy:", err)
 				return
 			}
 		}

@@ -18,9 +18,10 @@ import (
 // sharedNodes starts n relays on one private PostgreSQL server: each its
 // own data_dir and queue, the same link key and privacy key, the shared
 // records in the database.
-func sharedNodes(t *testing.T, sinkAddr string, n int) []*Relay {
+func sharedNodes(t *testing.T, sinkAddr string, n int, mods ...func(string, *Config)) ([]*Relay, *testlib.Postgres) {
 	t.Helper()
-	dsn := testlib.StartPostgres(t)
+	pg := testlib.NewPostgres(t)
+	dsn := pg.DSN
 	dir := t.TempDir()
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -35,13 +36,13 @@ func sharedNodes(t *testing.T, sinkAddr string, n int) []*Relay {
 	dsnFile, linkKey, hashKey := file("pg.dsn", dsn), secret("link.key"), secret("privacy.key")
 	var nodes []*Relay
 	for range n {
-		nodes = append(nodes, StartRelay(t, sinkAddr, withLocalLinks, func(_ string, c *Config) {
+		nodes = append(nodes, StartRelay(t, sinkAddr, append([]func(string, *Config){withLocalLinks, func(_ string, c *Config) {
 			c.Store = &Store{Shared: SharedStore{Driver: "postgres", DSNFile: dsnFile}}
 			c.Privacy = &Privacy{HashKeyFile: hashKey}
 			c.Links.Keys[0].SecretFile = linkKey
-		}))
+		}}, mods...)...))
 	}
-	return nodes
+	return nodes, pg
 }
 
 // onNode is link as served by node r: the same path on r's link host.
@@ -62,7 +63,7 @@ func onNode(t *testing.T, link string, from, to *Relay) string {
 func TestSharedStoreThreeNodes(t *testing.T) {
 	t.Parallel()
 	sink := newSink(t, nil)
-	nodes := sharedNodes(t, sink.Addr, 3)
+	nodes, _ := sharedNodes(t, sink.Addr, 3)
 
 	const one = "multi@cand.example"
 	link := relayLinks(t, nodes[0], sink, one)[one]

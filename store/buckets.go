@@ -41,6 +41,10 @@ type Bucket interface {
 	Delete(key []byte) error
 	// NextSequence returns the bucket's next sequence number, from 1.
 	NextSequence() (uint64, error)
+	// Sequence is the bucket's current sequence number (0 before the
+	// first NextSequence); SetSequence sets it (store migrate).
+	Sequence() uint64
+	SetSequence(n uint64) error
 	// ForEach calls fn for every key in order; fn must not write to the
 	// bucket.
 	ForEach(fn func(k, v []byte) error) error

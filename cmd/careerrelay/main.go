@@ -28,6 +28,8 @@ Usage:
                                           add a personal link column (career_link) to a CSV of candidates, for mail merge
   careerrelay queue -config FILE [-format text|json]   what waits in the running server's queue, oldest first
   careerrelay audit -config FILE [-format text|json]   the audit trail of admin actions (no candidate data)
+  careerrelay store migrate -config FILE -from-bbolt PATH
+                                          copy a node's shared records into PostgreSQL (store.shared), verify the ledger
   careerrelay privacy purge|export|erase -config FILE [-tenant T ADDRESS]
                                           retention now; a candidate's records as JSON; their erasure
   careerrelay demo [-keep] [-v]           a self-contained tour in a temporary folder: mails in, links out, ten consents, one credit
@@ -61,6 +63,8 @@ func main() {
 		code = runAudit(args)
 	case "privacy":
 		code = runPrivacy(args)
+	case "store":
+		code = runStore(args)
 	case "api-key":
 		code = runAPIKey(args)
 	case "hash-password":

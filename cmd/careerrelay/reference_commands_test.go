@@ -32,6 +32,7 @@ var runners = map[string]func([]string) int{
 	"runQueue":        runQueue,
 	"runAudit":        runAudit,
 	"runPrivacy":      runPrivacy,
+	"runStore":        runStore,
 	"runAPIKey":       runAPIKey,
 	"runHashPassword": runHashPassword,
 	"runLinks":        runLinks,

@@ -404,6 +404,34 @@ func (b *bucket) NextSequence() (uint64, error) {
 	return uint64(seq), nil
 }
 
+// Sequence returns the bucket's current sequence number (0 before the
+// first NextSequence).
+func (b *bucket) Sequence() uint64 {
+	if b.check() != nil {
+		return 0
+	}
+	var seq int64
+	err := b.t.tx.QueryRow(b.t.ctx, `SELECT seq FROM kv_seq WHERE bucket = $1`, b.name).Scan(&seq)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		b.t.fail(fmt.Errorf("postgres: sequence of %s: %w", b.name, err))
+	}
+	return uint64(seq)
+}
+
+// SetSequence sets the bucket's sequence number (store migrate: to the
+// copied store's).
+func (b *bucket) SetSequence(n uint64) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	_, err := b.t.tx.Exec(b.t.ctx, `INSERT INTO kv_seq (bucket, seq) VALUES ($1, $2)
+		ON CONFLICT (bucket) DO UPDATE SET seq = $2`, b.name, int64(n))
+	if err != nil {
+		return b.t.fail(fmt.Errorf("postgres: set sequence of %s: %w", b.name, err))
+	}
+	return nil
+}
+
 // page reads up to pageSize rows of the bucket after the key from (from
 // included when incl), in key order.
 func (b *bucket) page(from []byte, incl bool) ([]kv, error) {

@@ -296,6 +296,21 @@ func testSequence(t *testing.T, s store.Shared) {
 		}
 		return err
 	})
+	// Sequence reads it; SetSequence moves it (store migrate).
+	update(t, s, func(tx store.SharedTx) error {
+		b := tx.Bucket(bucketA)
+		if n := b.Sequence(); n != 4 {
+			t.Errorf("Sequence = %d, want 4", n)
+		}
+		if err := b.SetSequence(100); err != nil {
+			return err
+		}
+		n, err := b.NextSequence()
+		if n != 101 {
+			t.Errorf("after SetSequence(100): NextSequence = %d, want 101", n)
+		}
+		return err
+	})
 }
 
 func testReadOwnWrites(t *testing.T, s store.Shared) {

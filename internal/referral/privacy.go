@@ -21,7 +21,8 @@ import (
 // Referral.CandidateHash), so that the candidate still counts once; clicks
 // hold only a class and a time, and the ledger names referrals by id, so
 // both stay as they are and the ledger stays verifiable. Then the store's
-// free pages are zeroed (store.DB.ScrubFree), so that no old copy of the
+// free pages are zeroed (store.DB.ScrubFree; with the shared records in
+// PostgreSQL, its table is rewritten too), so that no old copy of the
 // records stays in the file.
 
 // ErrBadAddress: an erasure or disclosure request without a usable address.
@@ -94,7 +95,7 @@ func (s *Service) Erase(ctx context.Context, tenant, addr string) (*Erasure, err
 			return nil, fmt.Errorf("referral: erase: %w", err)
 		}
 	}
-	if e.PagesZeroed, err = s.db.ScrubFree(ctx); err != nil {
+	if e.PagesZeroed, err = s.scrub(ctx); err != nil {
 		return e, fmt.Errorf("referral: erased, but the freed pages are not zeroed yet (the hourly pass retries): %w", err)
 	}
 	s.log.Info("candidate erased", "tenant", tenant, "candidate", address.LogHash(addr),
@@ -127,7 +128,7 @@ func (s *Service) Purge(ctx context.Context) (*Purged, error) {
 		// neither leaves the file alone: zeroing reads every free page
 		// under the writer lock.)
 		var err error
-		if p.PagesZeroed, err = s.db.ScrubFree(ctx); err != nil {
+		if p.PagesZeroed, err = s.scrub(ctx); err != nil {
 			return p, fmt.Errorf("referral: retention: %w", err)
 		}
 	}
@@ -136,6 +137,28 @@ func (s *Service) Purge(ctx context.Context) (*Purged, error) {
 			"referrals", p.Referrals, "webhooks", p.Webhooks, "pages_zeroed", p.PagesZeroed)
 	}
 	return p, nil
+}
+
+// scrubber is a shared store that can rewrite its files so that blanked
+// records leave them (store/postgres: VACUUM FULL and a checkpoint).
+type scrubber interface {
+	Scrub(ctx context.Context) error
+}
+
+// scrub zeroes the free pages of the node's bbolt file and, when the
+// shared records are elsewhere and that store can, rewrites its files
+// too. It returns the pages zeroed in the bbolt file.
+func (s *Service) scrub(ctx context.Context) (int, error) {
+	n, err := s.db.ScrubFree(ctx)
+	if err != nil {
+		return n, err
+	}
+	if sc, ok := s.sh.(scrubber); ok {
+		if err := sc.Scrub(ctx); err != nil {
+			return n, fmt.Errorf("shared store: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // RetentionInterval is how often RunRetention purges.

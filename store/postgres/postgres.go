@@ -139,6 +139,21 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Scrub rewrites the table of the shared records (VACUUM FULL), so that
+// the old versions of rows an erasure or the retention pass blanked leave
+// the table's files, then forces a checkpoint, after which the old files
+// are gone. It takes an exclusive lock on the table for as long as the
+// rewrite lasts: every node waits for it. What it cannot reach: the WAL
+// segments not yet recycled, replicas' own WAL, and backups.
+func (s *Store) Scrub(ctx context.Context) error {
+	for _, q := range []string{"VACUUM (FULL) kv", "CHECKPOINT"} {
+		if _, err := s.pool.Exec(ctx, q); err != nil {
+			return classify("scrub", err, false)
+		}
+	}
+	return nil
+}
+
 // migrate applies the migrations the database lacks, in order, in one
 // transaction that holds an advisory lock: a node that starts while
 // another migrates waits for it and then finds nothing to do. A database

@@ -291,7 +291,7 @@ for s in $SCENARIOS; do
 	printf '%-26s %12s %18s %8s\n' "median of $ROUNDS" careerrelay "postfix+opendkim" "cr/pf"
 	for kv in "accepted msg/s:accepted_msg_per_s" "delivered msg/s:delivered_msg_per_s" \
 		"DATA-to-250 p50 (ms):latency_p50_ms" "DATA-to-250 p99 (ms):latency_p99_ms" \
-		"peak RSS (MB):peak_rss_mb" "PSS at the end (MB):pss_end_mb"; do
+		"CPU per message (ms):cpu_ms_per_msg" "peak RSS (MB):peak_rss_mb" "PSS at the end (MB):pss_end_mb"; do
 		label=${kv%%:*}
 		key=${kv#*:}
 		a=$(med "c$n" careerrelay "$key")
@@ -301,7 +301,7 @@ for s in $SCENARIOS; do
 		tsv "c$n" careerrelay "$key" "$a"
 		[ "$have_peer" = 1 ] && tsv "c$n" postfix "$key" "$b"
 	done
-	echo "(cr/pf: higher is better for msg/s, lower for latency and memory; Postfix's RSS is the sum over its processes and opendkim's)"
+	echo "(cr/pf: higher is better for msg/s, lower for latency, CPU and memory; Postfix's CPU and RSS are the sums over its processes and opendkim's)"
 	d=$(ratio "$(med "c$n" careerrelay delivered_msg_per_s)" "$([ "$have_peer" = 1 ] && med "c$n" postfix delivered_msg_per_s || echo -)")
 	case $n in
 	20)

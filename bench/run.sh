@@ -26,7 +26,10 @@
 # rcpts, message_bytes, accepted, errors, delivered (copies),
 # accepted_msg_per_s,
 # delivered_msg_per_s, sink_msg_per_s, latency_p50_ms, latency_p99_ms,
-# peak_rss_mb, processes, pss_end_mb, store_growth_mb (careerrelay: growth
+# peak_rss_mb, processes, pss_end_mb, cpu_ms_per_msg (the server's user
+# and system CPU time from the start of the load to the last delivery,
+# children reaped included, divided by the copies delivered),
+# store_growth_mb (careerrelay: growth
 # of careerrelay.db, which never shrinks, plus the spool folder at its
 # largest), dkim), progress on standard error. Exit status:
 # 0, or 1 when the run failed (a message refused, a delivery missing, the
@@ -160,6 +163,20 @@ sum_proc() {
 	cat $files 2>/dev/null | awk -v f="$2:" '$1 == f {s += $2; n++} END {printf "%d %d\n", s, n}'
 }
 sample_rss() { sum_proc status VmHWM; }
+# cpu_ticks: the CPU time (user + system, clock ticks) the server has used
+# so far: each live process's own, plus what its children that have exited
+# used (cutime, cstime: Postfix's master reaps its smtpd, cleanup and smtp
+# processes, so their time is counted even when they are gone).
+cpu_ticks() {
+	local files
+	files=$(server_pids | sed "s|.*|/proc/&/stat|")
+	[ -n "$files" ] || { echo 0; return 0; }
+	# Fields after the command name (which may hold spaces, in parentheses):
+	# utime, stime, cutime, cstime are the 12th to 15th.
+	# shellcheck disable=SC2086 # one word a file
+	cat $files 2>/dev/null | sed 's/^.*) //' | awk '{s += $12 + $13 + $14 + $15} END {printf "%d\n", s}'
+}
+clk_tck=$(getconf CLK_TCK)
 # store_kb: the size of careerrelay's store (database file and spool
 # folder) in kB; 0 for Postfix.
 store_kb() {
@@ -184,6 +201,7 @@ store_start=$(store_kb)
 ) >"$work/rss.samples" &
 sampler_pid=$!
 
+cpu_start=$(cpu_ticks)
 echo "$SERVER: sending $MESSAGES messages to $RCPTS recipient(s) each over $CONNS connections to $smtp_addr ..." >&2
 send_rc=0
 "$CL" send -addr "$smtp_addr" -conns "$CONNS" -messages "$MESSAGES" -rcpts "$RCPTS" -size "$SIZE" \
@@ -203,6 +221,7 @@ wait "$sink_pid" 2>/dev/null || true
 sink_pid=""
 
 # A last sample while everything still runs, then stop the sampler.
+cpu_end=$(cpu_ticks)
 sample_rss >>"$work/rss.samples" || true
 store_kb >>"$work/store.samples"
 kill "$sampler_pid" 2>/dev/null || true
@@ -302,6 +321,7 @@ peak_rss_mb: $(awk -v k="${rss_kb:-0}" 'BEGIN {printf "%.1f", k / 1024}')
 processes: ${procs:-0}
 pss_end_mb: $(awk -v k="${pss_kb:-0}" 'BEGIN {printf "%.1f", k / 1024}')
 store_growth_mb: $(awk -v a="${store_start:-0}" -v b="${store_peak:-0}" 'BEGIN {printf "%.1f", (b - a) / 1024}')
+cpu_ms_per_msg: $(awk -v a="${cpu_start:-0}" -v b="${cpu_end:-0}" -v t="$clk_tck" -v n="${delivered:-0}" 'BEGIN {if (n > 0) printf "%.2f", (b - a) * 1000 / t / n; else print "-"}')
 dkim: $dkim
 EOF
 

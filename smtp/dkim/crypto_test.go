@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/careerrelay/careerrelay/internal/testlib"
@@ -83,6 +84,37 @@ func TestOpenSSLSignatureEqualsGo(t *testing.T) {
 		if _, err := s.Sign(nil, d[:20], crypto.SHA256); err == nil {
 			t.Errorf("%s: a 20-byte digest was signed as SHA-256", name)
 		}
+	}
+}
+
+// TestOpenSSLSignerConcurrent: delivery workers sign with one key at the
+// same time; each signature is still Go's.
+func TestOpenSSLSignerConcurrent(t *testing.T) {
+	info := needOpenSSL(t)
+	k := testKeys()["rsa"].(*rsa.PrivateKey)
+	s, impl := fastSigner(k, info)
+	if impl != ImplOpenSSL {
+		t.Fatalf("fastSigner gave %s", impl)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 25 {
+				d := sha256.Sum256(fmt.Appendf(nil, "%d/%d", g, i))
+				want, _ := rsa.SignPKCS1v15(nil, k, crypto.SHA256, d[:])
+				got, err := s.Sign(nil, d[:], crypto.SHA256)
+				if err != nil || !bytes.Equal(got, want) {
+					errs <- fmt.Errorf("goroutine %d signature %d: %v, equal %v", g, i, err, bytes.Equal(got, want))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 

@@ -102,7 +102,27 @@ var (
 		Name: "careerrelay_store_up",
 		Help: "1 while the store answers, 0 while it does not: local (the node's bbolt file) and shared (PostgreSQL, with store.shared).",
 	}, []string{"store"})
+	DKIMSigner = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "careerrelay_dkim_signer_info",
+		Help: "1 for the code that makes RSA DKIM signatures, 0 for the other: openssl (libcrypto, loaded at start) or go (Go's crypto/rsa: no cgo, no libcrypto, or CAREERRELAY_CRYPTO=go). Ed25519 signatures are always Go's.",
+	}, []string{"impl"})
 )
+
+// DKIMSignerImpls are the values of careerrelay_dkim_signer_info's impl
+// label (smtp/dkim's Impls).
+var DKIMSignerImpls = []string{"openssl", "go"}
+
+// SetDKIMSigner sets careerrelay_dkim_signer_info to 1 for impl, 0 for the
+// others.
+func SetDKIMSigner(impl string) {
+	for _, i := range DKIMSignerImpls {
+		v := 0.0
+		if i == impl {
+			v = 1
+		}
+		DKIMSigner.WithLabelValues(i).Set(v)
+	}
+}
 
 // Stores are the values of careerrelay_store_up's store label.
 var Stores = []string{"local", "shared"}
@@ -118,6 +138,7 @@ func NewRegistry(tenants []string) *prometheus.Registry {
 		MessagesReceived, Ingress, Rejected, LinksInjected, RewriteFailures,
 		DeliveryAttempts, DeliveryDuration, QueueMessages,
 		LinkClicks, Referrals, CreditsGranted, AgencyWebhooks, StoreUp,
+		DKIMSigner,
 	)
 	Init(tenants)
 	return reg
@@ -139,6 +160,10 @@ func Init(tenants []string) {
 	// The node's own file is open, or nothing would serve; the server
 	// keeps both series current (and adds shared with store.shared).
 	StoreUp.WithLabelValues("local").Set(1)
+	// The server sets the one in use once the tenants' signers are made.
+	for _, i := range DKIMSignerImpls {
+		DKIMSigner.WithLabelValues(i)
+	}
 	for _, t := range tenants {
 		MessagesReceived.WithLabelValues(t)
 		for _, p := range IngressProofs {

@@ -24,6 +24,7 @@ import (
 	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/web"
+	"github.com/careerrelay/careerrelay/smtp/dkim"
 	"github.com/careerrelay/careerrelay/smtp/inbound"
 	"github.com/careerrelay/careerrelay/smtp/ingress"
 	"github.com/careerrelay/careerrelay/smtp/queue"
@@ -104,6 +105,8 @@ func Run(ctx context.Context, cfg *configs.Config, log *slog.Logger, opts Option
 	if err != nil {
 		return err
 	}
+	// The pipeline made the tenants' DKIM signers: the RSA code is chosen.
+	metrics.SetDKIMSigner(dkim.Crypto().Impl)
 	engine.SetRenderer(pipe)
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	engineDone := make(chan error, 1)
@@ -274,6 +277,7 @@ func logStartup(cfg *configs.Config, log *slog.Logger, console io.Writer, in *in
 		log.Info("http listening", "addr", pub.Addr().String(), "links", cfg.Links.BaseURL, "metrics", "http://"+pub.Addr().String()+"/metrics")
 	}
 	log.Info("admin API listening", "addr", adm.Addr().String())
+	logDKIMSigner(log, dkim.Crypto(), dkim.KeyFallbacks())
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
 		attrs := []any{"id", t.ID, "domains", t.Domains, "tag", t.Tag, "dkim_keys", len(t.DKIM)}
@@ -293,6 +297,20 @@ func logStartup(cfg *configs.Config, log *slog.Logger, console io.Writer, in *in
 		log.Info("delivery", "mode", cfg.Delivery.Mode, "workers", cfg.Delivery.Workers)
 	}
 	log.Info("careerrelay ready", "data_dir", cfg.DataDir)
+}
+
+// logDKIMSigner says which code makes RSA DKIM signatures: OpenSSL (with
+// its version) or Go's crypto (with the reason), and warns of each RSA key
+// that OpenSSL refused, which Go's crypto signs.
+func logDKIMSigner(log *slog.Logger, info dkim.CryptoInfo, fallbacks []error) {
+	if info.Impl == dkim.ImplOpenSSL {
+		log.Info("dkim signer", "impl", info.Impl, "openssl", info.Version)
+	} else {
+		log.Info("dkim signer", "impl", info.Impl, "reason", info.Reason)
+	}
+	for _, err := range fallbacks {
+		log.Warn("dkim key signed by Go's crypto", "impl", dkim.ImplGo, "err", err)
+	}
 }
 
 // confirmationMail queues the candidate's confirmation mail after consent

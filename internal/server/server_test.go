@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,11 +12,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
+	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/testlib"
 	"github.com/careerrelay/careerrelay/internal/web"
 	"github.com/careerrelay/careerrelay/smtp/dkim"
@@ -185,7 +188,8 @@ func TestRunTwice(t *testing.T) {
 		})
 		if code, body := get(t, "http://"+r.ready.HTTP+"/metrics", ""); code != 200 ||
 			!strings.Contains(body, `careerrelay_smtp_messages_received_total{tenant="acme"}`) ||
-			!strings.Contains(body, `careerrelay_rewrite_links_injected_total{tenant="acme"}`) {
+			!strings.Contains(body, `careerrelay_rewrite_links_injected_total{tenant="acme"}`) ||
+			!strings.Contains(body, `careerrelay_dkim_signer_info{impl="`+dkim.Crypto().Impl+`"} 1`) {
 			t.Errorf("run %d: /metrics %d:\n%s", run, code, body)
 		}
 		if code, body := get(t, "http://"+r.ready.Admin+"/api/balance?tenant=acme", testToken); code != 200 || !strings.Contains(body, `"tenant": "acme"`) {
@@ -289,6 +293,54 @@ func TestTenantRouteLog(t *testing.T) {
 	}
 	if !strings.Contains(lines[1], `route="global relay"`) {
 		t.Errorf("beta's line lacks the global route:\n%s", lines[1])
+	}
+}
+
+// The start-up log and careerrelay_dkim_signer_info say which code makes
+// RSA DKIM signatures: OpenSSL with its version, or Go's crypto with the
+// reason (here a load of libcrypto that failed), and each key OpenSSL
+// refused.
+func TestDKIMSignerLogAndMetric(t *testing.T) {
+	if !slices.Equal(dkim.Impls, metrics.DKIMSignerImpls) {
+		t.Fatalf("dkim.Impls %v, metrics.DKIMSignerImpls %v", dkim.Impls, metrics.DKIMSignerImpls)
+	}
+	for _, tc := range []struct {
+		info      dkim.CryptoInfo
+		fallbacks []error
+		want      []string
+	}{
+		{dkim.CryptoInfo{Impl: dkim.ImplOpenSSL, Version: "OpenSSL 3.0.19 27 Jan 2026"}, nil,
+			[]string{`level=INFO msg="dkim signer" impl=openssl openssl="OpenSSL 3.0.19 27 Jan 2026"`}},
+		{dkim.CryptoInfo{Impl: dkim.ImplOpenSSL, Version: "OpenSSL 3"}, []error{errors.New("an RSA-2048 key: test")},
+			[]string{`impl=openssl`, `level=WARN msg="dkim key signed by Go's crypto" impl=go err="an RSA-2048 key: test"`}},
+		{dkim.CryptoInfo{Impl: dkim.ImplGo, Reason: "OpenSSL not loaded: openssl: can't load libcrypto.so.3: test"}, nil,
+			[]string{`level=INFO msg="dkim signer" impl=go reason="OpenSSL not loaded: openssl: can't load libcrypto.so.3: test"`}},
+	} {
+		var buf strings.Builder
+		logDKIMSigner(slog.New(slog.NewTextHandler(&buf, nil)), tc.info, tc.fallbacks)
+		for _, w := range tc.want {
+			if !strings.Contains(buf.String(), w) {
+				t.Errorf("log lacks %s:\n%s", w, buf.String())
+			}
+		}
+	}
+	reg := metrics.NewRegistry(nil)
+	metrics.SetDKIMSigner(dkim.ImplGo)
+	defer metrics.SetDKIMSigner(dkim.Crypto().Impl)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "careerrelay_dkim_signer_info" {
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if got["go"] != 1 || got["openssl"] != 0 || len(got) != 2 {
+		t.Errorf("careerrelay_dkim_signer_info %v, want go 1, openssl 0", got)
 	}
 }
 

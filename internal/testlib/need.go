@@ -21,3 +21,18 @@ func NeedCommand(t testing.TB, name, pkg string) string {
 	t.Skipf("%s not found (install the Debian package %s)", name, pkg)
 	return ""
 }
+
+// NeedLibrary skips the test, with a message, when the shared library lib
+// (from Debian's package pkg) could not be loaded: err says why. It fails
+// instead when CI=true: CI installs every package the tests need
+// (.ci/run). It does nothing when err is nil.
+func NeedLibrary(t testing.TB, lib, pkg string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not loaded (%v); CI must install the Debian package %s", lib, err, pkg)
+	}
+	t.Skipf("%s not loaded (%v); install the Debian package %s", lib, err, pkg)
+}

@@ -63,16 +63,26 @@ func (s *Signer) Keys() int {
 // key is one configured signing key.
 type key struct {
 	selector string
-	signer   crypto.Signer // RSA or Ed25519
+	signer   crypto.Signer // RSA or Ed25519; RSA through OpenSSL where FastSigner could
+	impl     string        // ImplOpenSSL or ImplGo
 }
 
 // NewSigner returns the signer of tenant t (as loaded by configs.Load, which
 // parses and checks the keys). A nil t, or a tenant without DKIM keys, gives
 // a Signer that does not sign.
 //
+// RSA keys sign through OpenSSL where it loads (see Crypto and
+// FastSigner): NewSigner is where the choice is made, once per key.
+//
 // now is not used: go-msgauth sets t= from time.Now and offers no way to
 // change its clock. The parameter stays so that callers need not change.
 func NewSigner(t *configs.Tenant, now func() time.Time) (*Signer, error) {
+	return newSigner(t, Crypto())
+}
+
+// newSigner is NewSigner with RSA keys signed by the implementation info
+// names.
+func newSigner(t *configs.Tenant, info CryptoInfo) (*Signer, error) {
 	s := &Signer{}
 	if t == nil || len(t.DKIM) == 0 {
 		return s, nil
@@ -95,9 +105,23 @@ func NewSigner(t *configs.Tenant, now func() time.Time) (*Signer, error) {
 		default:
 			return nil, fmt.Errorf("dkim: tenant %s: selector %s: unsupported key type %T", t.ID, k.Selector, pub)
 		}
-		s.keys = append(s.keys, key{selector: k.Selector, signer: k.Signer})
+		signer, impl := fastSigner(k.Signer, info)
+		s.keys = append(s.keys, key{selector: k.Selector, signer: signer, impl: impl})
 	}
 	return s, nil
+}
+
+// Impls returns the implementation signing with each key, in the order
+// configured: ImplOpenSSL or ImplGo (always ImplGo for Ed25519 keys).
+func (s *Signer) Impls() []string {
+	if s == nil {
+		return nil
+	}
+	out := make([]string, len(s.keys))
+	for i, k := range s.keys {
+		out[i] = k.impl
+	}
+	return out
 }
 
 // Domain returns the d= the signer uses for mail whose From header has

@@ -61,10 +61,18 @@ func (s *Service) resolve(token string) (*Link, error) {
 	if err != nil {
 		return nil, ErrInvalidToken
 	}
-	var send *store.Send
+	var (
+		send *store.Send
+		ref  *Referral
+	)
+	// The send record and its candidate's referral in one read: the link
+	// page shows the application instead of the offer once they consented.
 	err = s.sh.View(func(tx store.SharedTx) error {
 		var err error
-		send, err = store.GetSend(tx, id.String())
+		if send, err = store.GetSend(tx, id.String()); err != nil {
+			return err
+		}
+		ref, err = referralOf(tx, send, s.sendHash(send))
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -79,7 +87,7 @@ func (s *Service) resolve(token string) (*Link, error) {
 	if t == nil {
 		return nil, fmt.Errorf("%w %q (link %s)", ErrUnknownTenant, send.Tenant, send.ID)
 	}
-	l := &Link{Send: send, Tenant: t}
+	l := &Link{Send: send, Tenant: t, Referral: ref}
 	if s.expired(send) {
 		return l, ErrExpired
 	}

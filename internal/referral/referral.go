@@ -140,6 +140,9 @@ const (
 type Link struct {
 	Send   *store.Send
 	Tenant *configs.Tenant
+	// Referral is the candidate's referral with the tenant as Resolve
+	// found it, nil before they consented.
+	Referral *Referral
 }
 
 // Referral is a candidate's consent for one tenant.

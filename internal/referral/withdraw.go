@@ -20,25 +20,32 @@ const EventWithdrawn = "referral.withdrawn"
 var ErrNotReferred = errors.New("referral: the candidate has not consented")
 
 // ReferralOf returns the referral of the link's candidate with its tenant,
-// or nil when they have not consented.
+// or nil when they have not consented (read now; Link.Referral is as
+// Resolve found it).
 func (s *Service) ReferralOf(l *Link) (*Referral, error) {
 	if err := s.checkLink(l); err != nil {
 		return nil, err
 	}
 	var r *Referral
 	err := s.sh.View(func(tx store.SharedTx) error {
-		id := tx.Bucket(store.BucketReferralIndex).Get(indexKey(l.Send.Tenant, s.sendHash(l.Send)))
-		if id == nil {
-			return nil
-		}
 		var err error
-		r, err = getReferral(tx, string(id))
+		r, err = referralOf(tx, l.Send, s.sendHash(l.Send))
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("referral: %w", err)
 	}
 	return r, nil
+}
+
+// referralOf reads the referral of send's candidate (identity hash hash)
+// with its tenant, nil when there is none.
+func referralOf(tx store.SharedTx, send *store.Send, hash string) (*Referral, error) {
+	id := tx.Bucket(store.BucketReferralIndex).Get(indexKey(send.Tenant, hash))
+	if id == nil {
+		return nil, nil
+	}
+	return getReferral(tx, string(id))
 }
 
 // Withdraw records that the link's candidate withdraws their consent: the

@@ -93,7 +93,11 @@ func (f *fakeRefs) Resolve(token string) (*referral.Link, error) {
 		return f.resolveFn(token)
 	}
 	if l, ok := f.links[token]; ok {
-		return l, nil
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		c := *l
+		c.Referral = f.referrals[l.Tenant.ID+"\x00"+strings.ToLower(l.Send.Rcpt)]
+		return &c, nil
 	}
 	if l, ok := f.expired[token]; ok {
 		return l, referral.ErrExpired
@@ -123,12 +127,6 @@ func (f *fakeRefs) ReferFrom(ctx context.Context, l *referral.Link, consentVersi
 		Candidate: l.Send.Rcpt, ConsentVersion: consentVersion, Seq: len(f.referrals) + 1}
 	f.referrals[key] = r
 	return r, nil
-}
-
-func (f *fakeRefs) ReferralOf(l *referral.Link) (*referral.Referral, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.referrals[l.Tenant.ID+"\x00"+strings.ToLower(l.Send.Rcpt)], nil
 }
 
 func (f *fakeRefs) Withdraw(ctx context.Context, l *referral.Link) (*referral.Referral, error) {

@@ -118,13 +118,7 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
-	ref, err := p.refs.ReferralOf(l)
-	if err != nil {
-		p.log.Error("looking up the referral of a link", "tenant", l.Tenant.ID, "send", l.Send.ID, "err", err)
-		p.failure(w, r, err)
-		return
-	}
-	if ref != nil {
+	if ref := l.Referral; ref != nil {
 		// After consent the link shows where the application stands; a
 		// view of it is no click on the invitation (the funnel counts the
 		// consent's own view).
@@ -162,8 +156,9 @@ func (p *pages) landing(w http.ResponseWriter, r *http.Request, status int, l *r
 }
 
 // consent is POST /c/<token>: with the box ticked and a good form token the
-// referral is recorded and the candidate is sent on to the agency's
-// registration URL, the configured one, with ref=<referral id> added.
+// referral is recorded and the answer is a 303 to the link itself, which
+// then shows the completion page with the way on to the agency's
+// registration URL (the configured one, with ref=<referral id> added).
 func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	l, ok := p.resolve(w, r, token)

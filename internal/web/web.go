@@ -29,9 +29,8 @@ type Referrals interface {
 	// ReferFrom records a consent from the client's address (the
 	// referral's signals look at it).
 	ReferFrom(ctx context.Context, l *referral.Link, consentVersion string, client netip.Addr) (*referral.Referral, error)
-	// ReferralOf is the referral of the link's candidate, nil before
-	// consent; Withdraw records the withdrawal of that consent.
-	ReferralOf(l *referral.Link) (*referral.Referral, error)
+	// Withdraw records the withdrawal of the candidate's consent (Resolve
+	// gives their referral, in Link.Referral).
 	Withdraw(ctx context.Context, l *referral.Link) (*referral.Referral, error)
 }
 

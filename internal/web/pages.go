@@ -167,15 +167,13 @@ func (p *pages) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	p.headers(w, true)
 	now := p.now()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
+	switch p.readForm(w, r, token, now) {
+	case formUnreadable:
 		p.errorPage(w, r, http.StatusBadRequest, "お申し込みを受け付けられませんでした",
 			[]string{"送信された内容を読み取れませんでした。お手数ですが、もう一度ページを開いてからお申し込みください。"}, p.linkPath(token))
 		return
-	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" ||
-		p.csrf.check(r.PostForm.Get("csrf"), token, now) != nil {
-		p.log.Info("consent refused: bad form token", "tenant", l.Tenant.ID, "send", l.Send.ID, "sec_fetch_site", site)
+	case formForged:
+		p.log.Info("consent refused: bad form token", "tenant", l.Tenant.ID, "send", l.Send.ID, "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 		p.errorPage(w, r, http.StatusForbidden, "お申し込みを受け付けられませんでした",
 			[]string{"ページを開いてから時間が経ったか、正しくない方法で送信されたため、お申し込みを処理できませんでした。",
 				"お手数ですが、もう一度ページを開いてからお申し込みください。"}, p.linkPath(token))
@@ -246,6 +244,30 @@ func (p *pages) agencyView(v *view) *view {
 	v.Agency, v.AgencyLogo, v.AgencyDescription = a.Name, a.LogoURL, a.Description
 	v.LicenseNumber, v.PrivacyURL, v.Contact, v.NextSteps = a.LicenseNumber, a.PrivacyPolicyURL, a.Contact, a.NextSteps
 	return v
+}
+
+// What readForm found of a form posted to a link's page.
+const (
+	formOK         = iota
+	formUnreadable // not a form within maxFormBytes
+	formForged     // no form token of this link's page, or posted from another site
+)
+
+// readForm reads the form posted to the page of token (at most
+// maxFormBytes) and checks that it came from that page: its form token
+// (csrf) is one the page minted for this link and is not too old, and
+// the browser does not say it was posted from another site. Consent,
+// withdrawal and rating all take their forms this way.
+func (p *pages) readForm(w http.ResponseWriter, r *http.Request, token string, now time.Time) int {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return formUnreadable
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" ||
+		p.csrf.check(r.PostForm.Get("csrf"), token, now) != nil {
+		return formForged
+	}
+	return formOK
 }
 
 // registrationURL is agency.registration_url with ref=<id> added to its

@@ -58,9 +58,7 @@ func (p *pages) withdraw(w http.ResponseWriter, r *http.Request) {
 	}
 	p.headers(w, true)
 	now := p.now()
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil || p.csrf.check(r.PostForm.Get("csrf"), token, now) != nil ||
-		r.Header.Get("Sec-Fetch-Site") == "cross-site" || r.Header.Get("Sec-Fetch-Site") == "same-site" {
+	if p.readForm(w, r, token, now) != formOK {
 		p.log.Info("withdrawal refused: bad form token", "tenant", l.Tenant.ID, "send", l.Send.ID)
 		p.errorPage(w, r, http.StatusForbidden, "お手続きを受け付けられませんでした",
 			[]string{"ページを開いてから時間が経ったか、正しくない方法で送信されたため、取り消しのお手続きを処理できませんでした。",
@@ -109,8 +107,7 @@ func (p *pages) rate(w http.ResponseWriter, r *http.Request) {
 		p.notFound(w, r)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil || p.csrf.check(r.PostForm.Get("csrf"), token, p.now()) != nil {
+	if p.readForm(w, r, token, p.now()) != formOK {
 		p.errorPage(w, r, http.StatusForbidden, "ご回答を受け付けられませんでした",
 			[]string{"ページを開いてから時間が経ったため、ご回答を受け付けられませんでした。お手数ですが、もう一度ページを開いてからお試しください。"}, p.linkPath(token))
 		return

@@ -74,7 +74,7 @@ func TestHRPageInBrowser(t *testing.T) {
 	if n := b.Count("iframe.report"); n != 1 {
 		t.Errorf("%d embedded reports", n)
 	}
-	keepArtifact(t, t.Name()+"-home-1280.png", fullShot(t, b))
+	keepArtifact(t, t.Name()+"-home-1280.png", b.FullScreenshot())
 	keepArtifact(t, t.Name()+"-home-390.png", shotAt(t, b, 390))
 
 	// The CSV, with the browser's session.
@@ -155,18 +155,7 @@ func TestHRLoginLockout(t *testing.T) {
 func shotAt(t *testing.T, b *testlib.Browser, width int) []byte {
 	t.Helper()
 	b.SetViewport(width, 844)
-	return fullShot(t, b)
-}
-
-func fullShot(t *testing.T, b *testlib.Browser) []byte {
-	t.Helper()
-	var png []byte
-	b.Do("full-page screenshot", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		var err error
-		png, err = chromedp.FullScreenshot(100)(ctx, tg)
-		return err
-	}))
-	return png
+	return b.FullScreenshot()
 }
 
 // sessionClient is an HTTP client with the browser's cookies for base.

@@ -1,13 +1,10 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,28 +12,12 @@ import (
 
 	"github.com/careerrelay/careerrelay/internal/referral"
 	"github.com/careerrelay/careerrelay/internal/testlib"
-	"github.com/chromedp/chromedp"
 )
 
-// artifactsDir holds what tests keep for people to look at (screenshots);
-// it is in .gitignore.
-const artifactsDir = "artifacts"
-
-// keepArtifact writes data to artifacts/name and logs its path.
+// keepArtifact writes data to artifacts/name (testlib.KeepArtifact).
 func keepArtifact(t *testing.T, name string, data []byte) string {
 	t.Helper()
-	if err := os.MkdirAll(artifactsDir, 0o755); err != nil {
-		t.Fatalf("artifacts: %v", err)
-	}
-	p, err := filepath.Abs(filepath.Join(artifactsDir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatalf("artifacts: %v", err)
-	}
-	t.Logf("artifact: %s (%d bytes)", p, len(data))
-	return p
+	return testlib.KeepArtifact(t, name, data)
 }
 
 // testAgency is the agency's registration site: one page, and the ref= of
@@ -106,7 +87,7 @@ func TestWebBrowserConsent(t *testing.T) {
 	if btn := b.Find(`form.apply button[type="submit"]`).Rect(); btn.Y < 0 || btn.Y+btn.Height > 844 || btn.X < 0 || btn.X+btn.Width > 390 {
 		t.Errorf("the consent button's box %+v is not inside the first screen (390x844)", btn)
 	}
-	shots(t, b, "landing")
+	testlib.ShotsAt(t, b, "landing", 1280, 390)
 	if n, _ := balance(t, r); n != 0 {
 		t.Fatalf("%d referrals after the browser opened the page, want 0", n)
 	}
@@ -122,12 +103,12 @@ func TestWebBrowserConsent(t *testing.T) {
 	}
 	b.Find(`form.apply button[type="submit"]`).Click()
 	testlib.WaitFor(t, 30*time.Second, "the completion page", func() bool {
-		return strings.Contains(sourceNow(b), "お申し込みを受け付けました")
+		return strings.Contains(b.SourceNow(), "お申し込みを受け付けました")
 	})
 	if got := b.URL(); got != link {
 		t.Errorf("the completion page is at %s, want the link %s", got, link)
 	}
-	shots(t, b, "completion")
+	testlib.ShotsAt(t, b, "completion", 1280, 390)
 
 	b.SetViewport(390, 844)
 	b.Find("a.button").Click()
@@ -168,46 +149,15 @@ func TestWebBrowserConsent(t *testing.T) {
 	}
 	b.Find(`form[action$="/withdraw"] button`).Click()
 	testlib.WaitFor(t, 30*time.Second, "the page after the withdrawal", func() bool {
-		return strings.Contains(sourceNow(b), "お申し込みを取り消しました")
+		return strings.Contains(b.SourceNow(), "お申し込みを取り消しました")
 	})
-	shots(t, b, "withdrawn")
+	testlib.ShotsAt(t, b, "withdrawn", 1280, 390)
 	if n, _ := balance(t, r); n != 1 {
 		t.Errorf("%d referrals after the withdrawal, want 1 (counts do not change)", n)
 	}
 	b.Navigate(link)
 	if h := b.Find("h1").Text(); h != "お申し込みは取り消し済みです" || b.Count("form") != 0 {
 		t.Errorf("the link after the withdrawal shows %q with %d forms", h, b.Count("form"))
-	}
-}
-
-// sourceNow is the page's HTML, "" while a navigation has no document
-// yet (Browser.Source fails the test then: a form's answer may still be
-// on its way).
-func sourceNow(b *testlib.Browser) string {
-	var s string
-	b.Do("read the page", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) (err error) {
-		s, err = chromedp.Evaluate[string](`document.documentElement ? document.documentElement.outerHTML : ""`)(ctx, tg)
-		return err
-	}))
-	return s
-}
-
-// shots keeps full-page screenshots of the browser's page at 390 and 1280
-// px as artifacts (state-width.png) and checks that the page does not
-// scroll sideways at either width.
-func shots(t *testing.T, b *testlib.Browser, state string) {
-	t.Helper()
-	for _, width := range []int{1280, 390} {
-		b.SetViewport(width, 844)
-		var scrollW int
-		b.Do("read the page's width", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) (err error) {
-			scrollW, err = chromedp.Evaluate[int](`document.documentElement.scrollWidth`)(ctx, tg)
-			return err
-		}))
-		if scrollW > width {
-			t.Errorf("%s at %d px: the page is %d px wide, it scrolls sideways", state, width, scrollW)
-		}
-		keepArtifact(t, fmt.Sprintf("%s-%s-%d.png", t.Name(), state, width), fullShot(t, b))
 	}
 }
 

@@ -228,6 +228,30 @@ func (b *Browser) Source() string {
 		chromedp.EvaluateAsDevTools[string](`document.documentElement.outerHTML`))
 }
 
+// SourceNow is Source that does not fail while a navigation has no
+// document yet (a form's answer on its way): it returns "" then. Use it in
+// a WaitFor condition.
+func (b *Browser) SourceNow() string {
+	b.t.Helper()
+	return run(b, "get the page source", browserTimeout,
+		chromedp.EvaluateAsDevTools[string](`document.documentElement ? document.documentElement.outerHTML : ""`))
+}
+
+// ScrollWidth is the width of the page's content in CSS pixels
+// (document.documentElement.scrollWidth): above the viewport's width, the
+// page scrolls sideways.
+func (b *Browser) ScrollWidth() int {
+	b.t.Helper()
+	return run(b, "read the page's width", browserTimeout,
+		chromedp.EvaluateAsDevTools[int](`document.documentElement.scrollWidth`))
+}
+
+// FullScreenshot returns a PNG of the whole page, beyond the viewport.
+func (b *Browser) FullScreenshot() []byte {
+	b.t.Helper()
+	return run(b, "take a full-page screenshot", browserTimeout, chromedp.FullScreenshot(100))
+}
+
 // Screenshot returns a PNG of the viewport.
 func (b *Browser) Screenshot() []byte {
 	b.t.Helper()

@@ -124,9 +124,6 @@ func SetDKIMSigner(impl string) {
 	}
 }
 
-// Stores are the values of careerrelay_store_up's store label.
-var Stores = []string{"local", "shared"}
-
 // NewRegistry returns a registry holding every careerrelay metric, the Go
 // runtime and process collectors, with every known label value set to 0.
 // tenants are the configured tenant ids.

@@ -19,25 +19,6 @@ const EventWithdrawn = "referral.withdrawn"
 // consented.
 var ErrNotReferred = errors.New("referral: the candidate has not consented")
 
-// ReferralOf returns the referral of the link's candidate with its tenant,
-// or nil when they have not consented (read now; Link.Referral is as
-// Resolve found it).
-func (s *Service) ReferralOf(l *Link) (*Referral, error) {
-	if err := s.checkLink(l); err != nil {
-		return nil, err
-	}
-	var r *Referral
-	err := s.sh.View(func(tx store.SharedTx) error {
-		var err error
-		r, err = referralOf(tx, l.Send, s.sendHash(l.Send))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("referral: %w", err)
-	}
-	return r, nil
-}
-
 // referralOf reads the referral of send's candidate (identity hash hash)
 // with its tenant, nil when there is none.
 func referralOf(tx store.SharedTx, send *store.Send, hash string) (*Referral, error) {

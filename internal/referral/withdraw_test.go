@@ -15,13 +15,20 @@ import (
 func TestWithdrawWebhook(t *testing.T) {
 	a := newAgency(t, http.StatusOK)
 	e := newEnv(t, a.URL)
-	l := e.link("beta", "Withdrawer@Cand.example")
+	tok := e.mail("beta", "Withdrawer@Cand.example", "")
+	l, err := e.s.Resolve(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.s.Withdraw(context.Background(), l); !errors.Is(err, ErrNotReferred) {
 		t.Errorf("withdrawal before consent: %v", err)
 	}
 	ref, err := e.s.Refer(context.Background(), l, "consent-v1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if l2, err := e.s.Resolve(tok); err != nil || l2.Referral == nil || l2.Referral.ID != ref.ID {
+		t.Errorf("the link after consent resolves with referral %+v (%v), want %s", l2, err, ref.ID)
 	}
 	e.deliver()
 	before, entries := e.balance("beta"), len(e.ledger())
@@ -53,7 +60,7 @@ func TestWithdrawWebhook(t *testing.T) {
 	if after := e.balance("beta"); *after != *before || len(e.ledger()) != entries {
 		t.Errorf("the withdrawal changed the books: %+v -> %+v, %d -> %d entries", before, after, entries, len(e.ledger()))
 	}
-	if got, _ := e.s.ReferralOf(l); got == nil || got.WithdrawnAt == nil {
-		t.Errorf("ReferralOf after the withdrawal = %+v", got)
+	if got, err := e.s.Resolve(tok); err != nil || got.Referral == nil || got.Referral.WithdrawnAt == nil {
+		t.Errorf("the link after the withdrawal resolves with referral %+v (%v)", got, err)
 	}
 }

@@ -78,6 +78,12 @@ func TestPrivacyExportEraseExport(t *testing.T) {
 		t.Errorf("ledger verify: %s", out)
 	}
 
+	// A retention pass now (the default retention keeps everything here).
+	var purged referral.Purged
+	if err := json.Unmarshal([]byte(run("privacy", "purge")), &purged); err != nil || purged.Before.IsZero() || purged.Sends+purged.Referrals != 0 {
+		t.Errorf("privacy purge: %+v, %v", purged, err)
+	}
+
 	out = run("audit", "-format", "json")
 	var recs []referral.AuditRecord
 	if err := json.Unmarshal([]byte(out), &recs); err != nil {
@@ -90,7 +96,7 @@ func TestPrivacyExportEraseExport(t *testing.T) {
 			t.Errorf("audit record without token id or time: %+v", a)
 		}
 	}
-	for _, want := range []string{"redeem", "void", "privacy_export", "erase"} {
+	for _, want := range []string{"redeem", "void", "privacy_export", "erase", "purge"} {
 		if !seen[want] {
 			t.Errorf("audit trail has no %s record:\n%s", want, out)
 		}

@@ -29,6 +29,9 @@
 # peak_rss_mb, processes, pss_end_mb, cpu_ms_per_msg (the server's user
 # and system CPU time from the start of the load to the last delivery,
 # children reaped included, divided by the copies delivered),
+# alloc_kb_per_msg (careerrelay: the kB its Go runtime allocated over the
+# same span, from go_memstats_alloc_bytes_total on /metrics, divided by the
+# copies delivered; "-" for Postfix),
 # store_growth_mb (careerrelay: growth
 # of careerrelay.db, which never shrinks, plus the spool folder at its
 # largest), dkim), progress on standard error. Exit status:
@@ -92,7 +95,9 @@ sink_pid=$!
 # The server, and the key record its signatures verify with.
 case $SERVER in
 careerrelay)
-	smtp_addr=127.0.0.1:$("$CL" freeport)
+	mapfile -t ports < <("$CL" freeport -n 2)
+	smtp_addr=127.0.0.1:${ports[0]}
+	http_addr=127.0.0.1:${ports[1]}
 	selector=cr2026
 	mkdir -p "$work/secrets" "$work/keys"
 	head -c 32 /dev/urandom | base64 >"$work/secrets/link.key"
@@ -108,6 +113,8 @@ smtp:
   hostname: relay.bench.localhost
   allow_networks: [127.0.0.0/8]
   max_connections_per_client: 1000
+http:
+  listen: "$http_addr"
 delivery:
   mode: relay
   relay:
@@ -132,7 +139,7 @@ YAML
 	"$CR" check-config -config "$work/careerrelay.yaml" >/dev/null || fail "check-config"
 	"$CR" serve -config "$work/careerrelay.yaml" 2>"$work/careerrelay.log" &
 	relay_pid=$!
-	if ! "$CL" waitport -addr "$smtp_addr" -timeout 30s; then
+	if ! "$CL" waitport -addr "$smtp_addr" -timeout 30s || ! "$CL" waitport -addr "$http_addr" -timeout 30s; then
 		cat "$work/careerrelay.log" >&2
 		fail "careerrelay did not start"
 	fi
@@ -177,6 +184,13 @@ cpu_ticks() {
 	cat $files 2>/dev/null | sed 's/^.*) //' | awk '{s += $12 + $13 + $14 + $15} END {printf "%d\n", s}'
 }
 clk_tck=$(getconf CLK_TCK)
+# alloc_bytes: what careerrelay's Go runtime has allocated since it started
+# (go_memstats_alloc_bytes_total on /metrics); empty for Postfix.
+alloc_bytes() {
+	[ "$SERVER" = careerrelay ] || return 0
+	"$CL" metric -url "http://$http_addr/metrics" -name go_memstats_alloc_bytes_total 2>/dev/null |
+		awk '{printf "%.0f\n", $1}'
+}
 # store_kb: the size of careerrelay's store (database file and spool
 # folder) in kB; 0 for Postfix.
 store_kb() {
@@ -202,6 +216,7 @@ store_start=$(store_kb)
 sampler_pid=$!
 
 cpu_start=$(cpu_ticks)
+alloc_start=$(alloc_bytes)
 echo "$SERVER: sending $MESSAGES messages to $RCPTS recipient(s) each over $CONNS connections to $smtp_addr ..." >&2
 send_rc=0
 "$CL" send -addr "$smtp_addr" -conns "$CONNS" -messages "$MESSAGES" -rcpts "$RCPTS" -size "$SIZE" \
@@ -222,6 +237,7 @@ sink_pid=""
 
 # A last sample while everything still runs, then stop the sampler.
 cpu_end=$(cpu_ticks)
+alloc_end=$(alloc_bytes)
 sample_rss >>"$work/rss.samples" || true
 store_kb >>"$work/store.samples"
 kill "$sampler_pid" 2>/dev/null || true
@@ -322,6 +338,7 @@ processes: ${procs:-0}
 pss_end_mb: $(awk -v k="${pss_kb:-0}" 'BEGIN {printf "%.1f", k / 1024}')
 store_growth_mb: $(awk -v a="${store_start:-0}" -v b="${store_peak:-0}" 'BEGIN {printf "%.1f", (b - a) / 1024}')
 cpu_ms_per_msg: $(awk -v a="${cpu_start:-0}" -v b="${cpu_end:-0}" -v t="$clk_tck" -v n="${delivered:-0}" 'BEGIN {if (n > 0) printf "%.2f", (b - a) * 1000 / t / n; else print "-"}')
+alloc_kb_per_msg: $(awk -v a="${alloc_start:-}" -v b="${alloc_end:-}" -v n="${delivered:-0}" 'BEGIN {if (a != "" && b != "" && n > 0) printf "%.1f", (b - a) / 1024 / n; else print "-"}')
 dkim: $dkim
 EOF
 

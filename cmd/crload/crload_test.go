@@ -124,3 +124,19 @@ func TestSendManyRecipients(t *testing.T) {
 		t.Errorf("sink counted %+v, want %d messages to %d recipients", r, n, n*rcpts)
 	}
 }
+
+func TestSampleValue(t *testing.T) {
+	page := `# HELP go_memstats_alloc_bytes_total Total number of bytes allocated.
+# TYPE go_memstats_alloc_bytes_total counter
+go_memstats_alloc_bytes_total 1.2345678e+07
+go_memstats_alloc_bytes_total_extra 1
+careerrelay_messages_total{result="accepted"} 3
+`
+	v, ok, err := sampleValue(strings.NewReader(page), "go_memstats_alloc_bytes_total")
+	if err != nil || !ok || v != "1.2345678e+07" {
+		t.Fatalf("sampleValue = %q, %v, %v; want 1.2345678e+07", v, ok, err)
+	}
+	if _, ok, _ := sampleValue(strings.NewReader(page), "careerrelay_messages_total"); ok {
+		t.Fatal("a labelled sample was taken for the unlabelled name")
+	}
+}

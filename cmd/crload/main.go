@@ -6,6 +6,7 @@
 //	crload sink -listen HOST:PORT [-expect M]          accept and count everything, print delivered msg/s
 //	crload freeport [-n N]                             print N free TCP ports on 127.0.0.1
 //	crload waitport -addr HOST:PORT [-timeout 30s]     wait until something listens there
+//	crload metric -url URL -name NAME                  print one unlabelled sample of a /metrics page
 package main
 
 import (
@@ -21,6 +22,7 @@ Usage:
   crload sink -listen HOST:PORT [-expect M] [-json-every 1s] [-json]
   crload freeport [-n 1]
   crload waitport -addr HOST:PORT [-timeout 30s]
+  crload metric -url http://HOST:PORT/metrics -name NAME
 
 Run "crload COMMAND -h" for the flags of a command.
 `
@@ -41,6 +43,8 @@ func main() {
 		code = runFreePort(args)
 	case "waitport":
 		code = runWaitPort(args)
+	case "metric":
+		code = runMetric(args)
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 	default:

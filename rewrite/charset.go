@@ -3,6 +3,7 @@ package rewrite
 import (
 	"bytes"
 	"strings"
+	"sync"
 
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
@@ -153,6 +154,27 @@ func looksISO2022JP(b []byte) bool {
 type view struct {
 	b   []byte
 	pos []int32
+	buf *[]byte // b's buffer, from viewBufs, when the view owns it
+}
+
+// viewBufs recycles the copies isoView makes: a view lives only while its
+// caller looks at it (findOccurrences, renderBroken), and a Japanese mail
+// needs one for each text part when it is received and again for each
+// copy delivered.
+var viewBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledView is the largest buffer kept for reuse: a view of a part of
+// many megabytes is left to the garbage collector.
+const maxPooledView = 1 << 20
+
+// release gives the view's buffer back for reuse; v must not be used
+// afterwards.
+func (v view) release() {
+	if v.buf == nil || cap(v.b) > maxPooledView {
+		return
+	}
+	*v.buf = v.b[:0]
+	viewBufs.Put(v.buf)
 }
 
 func (v view) off(i int) int {
@@ -295,8 +317,13 @@ func (s *isoScanner) next() (c byte, at int, ok bool) {
 // 0x80 next to the non-ASCII character they introduce or end, and the view
 // keeps the body's offsets.
 func isoView(d []byte) view {
-	b := make([]byte, len(d))
-	copy(b, d)
+	buf := viewBufs.Get().(*[]byte)
+	b := append((*buf)[:0], d...)
+	compact := func() view {
+		*buf = b[:0]
+		viewBufs.Put(buf)
+		return isoCompactView(d)
+	}
 	s := isoScanner{d: d}
 	lastASCII := true // the start of the text counts as ASCII
 	prev := 0         // just after the last character
@@ -309,7 +336,7 @@ func isoView(d []byte) view {
 			}
 			if i > s.i {
 				if s.i > prev && lastASCII {
-					return isoCompactView(d)
+					return compact()
 				}
 				s.i, prev, lastASCII = i, i, true
 			}
@@ -332,7 +359,7 @@ func isoView(d []byte) view {
 		if at > prev {
 			fill80(b[prev:at])
 			if lastASCII && c < 0x80 {
-				return isoCompactView(d)
+				return compact()
 			}
 		}
 		if c >= 0x80 {
@@ -342,10 +369,10 @@ func isoView(d []byte) view {
 		prev = s.i
 	}
 	if prev < len(d) && lastASCII {
-		return isoCompactView(d) // escapes after the last, ASCII, character
+		return compact() // escapes after the last, ASCII, character
 	}
 	fill80(b[prev:])
-	return view{b: b}
+	return view{b: b, buf: buf}
 }
 
 func fill80(b []byte) {

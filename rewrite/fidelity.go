@@ -40,7 +40,7 @@ import (
 //
 // It returns nil or the first difference found.
 func CheckFidelity(in, out []byte, tag, link string) error {
-	leaves, err := parseMessage(in)
+	_, leaves, err := parseMessage(in)
 	if err != nil {
 		return fmt.Errorf("input: %w", err)
 	}

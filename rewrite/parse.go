@@ -49,18 +49,18 @@ func readHeader(b []byte) (textproto.Header, int, error) {
 	return h, n, err
 }
 
-// parseMessage returns the leaves of msg in order.
-func parseMessage(msg []byte) ([]leaf, error) {
+// parseMessage returns the header of msg and its leaves in order.
+func parseMessage(msg []byte) (textproto.Header, []leaf, error) {
 	h, n, err := readHeader(msg)
 	if err != nil {
-		return nil, fmt.Errorf("header: %v", err)
+		return textproto.Header{}, nil, fmt.Errorf("header: %v", err)
 	}
 	if n > maxHeaderBytes {
-		return nil, errors.New("header larger than 1 MiB")
+		return textproto.Header{}, nil, errors.New("header larger than 1 MiB")
 	}
 	var leaves []leaf
 	err = walk(msg, leaf{hdr: h, hdrStart: 0, bodyStart: n, bodyEnd: len(msg)}, 0, &leaves)
-	return leaves, err
+	return h, leaves, err
 }
 
 // opaqueMultipart reports a multipart whose parts must stay as they are:

@@ -223,6 +223,7 @@ func opaqueFailure(h textproto.Header, raw []byte, tag string) string {
 // findOccurrences finds the tag in a decoded body.
 func findOccurrences(d []byte, cs csKind, pi partInfo, tag string) []occ {
 	v := makeView(d, cs)
+	defer v.release()
 	var occs []occ
 	if pi.html {
 		for _, h := range findHTML(v.b, tag) {

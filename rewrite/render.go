@@ -215,6 +215,7 @@ func (p *textPart) renderBroken(dst []byte, l *linkForms) []byte {
 	var q quoteCache
 	if p.flowed {
 		v = makeView(p.d, p.cs)
+		defer v.release()
 	}
 	var out []byte
 	var cands []cand

@@ -66,6 +66,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/emersion/go-message/textproto"
 )
 
 // maxLink is the longest link Render accepts, also as HTML writes it (each
@@ -90,7 +92,8 @@ var ErrLink = errors.New("rewrite: invalid link")
 type Template struct {
 	msg      []byte
 	tag      string
-	parts    []*textPart // parts holding the tag, in message order
+	hdr      textproto.Header // the message's header section, as go-message reads it
+	parts    []*textPart      // parts holding the tag, in message order
 	count    int
 	failures []string // one reason for each part that holds the tag but is left as it is
 }
@@ -131,11 +134,11 @@ func Prepare(msg []byte, tag string) (*Template, error) {
 	if err := ValidTag(tag); err != nil {
 		return nil, err
 	}
-	leaves, err := parseMessage(msg)
+	hdr, leaves, err := parseMessage(msg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrParse, err)
 	}
-	t := &Template{msg: msg, tag: tag}
+	t := &Template{msg: msg, tag: tag, hdr: hdr}
 	for i := range leaves {
 		p, failure := prepareLeaf(msg, &leaves[i], tag)
 		if failure != "" {
@@ -153,6 +156,11 @@ func Prepare(msg []byte, tag string) (*Template, error) {
 	}
 	return t, nil
 }
+
+// Header is the message's header section as go-message reads it, for a
+// caller that needs a field of it (the From, the display names of To)
+// without parsing the message again. It must not be changed.
+func (t *Template) Header() textproto.Header { return t.hdr }
 
 // Tagged reports whether the tag occurs in at least one eligible part.
 func (t *Template) Tagged() bool { return t.count > 0 }

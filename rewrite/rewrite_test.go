@@ -87,7 +87,7 @@ func TestMultipartAgreesWithGoMessage(t *testing.T) {
 		"nested":             "Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\nep\r\n--a--\r\n",
 		"encoded boundary":   "Content-Type: multipart/mixed; boundary=\"=?utf-8?q?x?=\"\r\n\r\n--x\r\n\r\nbody\r\n--x--\r\n",
 	} {
-		leaves, err := parseMessage([]byte(msg))
+		_, leaves, err := parseMessage([]byte(msg))
 		g, gerr := goMessageLeaves([]byte(msg))
 		if (err == nil) != (gerr == nil) {
 			t.Errorf("%s: rewriter %v, go-message %v", name, err, gerr)

@@ -53,6 +53,11 @@ type Recipe struct {
 	Link string `json:"link,omitempty"` // the copy's link (personal or generic)
 	Send string `json:"send,omitempty"` // the send record of a personal link, told of the copy's outcome
 	Sign bool   `json:"sign,omitempty"` // DKIM-signed with the tenant's keys at delivery, with t= then
+	// From is the domain of the header's From when the message was
+	// received, which chooses the domain the copy is signed for (d=); ""
+	// (not known then, or a copy queued by an earlier version) has it
+	// read from the body at delivery.
+	From string `json:"from,omitempty"`
 }
 
 // PendingRcpts lists the addresses still to be delivered.

@@ -12,7 +12,10 @@
 //     send record written in the commit that queues the copy;
 //  3. render and sign, at delivery (Render): the tag becomes the copy's
 //     link (rewrite package), then the tenant's DKIM signatures go on, last,
-//     over the final bytes, with t= the time of sending.
+//     over the final bytes, with t= the time of sending. A copy that is
+//     alone in its group (a rejection to one candidate, the common case)
+//     is rendered when it is received instead, from the template made
+//     then, and stored with its link: at delivery it is only signed.
 //
 // Accept enqueues the body once, however many recipients share it, with
 // every copy's recipe (store.Recipe) and records in one durable commit, and
@@ -231,8 +234,8 @@ func (p *Pipeline) message(env Envelope, pl *plan, g *group, c *Copy) *store.Mes
 	}
 	if pl.tenant != nil {
 		m.Tenant = pl.tenant.ID
-		m.Recipe = &store.Recipe{Sign: true}
-		if c.Link != "" {
+		m.Recipe = &store.Recipe{Sign: true, From: pl.from}
+		if c.Link != "" && g.tag != "" {
 			m.Recipe.Tag, m.Recipe.Link = g.tag, c.Link
 		}
 		if c.Send != nil {

@@ -357,3 +357,65 @@ func adjacentLinks(body string) []string {
 	}
 	return out
 }
+
+// storedCopies returns each queued copy's message and its body as stored
+// (before Render).
+func storedCopies(t *testing.T, db *store.DB) []queued {
+	t.Helper()
+	var out []queued
+	db.View(func(tx *store.Tx) error {
+		return tx.Queued(func(m *store.Message) error {
+			sb, err := tx.Body(m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := sb.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, queued{m, string(b)})
+			return nil
+		})
+	})
+	return out
+}
+
+// TestOneCandidateCopyStoredRendered: a rejection to one candidate is
+// rendered when it is received, from the template made then, and stored
+// with its link (its recipe has no tag: delivery only signs it, for the
+// From domain found then); a rejection to two candidates keeps one body
+// with the tag, rendered per copy at delivery. Both deliver the same copies
+// (signing is TestCopiesAreSignedAndLargeOnesSpooled's).
+func TestOneCandidateCopyStoredRendered(t *testing.T) {
+	received := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	for _, rcpts := range [][]string{{"Taro@Cand.example"}, {"Taro@Cand.example", "hanako@cand2.example"}} {
+		p, db, _ := newTestPipeline(t)
+		env := Envelope{From: "hr@acme.example", Tenant: acme, MessageID: "<r1@acme.example>", Received: received, Rcpts: rcpts}
+		if _, err := p.Accept(context.Background(), env, []byte(taggedMail)); err != nil {
+			t.Fatal(err)
+		}
+		stored := storedCopies(t, db)
+		if len(stored) != len(rcpts) {
+			t.Fatalf("%d recipients: %d copies", len(rcpts), len(stored))
+		}
+		for _, q := range stored {
+			r := q.msg.Recipe
+			if r == nil || !r.Sign || r.Send == "" || r.From != "acme.example" {
+				t.Fatalf("%d recipients: recipe %+v, want signed, with its send record and From acme.example", len(rcpts), r)
+			}
+			hasTag := strings.Contains(q.body, "[[career-relay]]")
+			if len(rcpts) == 1 && (hasTag || r.Tag != "" || r.Link != "" || len(linkRE.FindAllString(q.body, -1)) != 1) {
+				t.Errorf("one recipient: stored with tag %v, recipe %+v; want the link in the stored copy and no tag in its recipe", hasTag, r)
+			}
+			if len(rcpts) == 2 && (!hasTag || r.Tag != "[[career-relay]]" || r.Link == "") {
+				t.Errorf("two recipients: stored with tag %v, recipe %+v; want one body with the tag, the link in each recipe", hasTag, r)
+			}
+		}
+		for _, q := range queue(t, p, db) {
+			links := linkRE.FindAllString(q.body, -1)
+			if len(links) != 1 || strings.Replace(q.body, links[0], "[[career-relay]]", 1) != taggedMail {
+				t.Errorf("%d recipients: delivered copy is not the mail with one link in place of the tag:\n%s", len(rcpts), q.body)
+			}
+		}
+	}
+}

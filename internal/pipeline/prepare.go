@@ -26,7 +26,7 @@ type Copy struct {
 // group is copies made from one stored body.
 type group struct {
 	body   []byte // stored once for all the copies
-	tag    string // replaced by each copy's Link at delivery; "" when none is
+	tag    string // replaced by each copy's Link at delivery; "" when none is (or body already holds it: renderNow)
 	copies []Copy
 }
 
@@ -35,6 +35,7 @@ type group struct {
 // each copy is delivered (Render).
 type plan struct {
 	tenant   *configs.Tenant // nil: relayed untouched, unsigned
+	from     string          // the domain of the header's From, when the message could be parsed
 	groups   []group
 	failures []failure // tags left as they were, told once the copies are queued
 }
@@ -65,7 +66,7 @@ func (p *Pipeline) split(env Envelope, msg []byte) *plan {
 		return &plan{groups: []group{{body: msg, copies: []Copy{{Rcpts: rcpts}}}}}
 	}
 	pl := &plan{tenant: t}
-	pl.groups = p.rewrite(env, t, rcpts, msg, &pl.failures)
+	pl.groups = p.rewrite(env, t, rcpts, msg, pl)
 	return pl
 }
 
@@ -83,8 +84,9 @@ var failureMessages = map[string]string{
 // generic link, which never counts. Untagged mail is one unchanged copy.
 // A changed message is stored without the signatures its client made,
 // which would fail on every copy ("body hash did not verify").
-func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg []byte, failures *[]failure) []group {
+func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg []byte, pl *plan) []group {
 	log := p.log.With("tx", env.SessionID, "tenant", t.ID)
+	failures := &pl.failures
 	tmpl, err := rewrite.Prepare(msg, t.Tag)
 	if err != nil {
 		// Never dropped: a raw, visible tag becomes the generic link.
@@ -101,11 +103,12 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 	for _, r := range tmpl.Failures() {
 		*failures = append(*failures, failure{reason: r, msg: failureMessages[r]})
 	}
+	pl.from = fromDomain(tmpl.Header())
 	if !tmpl.Tagged() {
 		return []group{{body: msg, copies: []Copy{{Rcpts: rcpts}}}}
 	}
 
-	names := displayNames(header(msg))
+	names := displayNames(tmpl.Header())
 	g := group{body: dkim.StripSignatures(msg), tag: t.Tag}
 	var internal []string
 	for _, r := range rcpts {
@@ -139,10 +142,31 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 	}
 	if len(groups[0].copies) == 0 {
 		groups = groups[1:]
+	} else if len(msg) <= spoolAbove && len(groups[0].copies) == 1 {
+		renderNow(&groups[0], tmpl)
 	}
 	metrics.LinksInjected.WithLabelValues(t.ID).Add(float64(personal))
 	log.Debug("rewritten", "personal_links", personal, "generic_rcpts", len(internal))
 	return groups
+}
+
+// renderNow renders the one copy of group g from tmpl, the template made
+// when the message was received, and stores that copy instead of the body
+// with its tag: its delivery then only signs it, without parsing the
+// message a second time. This is the common case, a rejection to one
+// candidate. A group of several copies (a mass rejection in Bcc) keeps one
+// body and renders each copy when it is delivered, so that memory and disk
+// grow with the message and not with its recipients; so does a large
+// message, which is spooled and rendered into a file. If the link cannot
+// be rendered the group is left as it was, and delivery tries again.
+func renderNow(g *group, tmpl *rewrite.Template) {
+	out, err := tmpl.Render(g.copies[0].Link)
+	if err != nil {
+		return
+	}
+	// Rendering changes no header field: stripping the client's
+	// signatures from the copy is stripping them from the body.
+	g.body, g.tag = dkim.StripSignatures(out), ""
 }
 
 // genericLink is the tenant's link that carries no person: <base>/t/<id>.

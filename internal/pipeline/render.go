@@ -52,7 +52,10 @@ func (p *Pipeline) Render(m *store.Message, stored store.Body) (body store.Body,
 // renderInline renders a small copy in memory, with room in front for its
 // signatures.
 func renderInline(r *store.Recipe, raw []byte, signer *dkim.Signer) (store.Body, error) {
-	from := fromDomain(header(raw))
+	from := r.From
+	if from == "" {
+		from = fromDomain(header(raw))
+	}
 	if r.Link == "" {
 		sigs, err := signer.Signatures(raw, from)
 		if err != nil {

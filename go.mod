@@ -36,3 +36,5 @@ require (
 )
 
 replace github.com/emersion/go-msgauth => ./third_party/go-msgauth
+
+replace github.com/emersion/go-smtp => ./third_party/go-smtp

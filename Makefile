@@ -22,11 +22,13 @@ demo: build
 # Everything CI runs: formatting, vet, staticcheck, every unit and integration
 # test, all under the race detector; the integration tests drive a
 # race-enabled binary and fail on any race it reports. Last, the tests of our
-# fixed copy of go-msgauth's dkim package (third_party/, its own module).
+# fixed copies of go-msgauth's dkim package and of go-smtp (third_party/,
+# modules of their own).
 test: lint
 	$(GO) build -race -o bin/careerrelay-race ./cmd/careerrelay
 	CAREERRELAY_BIN=$(CURDIR)/bin/careerrelay-race $(GO) test -race -count=1 -timeout 15m ./...
 	cd third_party/go-msgauth && $(GO) test -race -count=1 ./dkim/
+	cd third_party/go-smtp && $(GO) test -race -count=1 .
 
 # Micro-benchmarks of every package (BENCHTIME each), then the end-to-end
 # comparison with Postfix + OpenDKIM (bench/e2e.sh, docs/performance.md):

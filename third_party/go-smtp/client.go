@@ -5,6 +5,8 @@
 package smtp
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -708,7 +710,90 @@ func (c *Client) Data() (*DataCommand, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DataCommand{client: c, wc: c.text.DotWriter()}, nil
+	return &DataCommand{client: c, wc: &dotWriter{w: c.text.W}}, nil
+}
+
+// careerrelay: dotWriter is net/textproto's DotWriter (Go 1.26), which
+// Data used, with one change: in the middle of a line, the bytes up to the
+// next CR or LF are written at once instead of one WriteByte each. What it
+// writes is the same, byte for byte (careerrelay_test.go).
+type dotWriter struct {
+	w     *bufio.Writer
+	state int
+}
+
+const (
+	wstateBegin     = iota // initial state; must be zero
+	wstateBeginLine        // beginning of line
+	wstateCR               // wrote \r (possibly at end of line)
+	wstateData             // writing data in middle of line
+)
+
+func (d *dotWriter) Write(b []byte) (n int, err error) {
+	bw := d.w
+	for n < len(b) {
+		if d.state == wstateData {
+			k := bytes.IndexAny(b[n:], "\r\n")
+			if k < 0 {
+				k = len(b) - n
+			}
+			if k > 0 {
+				m, err := bw.Write(b[n : n+k])
+				n += m
+				if err != nil {
+					return n, err
+				}
+				continue
+			}
+		}
+		c := b[n]
+		switch d.state {
+		case wstateBegin, wstateBeginLine:
+			d.state = wstateData
+			if c == '.' {
+				// escape leading dot
+				bw.WriteByte('.')
+			}
+			fallthrough
+
+		case wstateData:
+			if c == '\r' {
+				d.state = wstateCR
+			}
+			if c == '\n' {
+				bw.WriteByte('\r')
+				d.state = wstateBeginLine
+			}
+
+		case wstateCR:
+			d.state = wstateData
+			if c == '\n' {
+				d.state = wstateBeginLine
+			}
+		}
+		if err = bw.WriteByte(c); err != nil {
+			break
+		}
+		n++
+	}
+	return
+}
+
+var dotcrnl = []byte{'.', '\r', '\n'}
+
+func (d *dotWriter) Close() error {
+	bw := d.w
+	switch d.state {
+	default:
+		bw.WriteByte('\r')
+		fallthrough
+	case wstateCR:
+		bw.WriteByte('\n')
+		fallthrough
+	case wstateBeginLine:
+		bw.Write(dotcrnl)
+	}
+	return bw.Flush()
 }
 
 // SendMail will use an existing connection to send an email from

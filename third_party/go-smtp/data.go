@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -92,6 +93,25 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		stateEOF              // reached .\r\n end marker line
 	)
 	for n < len(b) && r.state != stateEOF {
+		// careerrelay: in the middle of a line, every byte up to the next
+		// CR is data and leaves the state as it is: copy what is buffered
+		// of them at once instead of one ReadByte each.
+		if r.state == stateData && r.r.Buffered() > 0 {
+			avail, _ := r.r.Peek(r.r.Buffered())
+			if len(avail) > len(b)-n {
+				avail = avail[:len(b)-n]
+			}
+			k := bytes.IndexByte(avail, '\r')
+			if k < 0 {
+				k = len(avail)
+			}
+			if k > 0 {
+				copy(b[n:], avail[:k])
+				r.r.Discard(k)
+				n += k
+				continue
+			}
+		}
 		var c byte
 		c, err = r.r.ReadByte()
 		if err != nil {

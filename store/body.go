@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // Body is the body of a queued message: inline bytes, a spool file, or
@@ -17,6 +18,36 @@ type Body struct {
 	path   string   // the rest is this spool file; "" otherwise
 	file   *os.File // the rest is the first size-len(prefix) octets of this open file
 	size   int64    // the whole length, prefix included
+	// pooled is inline's buffer when Tx.Body took it from bodyBufs: Release
+	// gives it back. A Body made from it (WithPrefix) does not own it.
+	pooled *[]byte
+}
+
+// bodyBufs recycles the copies Tx.Body makes of inline bodies: each one
+// lives only while its copy is delivered, and delivery gives it back
+// (Release).
+var bodyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody is the largest buffer kept for reuse (inline bodies are at
+// most the pipeline's spooling threshold, 256 KiB).
+const maxPooledBody = 512 << 10
+
+// pooledCopy returns a copy of v in a buffer from bodyBufs.
+func pooledCopy(v []byte) Body {
+	buf := bodyBufs.Get().(*[]byte)
+	b := append((*buf)[:0], v...)
+	return Body{inline: b, size: int64(len(b)), pooled: buf}
+}
+
+// Release gives the memory of a body read by Tx.Body back for reuse. The
+// body, every Body made from it and every slice of it must not be used
+// afterwards. It does nothing for other bodies.
+func (b Body) Release() {
+	if b.pooled == nil || cap(b.inline) > maxPooledBody {
+		return
+	}
+	*b.pooled = b.inline[:0]
+	bodyBufs.Put(b.pooled)
 }
 
 // InlineBody is a Body held in memory (small bodies, tests).
@@ -34,6 +65,7 @@ func (b Body) WithPrefix(p []byte) Body {
 	}
 	b.prefix = append(p[:len(p):len(p)], b.prefix...)
 	b.size += int64(len(p))
+	b.pooled = nil
 	return b
 }
 

@@ -251,7 +251,8 @@ func (tx *Tx) Delete(id string) error {
 
 // Body returns the body of a queued message, or ErrNotFound. An inline body
 // is copied out of bbolt, whose memory is only valid inside the
-// transaction; a spooled body is not read here: Body.Open reads the file.
+// transaction, into a buffer that Body.Release gives back for the next
+// one; a spooled body is not read here: Body.Open reads the file.
 func (tx *Tx) Body(id string) (Body, error) {
 	meta, bodies := tx.queue()
 	key := []byte(id)
@@ -269,7 +270,7 @@ func (tx *Tx) Body(id string) (Body, error) {
 	if ref.Spool != "" {
 		return Body{path: filepath.Join(tx.db.spoolDir, ref.Spool), size: ref.Size}, nil
 	}
-	return InlineBody(append([]byte{}, bodies.Get(ref.bodyKey(key))...)), nil
+	return pooledCopy(bodies.Get(ref.bodyKey(key))), nil
 }
 
 // Queued calls fn for every queued message in id order, stopping at the

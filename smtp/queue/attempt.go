@@ -49,6 +49,7 @@ func (e *Engine) attempt(ctx context.Context, id string, fresh bool) (next time.
 		}
 	}
 	rec, err := e.finish(context.WithoutCancel(ctx), m, body, results, ctx.Err() != nil)
+	body.Release() // nothing holds it after finish: its commit is done
 	elapsed := time.Since(start)
 	if err != nil {
 		// Delivered recipients may be delivered again: at least once.

@@ -136,6 +136,7 @@ func New(cfg *configs.Config, db *store.DB, log *slog.Logger, opts Options) (*Pi
 // spill): its body is written once to a spool file instead of into bbolt.
 func (p *Pipeline) Accept(ctx context.Context, env Envelope, msg []byte) ([]string, error) {
 	pl := p.split(env, msg)
+	defer pl.release() // the store holds nothing of the plan once it returns
 	var ids []string
 	var err error
 	if len(msg) > spoolAbove {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/address"
@@ -38,6 +39,22 @@ type plan struct {
 	from     string          // the domain of the header's From, when the message could be parsed
 	groups   []group
 	failures []failure // tags left as they were, told once the copies are queued
+	bufs     []*[]byte // from renderBufs, given back by release
+}
+
+// renderBufs recycles the buffers renderNow renders into: a rendered copy
+// is only needed until the commit that stores it.
+var renderBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// release gives the plan's buffers back; nothing of the plan may be used
+// afterwards.
+func (pl *plan) release() {
+	for _, b := range pl.bufs {
+		if cap(*b) <= 2*spoolAbove {
+			renderBufs.Put(b)
+		}
+	}
+	pl.bufs = nil
 }
 
 // failure is a place where the tenant's tag was not rewritten: its reason
@@ -143,7 +160,7 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 	if len(groups[0].copies) == 0 {
 		groups = groups[1:]
 	} else if len(msg) <= spoolAbove && len(groups[0].copies) == 1 {
-		renderNow(&groups[0], tmpl)
+		renderNow(&groups[0], tmpl, pl)
 	}
 	metrics.LinksInjected.WithLabelValues(t.ID).Add(float64(personal))
 	log.Debug("rewritten", "personal_links", personal, "generic_rcpts", len(internal))
@@ -159,11 +176,15 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 // grow with the message and not with its recipients; so does a large
 // message, which is spooled and rendered into a file. If the link cannot
 // be rendered the group is left as it was, and delivery tries again.
-func renderNow(g *group, tmpl *rewrite.Template) {
-	out, err := tmpl.Render(g.copies[0].Link)
+func renderNow(g *group, tmpl *rewrite.Template, pl *plan) {
+	buf := renderBufs.Get().(*[]byte)
+	out, err := tmpl.AppendRender((*buf)[:0], g.copies[0].Link)
 	if err != nil {
+		renderBufs.Put(buf)
 		return
 	}
+	*buf = out
+	pl.bufs = append(pl.bufs, buf)
 	// Rendering changes no header field: stripping the client's
 	// signatures from the copy is stripping them from the body.
 	g.body, g.tag = dkim.StripSignatures(out), ""

@@ -434,8 +434,9 @@ func (c *Client) Mail(from string, opts *MailOptions) error {
 	}
 
 	var sb strings.Builder
-	// A high enough power of 2 than 510+14+26+11+9+9+39+500
-	sb.Grow(2048)
+	// careerrelay: room for the command and the usual parameters; the
+	// builder grows if more come (it was 2048 octets for every command).
+	sb.Grow(len(from) + 64)
 	fmt.Fprintf(&sb, "MAIL FROM:<%s>", from)
 	if _, ok := c.ext["8BITMIME"]; ok {
 		sb.WriteString(" BODY=8BITMIME")
@@ -503,8 +504,9 @@ func (c *Client) Rcpt(to string, opts *RcptOptions) error {
 	}
 
 	var sb strings.Builder
-	// A high enough power of 2 than 510+29+501
-	sb.Grow(2048)
+	// careerrelay: room for the command; the builder grows if parameters
+	// come (it was 2048 octets for every command).
+	sb.Grow(len(to) + 16)
 	fmt.Fprintf(&sb, "RCPT TO:<%s>", to)
 	if _, ok := c.ext["DSN"]; ok && opts != nil {
 		if len(opts.Notify) != 0 {

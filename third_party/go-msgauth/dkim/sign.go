@@ -11,6 +11,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ed25519"
@@ -87,6 +88,10 @@ type Signer struct {
 
 // NewSigner creates a new signer. It returns an error if SignOptions is
 // invalid.
+// signReaders recycles the readers NewSigner's goroutine reads the message
+// with (careerrelay).
+var signReaders = sync.Pool{New: func() interface{} { return bufio.NewReader(nil) }}
+
 func NewSigner(options *SignOptions) (*Signer, error) {
 	if options == nil {
 		return nil, fmt.Errorf("dkim: no options specified")
@@ -171,7 +176,14 @@ func NewSigner(options *SignOptions) (*Signer, error) {
 		defer close(done)
 
 		// Read header
-		br := bufio.NewReader(pr)
+		// careerrelay: the reader comes from a pool and goes back when the
+		// signature is made (it was a new 4 KiB reader per signature).
+		br := signReaders.Get().(*bufio.Reader)
+		br.Reset(pr)
+		defer func() {
+			br.Reset(nil)
+			signReaders.Put(br)
+		}()
 		h, err := readHeader(br)
 		if err != nil {
 			closeReadWithError(err)

@@ -264,3 +264,55 @@ func BenchmarkDotWriterNetTextproto10KB(b *testing.B) {
 		wc.Close()
 	}
 }
+
+// lineLimitV0251 is v0.25.1's check of lineLimitReader.Read, on what one
+// read returned.
+func lineLimitV0251(r *lineLimitReader, b []byte) error {
+	for _, chr := range b {
+		if chr == '\n' {
+			r.curLineLength = 0
+		}
+		r.curLineLength++
+
+		if r.curLineLength > r.LineLimit {
+			return ErrTooLongLine
+		}
+	}
+	return nil
+}
+
+func TestLineLimitAsV0251(t *testing.T) {
+	rnd := rand.New(rand.NewSource(5))
+	for i := 0; i < 20000; i++ {
+		in := randomData(rnd)
+		limit := []int{-1, 1, 2, 5, 20, 80, 1000}[rnd.Intn(7)]
+		got := &lineLimitReader{R: bytes.NewReader(in), LineLimit: limit}
+		want := &lineLimitReader{LineLimit: limit}
+		for off := 0; ; {
+			p := make([]byte, 1+rnd.Intn(50))
+			n, err := got.Read(p)
+			var wantErr error
+			if want.curLineLength > want.LineLimit && want.LineLimit > 0 {
+				wantErr = ErrTooLongLine
+			} else if off == len(in) {
+				wantErr = io.EOF
+			} else {
+				k := len(p)
+				if k > len(in)-off {
+					k = len(in) - off
+				}
+				wantErr = lineLimitV0251(want, in[off:off+k])
+			}
+			if err != wantErr {
+				t.Fatalf("%q, limit %d, at %d: error %v, v0.25.1 %v", in, limit, off, err, wantErr)
+			}
+			if err != nil {
+				break
+			}
+			if !bytes.Equal(p[:n], in[off:off+n]) || got.curLineLength != want.curLineLength {
+				t.Fatalf("%q, limit %d, at %d: read %q, line length %d; v0.25.1 %d", in, limit, off, p[:n], got.curLineLength, want.curLineLength)
+			}
+			off += n
+		}
+	}
+}

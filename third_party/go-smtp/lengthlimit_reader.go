@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"errors"
 	"io"
 )
@@ -32,15 +33,28 @@ func (r *lineLimitReader) Read(b []byte) (int, error) {
 		return n, nil
 	}
 
-	for _, chr := range b[:n] {
-		if chr == '\n' {
-			r.curLineLength = 0
+	// careerrelay: a line's length grows by whole runs of bytes up to the
+	// next LF (found with bytes.IndexByte) instead of a byte at a time; it
+	// only grows within a run, so the limit is passed within one exactly
+	// when it is passed at its end.
+	for rest := b[:n]; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			i = len(rest)
 		}
-		r.curLineLength++
-
+		r.curLineLength += i
 		if r.curLineLength > r.LineLimit {
 			return 0, ErrTooLongLine
 		}
+		if i == len(rest) {
+			break
+		}
+		// The LF starts the next line, and counts in it.
+		r.curLineLength = 1
+		if r.curLineLength > r.LineLimit {
+			return 0, ErrTooLongLine
+		}
+		rest = rest[i+1:]
 	}
 
 	return n, nil

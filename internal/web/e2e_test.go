@@ -294,6 +294,7 @@ func BenchmarkConsentPOST(b *testing.B) {
 			i := n.Add(1) - 1
 			req := httptest.NewRequest(http.MethodPost, "/c/"+tokens[i], strings.NewReader(bodies[i]))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("User-Agent", browserUA) // a script's consent is refused
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != http.StatusSeeOther {

@@ -74,6 +74,13 @@ const (
 	retryMax   = 200 * time.Millisecond
 	// migrateLock is the key of the advisory lock of migrations.
 	migrateLock = 0x63726d6967 // "crmig"
+	// updateLock is the key of the advisory lock every Update takes: shared
+	// (for its transaction) on its first attempts, exclusive (for the
+	// attempt, taken before it begins) from attempt serialAfter+1 on and
+	// on the last, so that a transaction that keeps losing serialization
+	// conflicts runs alone instead of starving.
+	updateLock  = 0x6372757064 // "crupd"
+	serialAfter = 3
 )
 
 // Store is the shared records in a PostgreSQL database. It is safe for
@@ -210,7 +217,16 @@ func (s *Store) migrate(ctx context.Context) error {
 // Update runs fn in a SERIALIZABLE transaction and commits it. After a
 // serialization failure or a deadlock (in fn's statements or at COMMIT) it
 // rolls back and runs fn again, after a random pause that grows from
-// 2 ms to 200 ms, at most Options.MaxAttempts times in all. A pooled
+// 2 ms to 200 ms, at most Options.MaxAttempts times in all. Under a steady
+// stream of conflicting Updates (every consent appends to the one ledger
+// chain) a retry could lose to the next newcomer again and again. So each
+// of the first serialAfter attempts takes an advisory lock (updateLock)
+// shared, for its transaction; later attempts, and the last, take it
+// exclusive on their connection before they begin (so that their snapshot
+// is taken after the wait) and give it back after their COMMIT or
+// ROLLBACK. PostgreSQL queues a shared request behind a waiting exclusive
+// one: the exclusive attempt waits only for the Updates already running,
+// then runs alone among Updates and cannot lose a conflict to another. A pooled
 // connection that broke before COMMIT (one kept across a server restart)
 // is dropped and fn runs again on another; a failure to connect returns an
 // error wrapping ErrUnavailable at once. Any failed statement in fn fails
@@ -222,7 +238,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.SharedTx) error) er
 	bound := retryFirst
 	broken := 0
 	for attempt := 1; ; attempt++ {
-		err := s.attempt(ctx, fn)
+		err := s.attempt(ctx, fn, attempt > serialAfter || attempt == s.maxAttempts)
 		var ce *pgconn.ConnectError
 		switch {
 		case err == nil:
@@ -252,16 +268,34 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.SharedTx) error) er
 	}
 }
 
-// attempt runs fn once in a transaction.
-func (s *Store) attempt(ctx context.Context, fn func(tx store.SharedTx) error) error {
+// attempt runs fn once in a transaction, alone among Updates when
+// exclusive is set.
+func (s *Store) attempt(ctx context.Context, fn func(tx store.SharedTx) error, exclusive bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ptx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	opts := pgx.TxOptions{IsoLevel: pgx.Serializable}
+	var ptx pgx.Tx
+	var err error
+	if exclusive {
+		c, lerr := s.lockExclusive(ctx)
+		if lerr != nil {
+			return lerr
+		}
+		defer s.unlockExclusive(ctx, c) // after the rollback below
+		ptx, err = c.BeginTx(ctx, opts)
+	} else {
+		ptx, err = s.pool.BeginTx(ctx, opts)
+	}
 	if err != nil {
 		return classify("update: begin", err, false)
 	}
 	defer rollback(ctx, ptx) // after a panic in fn, a failure, or a commit (then a no-op)
+	if !exclusive {
+		if _, err := ptx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", int64(updateLock)); err != nil {
+			return classify("update: lock", err, ptx.Conn().IsClosed())
+		}
+	}
 	t := &txn{s: s, ctx: ctx, tx: ptx}
 	ferr := fn(t)
 	if t.err != nil {
@@ -285,6 +319,41 @@ func (s *Store) attempt(ctx context.Context, fn func(tx store.SharedTx) error) e
 		return fmt.Errorf("postgres: update: commit: %w: %w: %v", ErrUnavailable, store.ErrCommitUncertain, err)
 	}
 	return nil
+}
+
+// lockExclusive takes a pooled connection and updateLock exclusively on it,
+// outside any transaction.
+func (s *Store) lockExclusive(ctx context.Context) (*pgxpool.Conn, error) {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, classify("update: connect", err, false)
+	}
+	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(updateLock)); err != nil {
+		closed := c.Conn().IsClosed()
+		s.dropIfLocked(c)
+		return nil, classify("update: lock", err, closed)
+	}
+	return c, nil
+}
+
+// unlockExclusive gives updateLock back and returns c to the pool.
+func (s *Store) unlockExclusive(ctx context.Context, c *pgxpool.Conn) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := c.Exec(uctx, "SELECT pg_advisory_unlock($1)", int64(updateLock)); err != nil {
+		s.dropIfLocked(c)
+		return
+	}
+	c.Release()
+}
+
+// dropIfLocked closes c's connection instead of pooling it, because it
+// may still hold updateLock: ending the session releases the lock.
+func (s *Store) dropIfLocked(c *pgxpool.Conn) {
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.Conn().Close(cctx)
+	c.Release()
 }
 
 // rollback ends ptx unless it was committed, on a context that ctx's end

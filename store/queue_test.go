@@ -6,7 +6,6 @@ import (
 	"errors"
 	"reflect"
 	"regexp"
-	"runtime"
 	"sort"
 	"testing"
 	"time"
@@ -174,27 +173,26 @@ func TestBodyReleaseReusesItsBuffer(t *testing.T) {
 	if read(a.ID).WithPrefix([]byte("X")).pooled != nil {
 		t.Error("a body made with WithPrefix owns its original's buffer")
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	const rounds = 200
-	for i := 0; i < rounds; i++ {
-		id, want := a.ID, byte('a')
-		if i%2 == 1 {
-			id, want = b.ID, 'b'
+	// sync.Pool may drop a buffer (at a garbage collection, or a quarter
+	// of them at random under the race detector), so reuse is expected
+	// in some rounds, not in every one.
+	reused := 0
+	for i := 0; i < 50; i++ {
+		first := read(a.ID)
+		at := &first.inline[0]
+		first.Release()
+		second := read(b.ID)
+		got, _ := second.Bytes()
+		if len(got) != 10240 || got[0] != 'b' || got[len(got)-1] != 'b' {
+			t.Fatalf("round %d: read %d octets starting %q after a release, want 10240 of 'b'", i, len(got), got[:1])
 		}
-		body := read(id)
-		got, _ := body.Bytes()
-		if len(got) != 10240 || got[0] != want || got[len(got)-1] != want {
-			t.Fatalf("round %d: read %d octets starting %q, want 10240 of %q", i, len(got), got[:1], want)
+		if &second.inline[0] == at {
+			reused++
 		}
-		body.Release()
+		second.Release()
 	}
-	runtime.ReadMemStats(&after)
-	// Without reuse each read allocates its 10 KB; sync.Pool may drop some
-	// buffers (at a GC, or at random under the race detector), so allow a
-	// third of that.
-	if per := (after.TotalAlloc - before.TotalAlloc) / rounds; per > 10240/3 {
-		t.Errorf("%d octets allocated per body read and released; want well under 10240", per)
+	if reused == 0 {
+		t.Error("no body read reused the buffer of the body released before it")
 	}
 }
 

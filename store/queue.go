@@ -14,8 +14,9 @@ import (
 )
 
 // The queue lives in two buckets keyed by queue id: the metadata of each
-// message as JSON, and its body when it is inline (a spooled body is a file
-// that Message.Spool names, see spool.go). The metadata bucket's sequence number is
+// message as JSON, and its body when it is inline (a bucket of its own
+// since format 2, see format.go; a spooled body is a file that
+// Message.Spool names, see spool.go). The metadata bucket's sequence number is
 // the count of queued messages, so QueueLen needs no scan.
 var (
 	bucketQueue  = []byte("queue")
@@ -69,8 +70,12 @@ func idNano(id []byte) (int64, bool) {
 	return int64(binary.BigEndian.Uint64(b[:8])), true
 }
 
-// init creates the buckets, recounts the queue and notes the newest id.
+// init checks and records the file's format, creates the buckets,
+// recounts the queue and notes the newest id.
 func (db *DB) init(btx *bolt.Tx) error {
+	if err := checkFormat(btx); err != nil {
+		return err
+	}
 	q, err := btx.CreateBucketIfNotExists(bucketQueue)
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketQueue, err)
@@ -126,7 +131,7 @@ func (tx *Tx) Enqueue(m *Message, body []byte) error {
 	// bbolt keeps a reference to body until the commit, which Update waits
 	// for: like every value passed to Put, the caller must not change it
 	// before Update returns (see Update), so it needs no copy.
-	if err := bodies.Put(key, body); err != nil {
+	if err := putBody(bodies, key, body); err != nil {
 		return fmt.Errorf("store: enqueue %s body: %w", m.ID, err)
 	}
 	if err := meta.SetSequence(meta.Sequence() + 1); err != nil {
@@ -243,7 +248,7 @@ func (tx *Tx) Delete(id string) error {
 		tx.removes = append(tx.removes, ref.Spool)
 		return nil
 	}
-	if err := bodies.Delete(ref.bodyKey(key)); err != nil {
+	if err := deleteBody(bodies, ref.bodyKey(key)); err != nil {
 		return fmt.Errorf("store: delete %s body: %w", id, err)
 	}
 	return nil
@@ -270,7 +275,7 @@ func (tx *Tx) Body(id string) (Body, error) {
 	if ref.Spool != "" {
 		return Body{path: filepath.Join(tx.db.spoolDir, ref.Spool), size: ref.Size}, nil
 	}
-	return pooledCopy(bodies.Get(ref.bodyKey(key))), nil
+	return pooledCopy(getBody(bodies, ref.bodyKey(key))), nil
 }
 
 // Queued calls fn for every queued message in id order, stopping at the

@@ -37,7 +37,7 @@ func (tx *Tx) EnqueueShared(ms []*Message, body []byte) error {
 			return err
 		}
 	}
-	if err := bodies.Put(keys[0], body); err != nil {
+	if err := putBody(bodies, keys[0], body); err != nil {
 		return fmt.Errorf("store: enqueue %s body: %w", keys[0], err)
 	}
 	return tx.setShared(keys[0], uint32(len(ms)))

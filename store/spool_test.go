@@ -132,7 +132,7 @@ func TestSpoolRoundTrip(t *testing.T) {
 			if got.Spool != f.Name() || got.Size != int64(len(body)) {
 				t.Errorf("Get: spool %q size %d", got.Spool, got.Size)
 			}
-			if v := tx.Bolt().Bucket(bucketBodies).Get([]byte(m.ID)); v != nil {
+			if v := getBody(tx.Bolt().Bucket(bucketBodies), []byte(m.ID)); v != nil {
 				t.Errorf("a spooled body has a bbolt value of %d octets", len(v))
 			}
 			if n := tx.QueueLen(); n != 1 {

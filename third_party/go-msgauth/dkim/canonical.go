@@ -3,6 +3,7 @@ package dkim
 import (
 	"io"
 	"strings"
+	"sync"
 )
 
 // Canonicalization is a canonicalization algorithm.
@@ -109,17 +110,64 @@ func (c *simpleCanonicalizer) CanonicalizeBody(w io.Writer) io.WriteCloser {
 
 type relaxedCanonicalizer struct{}
 
+// CanonicalizeHeader applies the relaxed header canonicalization.
+//
+// careerrelay: it writes the result into one builder, lower-casing an
+// ASCII name and joining the value's runs of bytes other than SP, HTAB,
+// CR and LF with single spaces as it scans (v0.7.0 made a lower-cased
+// copy, a slice of fields and their join, then concatenated). Those four
+// bytes never occur inside a UTF-8 sequence, and FieldsFunc keeps invalid
+// bytes as they are, so the result is the same (format_careerrelay_test.go).
 func (c *relaxedCanonicalizer) CanonicalizeHeader(s string) string {
 	k, v, ok := strings.Cut(s, ":")
 	if !ok {
 		return strings.TrimSpace(strings.ToLower(s)) + ":" + crlf
 	}
 
-	k = strings.TrimSpace(strings.ToLower(k))
-	v = strings.Join(strings.FieldsFunc(v, func(r rune) bool {
-		return r == ' ' || r == '\t' || r == '\n' || r == '\r'
-	}), " ")
-	return k + ":" + v + crlf
+	var b strings.Builder
+	b.Grow(len(s) + len(crlf))
+	if name := strings.TrimSpace(k); isASCII(name) {
+		for i := 0; i < len(name); i++ {
+			ch := name[i]
+			if 'A' <= ch && ch <= 'Z' {
+				ch += 'a' - 'A'
+			}
+			b.WriteByte(ch)
+		}
+	} else {
+		b.WriteString(strings.TrimSpace(strings.ToLower(k)))
+	}
+	b.WriteByte(':')
+	for i, first := 0, true; i < len(v); {
+		if headerWSP(v[i]) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(v) && !headerWSP(v[j]) {
+			j++
+		}
+		if !first {
+			b.WriteByte(' ')
+		}
+		b.WriteString(v[i:j])
+		first = false
+		i = j
+	}
+	b.WriteString(crlf)
+	return b.String()
+}
+
+// headerWSP reports the bytes relaxed header canonicalization folds.
+func headerWSP(ch byte) bool { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' }
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // relaxedBodyCanonicalizer applies the relaxed body canonicalization
@@ -241,7 +289,22 @@ func (c *relaxedBodyCanonicalizer) Close() error {
 }
 
 func (c *relaxedCanonicalizer) CanonicalizeBody(w io.Writer) io.WriteCloser {
-	return &relaxedBodyCanonicalizer{w: w}
+	rc := relaxedBodies.Get().(*relaxedBodyCanonicalizer)
+	rc.w, rc.eols, rc.wsp, rc.cr, rc.written, rc.n = w, nil, false, false, false, 0
+	return rc
+}
+
+// relaxedBodies recycles relaxed body canonicalizers and their buffers
+// (careerrelay): the signer and the verifier give theirs back once closed.
+var relaxedBodies = sync.Pool{New: func() interface{} { return new(relaxedBodyCanonicalizer) }}
+
+// releaseBody gives a body canonicalizer back for reuse; wc must not be
+// used afterwards.
+func releaseBody(wc io.WriteCloser) {
+	if rc, ok := wc.(*relaxedBodyCanonicalizer); ok {
+		rc.w, rc.eols = nil, nil
+		relaxedBodies.Put(rc)
+	}
 }
 
 type limitedWriter struct {

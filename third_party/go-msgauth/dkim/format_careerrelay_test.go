@@ -109,3 +109,34 @@ func BenchmarkFormatHeaderParamsV070(b *testing.B) {
 		formatHeaderParamsV070(headerFieldName, signatureParams)
 	}
 }
+
+// canonicalizeHeaderV070 is v0.7.0's relaxed CanonicalizeHeader.
+func canonicalizeHeaderV070(s string) string {
+	k, v, ok := strings.Cut(s, ":")
+	if !ok {
+		return strings.TrimSpace(strings.ToLower(s)) + ":" + crlf
+	}
+
+	k = strings.TrimSpace(strings.ToLower(k))
+	v = strings.Join(strings.FieldsFunc(v, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\r'
+	}), " ")
+	return k + ":" + v + crlf
+}
+
+func TestRelaxedHeaderAsV070(t *testing.T) {
+	rnd := rand.New(rand.NewSource(6))
+	pieces := []string{"From", "TO", "x-Mixed", ":", " ", "\t", "\r\n", "\n", "\r", "\v", "a", "Z", "値",
+		"\u00a0", "\u0085", "\u212a", "\xff", "\xe3\x81", "=?UTF-8?B?5YCZ?=", "<hr@acme.example>", ";", ","}
+	c := new(relaxedCanonicalizer)
+	for i := 0; i < 50000; i++ {
+		var b strings.Builder
+		for k := rnd.Intn(12); k >= 0; k-- {
+			b.WriteString(pieces[rnd.Intn(len(pieces))])
+		}
+		s := b.String()
+		if got, want := c.CanonicalizeHeader(s), canonicalizeHeaderV070(s); got != want {
+			t.Fatalf("CanonicalizeHeader(%q) = %q, v0.7.0 %q", s, got, want)
+		}
+	}
+}

@@ -177,6 +177,10 @@ type headerPicker struct {
 	byName map[string][]int
 }
 
+// indexAbove is the number of fields above which Pick indexes the header
+// by name instead of scanning it (careerrelay).
+const indexAbove = 32
+
 func newHeaderPicker(h header) *headerPicker {
 	return &headerPicker{
 		h:      h,
@@ -189,6 +193,24 @@ func newHeaderPicker(h header) *headerPicker {
 // key, the one above it on the second, and "" once there is none left.
 func (p *headerPicker) Pick(key string) string {
 	key = strings.ToLower(key)
+
+	if len(p.h) <= indexAbove {
+		// careerrelay: a header of a few fields is scanned as v0.7.0 did,
+		// which allocates nothing; the index pays off on long ones.
+		at := p.picked[key]
+		for i := len(p.h) - 1; i >= 0; i-- {
+			k, _ := parseHeaderField(p.h[i])
+			if !strings.EqualFold(k, key) {
+				continue
+			}
+			if at == 0 {
+				p.picked[key]++
+				return p.h[i]
+			}
+			at--
+		}
+		return ""
+	}
 
 	if p.byName == nil {
 		p.byName = make(map[string][]int)

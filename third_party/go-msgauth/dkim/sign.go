@@ -201,6 +201,7 @@ func NewSigner(options *SignOptions) (*Signer, error) {
 			closeReadWithError(err)
 			return
 		}
+		releaseBody(can)
 		bodyHashed := hasher.Sum(nil)
 
 		params := map[string]string{

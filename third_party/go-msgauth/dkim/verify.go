@@ -375,6 +375,7 @@ func verify(h header, r io.Reader, sigField, sigValue string, options *VerifyOpt
 	if err := wc.Close(); err != nil {
 		return verif, err
 	}
+	releaseBody(wc)
 	if subtle.ConstantTimeCompare(hasher.Sum(nil), bodyHashed) != 1 {
 		return verif, failError("body hash did not verify")
 	}

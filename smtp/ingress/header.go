@@ -21,7 +21,9 @@ type field struct {
 // is skipped, as go-message does; a continuation before any field is part
 // of no field.
 func fields(header []byte) []field {
-	var out []field
+	// At most one field a line: one allocation instead of a slice that
+	// grows five or six times for a usual header.
+	out := make([]field, 0, bytes.Count(header, crlf)+1)
 	for pos := 0; pos < len(header); {
 		end := bytes.Index(header[pos:], crlf)
 		if end < 0 {

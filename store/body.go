@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
+
+	"github.com/careerrelay/careerrelay/internal/bufpool"
 )
 
 // Body is the body of a queued message: inline bytes, a spool file, or
@@ -25,16 +26,13 @@ type Body struct {
 
 // bodyBufs recycles the copies Tx.Body makes of inline bodies: each one
 // lives only while its copy is delivered, and delivery gives it back
-// (Release).
-var bodyBufs = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxPooledBody is the largest buffer kept for reuse (inline bodies are at
-// most the pipeline's spooling threshold, 256 KiB).
-const maxPooledBody = 512 << 10
+// (Release). Up to 64 of up to 64 KiB are kept, across garbage
+// collections; a larger body's copy is left to the collector.
+var bodyBufs = bufpool.New(64, 16<<10, 64<<10)
 
 // pooledCopy returns a copy of v in a buffer from bodyBufs.
 func pooledCopy(v []byte) Body {
-	buf := bodyBufs.Get().(*[]byte)
+	buf := bodyBufs.Get()
 	b := append((*buf)[:0], v...)
 	return Body{inline: b, size: int64(len(b)), pooled: buf}
 }
@@ -43,7 +41,7 @@ func pooledCopy(v []byte) Body {
 // body, every Body made from it and every slice of it must not be used
 // afterwards. It does nothing for other bodies.
 func (b Body) Release() {
-	if b.pooled == nil || cap(b.inline) > maxPooledBody {
+	if b.pooled == nil {
 		return
 	}
 	*b.pooled = b.inline[:0]

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/address"
+	"github.com/careerrelay/careerrelay/internal/bufpool"
 	"github.com/careerrelay/careerrelay/internal/linktoken"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/rewrite"
@@ -43,16 +43,15 @@ type plan struct {
 }
 
 // renderBufs recycles the buffers renderNow renders into: a rendered copy
-// is only needed until the commit that stores it.
-var renderBufs = sync.Pool{New: func() any { return new([]byte) }}
+// is only needed until the commit that stores it. Up to 64 of up to
+// 64 KiB are kept, across garbage collections.
+var renderBufs = bufpool.New(64, 16<<10, 64<<10)
 
 // release gives the plan's buffers back; nothing of the plan may be used
 // afterwards.
 func (pl *plan) release() {
 	for _, b := range pl.bufs {
-		if cap(*b) <= 2*spoolAbove {
-			renderBufs.Put(b)
-		}
+		renderBufs.Put(b)
 	}
 	pl.bufs = nil
 }
@@ -177,7 +176,7 @@ func (p *Pipeline) rewrite(env Envelope, t *configs.Tenant, rcpts []string, msg 
 // message, which is spooled and rendered into a file. If the link cannot
 // be rendered the group is left as it was, and delivery tries again.
 func renderNow(g *group, tmpl *rewrite.Template, pl *plan) {
-	buf := renderBufs.Get().(*[]byte)
+	buf := renderBufs.Get()
 	out, err := tmpl.AppendRender((*buf)[:0], g.copies[0].Link)
 	if err != nil {
 		renderBufs.Put(buf)

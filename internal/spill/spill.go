@@ -15,6 +15,8 @@ import (
 	"os"
 	"runtime"
 	"sync"
+
+	"github.com/careerrelay/careerrelay/internal/bufpool"
 )
 
 // DefaultLimit is the size past which a Buffer moves to a file.
@@ -27,8 +29,9 @@ var mapped = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 
 // memPool keeps the memory of closed buffers for the next message: most
 // mail is a few KB, and growing a fresh slice for each costs more than
-// receiving it.
-var memPool = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
+// receiving it. It keeps 64 buffers of up to 64 KiB, across garbage
+// collections.
+var memPool = bufpool.New(64, 32<<10, 64<<10)
 
 // Buffer is a message being received. The zero value is not usable; use
 // New. A Buffer is not safe for concurrent use.
@@ -51,7 +54,7 @@ type Buffer struct {
 // then moves to a file made by newFile, which must return an unlinked,
 // writable, readable file.
 func New(limit int, newFile func() (*os.File, error)) *Buffer {
-	p := memPool.Get().(*[]byte)
+	p := memPool.Get()
 	return &Buffer{limit: limit, newFile: newFile, mem: (*p)[:0], pool: p}
 }
 
@@ -154,9 +157,9 @@ func (b *Buffer) Close() error {
 			err = cerr
 		}
 	}
-	if b.pool != nil && cap(b.mem) <= max(b.limit, 32<<10) {
+	if b.pool != nil {
 		*b.pool = b.mem[:0]
-		memPool.Put(b.pool)
+		memPool.Put(b.pool) // kept up to 64 KiB of capacity
 	}
 	b.mem, b.pool = nil, nil
 	return err

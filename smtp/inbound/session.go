@@ -11,11 +11,11 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
 	"github.com/careerrelay/careerrelay/internal/address"
+	"github.com/careerrelay/careerrelay/internal/bufpool"
 	"github.com/careerrelay/careerrelay/internal/metrics"
 	"github.com/careerrelay/careerrelay/internal/pipeline"
 	"github.com/careerrelay/careerrelay/internal/spill"
@@ -198,7 +198,7 @@ func (s *session) Data(r io.Reader) error {
 		ingress.ProcessedHeader + ": " + s.srv.cfg.SMTP.Hostname + "\r\n"
 	io.WriteString(buf, received)
 	norm := &crlfWriter{w: buf}
-	cp := copyBuffers.Get().(*[]byte)
+	cp := copyBuffers.Get()
 	_, err := io.CopyBuffer(norm, r, *cp)
 	copyBuffers.Put(cp)
 	if err == nil {
@@ -276,8 +276,8 @@ func (s *Server) enqueue(ctx context.Context, log *slog.Logger, env pipeline.Env
 }
 
 // copyBuffers are the buffers DATA is read through (io.Copy would make a
-// new 32 KB one per message).
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// new 32 KB one per message), kept across garbage collections.
+var copyBuffers = bufpool.New(64, 32<<10, 32<<10)
 
 func (s *session) Reset() {
 	s.from, s.fromSeen, s.utf8, s.rcpts = "", false, false, nil

@@ -196,10 +196,10 @@ type record struct {
 // (shutdown) never expires a message.
 func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, results []transport.Result, interrupted bool) (record, error) {
 	now := e.now()
-	byAddr := make(map[string]transport.Result, len(results))
+	byAddr := make(map[string]int, len(results)) // the index in results (of an address's last result)
 	failing := false
-	for _, r := range results {
-		byAddr[r.Addr] = r
+	for i, r := range results {
+		byAddr[r.Addr] = i
 		failing = failing || r.Outcome == transport.Bounced
 	}
 	expired := !interrupted && !m.Received.IsZero() && !now.Before(m.Received.Add(e.lifetime))
@@ -224,10 +224,11 @@ func (e *Engine) finish(ctx context.Context, m *store.Message, body store.Body, 
 		lastErr := ""
 		for i := range cur.Rcpts {
 			rc := &cur.Rcpts[i]
-			r, ok := byAddr[rc.Addr]
+			ri, ok := byAddr[rc.Addr]
 			if rc.State != store.Pending || !ok {
 				continue
 			}
+			r := results[ri]
 			rc.LastError = r.Text()
 			switch {
 			case r.Outcome == transport.Delivered:

@@ -12,13 +12,13 @@ import (
 	"net"
 	"net/textproto"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/careerrelay/careerrelay/internal/address"
+	"github.com/careerrelay/careerrelay/internal/bufpool"
 	"github.com/careerrelay/careerrelay/store"
 )
 
@@ -522,8 +522,8 @@ const bodyChunk = 64 << 10
 
 // bodyBufs hold the buffers through which bodies go to the network, so
 // that concurrent deliveries of large bodies cost bodyChunk each, not
-// their size.
-var bodyBufs = sync.Pool{New: func() any { b := make([]byte, bodyChunk); return &b }}
+// their size; up to 64 are kept across garbage collections.
+var bodyBufs = bufpool.New(64, bodyChunk, bodyChunk)
 
 // bodyReadError is a failure to read the queued body (a local problem, not
 // the peer's).
@@ -549,7 +549,7 @@ func bodyError(err error) error {
 // body on a slow link that keeps moving is fine. A body that is not size
 // octets long is an error (a damaged spool file): it is not sent as it is.
 func (s *session) writeBody(w io.Writer, r io.Reader, size int64) error {
-	bp := bodyBufs.Get().(*[]byte)
+	bp := bodyBufs.Get()
 	defer bodyBufs.Put(bp)
 	buf := *bp
 	defer s.conn.SetWriteDeadline(time.Time{})

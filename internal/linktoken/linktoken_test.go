@@ -2,9 +2,11 @@ package linktoken
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/careerrelay/careerrelay/configs"
 )
@@ -96,5 +98,28 @@ func TestTokenCarriesNoPersonalData(t *testing.T) {
 	}
 	if a, b := NewSendID(), NewSendID(); a == b {
 		t.Error("two random send ids are equal")
+	}
+}
+
+// TestSendIDsSortByTime: an id made in a later second sorts after one made
+// earlier, as bytes and as the store's hex key, and ids of one second
+// differ.
+func TestSendIDsSortByTime(t *testing.T) {
+	defer func(old func() time.Time) { now = old }(now)
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	now = func() time.Time { return at }
+	a, b := NewSendID(), NewSendID()
+	if a == b {
+		t.Fatal("two ids of one second are equal")
+	}
+	at = at.Add(time.Second)
+	c := NewSendID()
+	for _, earlier := range []SendID{a, b} {
+		if bytes.Compare(earlier[:], c[:]) >= 0 || earlier.String() >= c.String() {
+			t.Errorf("id %s of an earlier second does not sort before %s", earlier, c)
+		}
+	}
+	if got := binary.BigEndian.Uint32(c[:4]); int64(got) != at.Unix() {
+		t.Errorf("id's second %d, want %d", got, at.Unix())
 	}
 }

@@ -74,6 +74,7 @@ func TestHRPageInBrowser(t *testing.T) {
 	if n := b.Count("iframe.report"); n != 1 {
 		t.Errorf("%d embedded reports", n)
 	}
+
 	keepArtifact(t, t.Name()+"-home-1280.png", b.FullScreenshot())
 	keepArtifact(t, t.Name()+"-home-390.png", shotAt(t, b, 390))
 
@@ -87,6 +88,21 @@ func TestHRPageInBrowser(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "tenant,from,to,month,links_sent") || !strings.Contains(resp.Header.Get("Content-Disposition"), ".csv") {
 		t.Errorf("CSV download: %d %q %.80s", resp.StatusCode, resp.Header.Get("Content-Disposition"), body)
+	}
+
+	// The printable report in Japanese, and in English for a head office
+	// abroad, from the page's links, with the browser's session.
+	for sel, want := range map[string]string{`a[href*="lang=ja"]`: "キャリア相談 実績レポート", `a[hreflang="en"]`: "Career consultation impact report"} {
+		href := b.Find(sel).Attr("href") // resolved by the browser
+		resp, err := client.Get(href)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("report link %s (%s): %d, no %q", sel, href, resp.StatusCode, want)
+		}
 	}
 
 	// Links for three pasted addresses.

@@ -52,10 +52,7 @@ func (p *Pipeline) Render(m *store.Message, stored store.Body) (body store.Body,
 // renderInline renders a small copy in memory, with room in front for its
 // signatures.
 func renderInline(r *store.Recipe, raw []byte, signer *dkim.Signer) (store.Body, error) {
-	from := r.From
-	if from == "" {
-		from = fromDomain(header(raw))
-	}
+	from := recipeFrom(r, raw)
 	if r.Link == "" {
 		sigs, err := signer.Signatures(raw, from)
 		if err != nil {
@@ -94,9 +91,9 @@ func (p *Pipeline) renderFile(r *store.Recipe, stored store.Body, signer *dkim.S
 	if err != nil {
 		return store.Body{}, nil, err
 	}
-	from := fromDomain(header(hdr))
+	from := recipeFrom(r, hdr)
 	if r.Link == "" {
-		sigs, err := signFile(signer, hdr, stored)
+		sigs, err := signFile(signer, hdr, stored, from)
 		return stored.WithPrefix(sigs), func() {}, err
 	}
 	out, n, err := p.renderToFile(r, stored)
@@ -113,8 +110,18 @@ func (p *Pipeline) renderFile(r *store.Recipe, stored store.Body, signer *dkim.S
 	return store.FileBody(out, n).WithPrefix(sigs), release, nil
 }
 
+// recipeFrom is the From domain the copy is signed for: the one found
+// when the message was received, or, for a copy queued by an earlier
+// version, the one its header (msg's first octets) gives now.
+func recipeFrom(r *store.Recipe, msg []byte) string {
+	if r.From != "" {
+		return r.From
+	}
+	return fromDomain(header(msg))
+}
+
 // signFile returns the signatures of a body read from its file.
-func signFile(signer *dkim.Signer, hdr []byte, stored store.Body) ([]byte, error) {
+func signFile(signer *dkim.Signer, hdr []byte, stored store.Body, from string) ([]byte, error) {
 	if signer.Keys() == 0 {
 		return nil, nil
 	}
@@ -123,7 +130,7 @@ func signFile(signer *dkim.Signer, hdr []byte, stored store.Body) ([]byte, error
 		return nil, err
 	}
 	defer rc.Close()
-	return signer.SignaturesFrom(hdr, rc, fromDomain(header(hdr)))
+	return signer.SignaturesFrom(hdr, rc, from)
 }
 
 // renderToFile renders the copy of recipe r from the spool file of stored

@@ -58,6 +58,26 @@ type queued struct {
 // queue returns every copy queued in db as p makes it at delivery.
 func queue(t *testing.T, p *Pipeline, db *store.DB) []queued {
 	t.Helper()
+	return eachQueued(t, db, func(m *store.Message, sb store.Body) []byte { return rendered(t, p, m, sb) })
+}
+
+// storedCopies returns every copy queued in db with its body as stored
+// (before Render).
+func storedCopies(t *testing.T, db *store.DB) []queued {
+	t.Helper()
+	return eachQueued(t, db, func(_ *store.Message, sb store.Body) []byte {
+		b, err := sb.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+}
+
+// eachQueued returns every copy queued in db with the body body makes of
+// its stored one.
+func eachQueued(t *testing.T, db *store.DB, body func(m *store.Message, sb store.Body) []byte) []queued {
+	t.Helper()
 	var out []queued
 	db.View(func(tx *store.Tx) error {
 		return tx.Queued(func(m *store.Message) error {
@@ -65,7 +85,7 @@ func queue(t *testing.T, p *Pipeline, db *store.DB) []queued {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, queued{m, string(rendered(t, p, m, sb))})
+			out = append(out, queued{m, string(body(m, sb))})
 			return nil
 		})
 	})
@@ -355,28 +375,6 @@ func adjacentLinks(body string) []string {
 		}
 		out = append(out, base+seg[:end])
 	}
-	return out
-}
-
-// storedCopies returns each queued copy's message and its body as stored
-// (before Render).
-func storedCopies(t *testing.T, db *store.DB) []queued {
-	t.Helper()
-	var out []queued
-	db.View(func(tx *store.Tx) error {
-		return tx.Queued(func(m *store.Message) error {
-			sb, err := tx.Body(m.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := sb.Bytes()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, queued{m, string(b)})
-			return nil
-		})
-	})
 	return out
 }
 

@@ -139,12 +139,12 @@ func (c *relaxedCanonicalizer) CanonicalizeHeader(s string) string {
 	}
 	b.WriteByte(':')
 	for i, first := 0, true; i < len(v); {
-		if headerWSP(v[i]) {
+		if special[v[i]] {
 			i++
 			continue
 		}
 		j := i + 1
-		for j < len(v) && !headerWSP(v[j]) {
+		for j < len(v) && !special[v[j]] {
 			j++
 		}
 		if !first {
@@ -157,9 +157,6 @@ func (c *relaxedCanonicalizer) CanonicalizeHeader(s string) string {
 	b.WriteString(crlf)
 	return b.String()
 }
-
-// headerWSP reports the bytes relaxed header canonicalization folds.
-func headerWSP(ch byte) bool { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' }
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -217,7 +214,8 @@ func (c *relaxedBodyCanonicalizer) flush() error {
 	return err
 }
 
-// special marks the bytes that are white space or line ends.
+// special marks the bytes that are white space or line ends: SP, HTAB,
+// CR and LF, what relaxed canonicalization folds in headers and bodies.
 var special = [256]bool{' ': true, '\t': true, '\r': true, '\n': true}
 
 func (c *relaxedBodyCanonicalizer) Write(b []byte) (int, error) {

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 )
 
 const crlf = "\r\n"
@@ -234,14 +233,7 @@ func (p *headerPicker) Pick(key string) string {
 // folding orbit (unicode.SimpleFold), and invalid UTF-8 by U+FFFD, so that
 // foldName(a) == foldName(b) exactly when strings.EqualFold(a, b).
 func foldName(s string) string {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
+	if isASCII(s) {
 		// The least rune of an ASCII letter's orbit is its upper case
 		// (the other members of K's and S's are the Kelvin sign and long s).
 		return strings.ToUpper(s)

@@ -330,7 +330,7 @@ func (s *Store) lockExclusive(ctx context.Context) (*pgxpool.Conn, error) {
 	}
 	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(updateLock)); err != nil {
 		closed := c.Conn().IsClosed()
-		s.dropIfLocked(c)
+		dropIfLocked(c)
 		return nil, classify("update: lock", err, closed)
 	}
 	return c, nil
@@ -341,7 +341,7 @@ func (s *Store) unlockExclusive(ctx context.Context, c *pgxpool.Conn) {
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, err := c.Exec(uctx, "SELECT pg_advisory_unlock($1)", int64(updateLock)); err != nil {
-		s.dropIfLocked(c)
+		dropIfLocked(c)
 		return
 	}
 	c.Release()
@@ -349,7 +349,7 @@ func (s *Store) unlockExclusive(ctx context.Context, c *pgxpool.Conn) {
 
 // dropIfLocked closes c's connection instead of pooling it, because it
 // may still hold updateLock: ending the session releases the lock.
-func (s *Store) dropIfLocked(c *pgxpool.Conn) {
+func dropIfLocked(c *pgxpool.Conn) {
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c.Conn().Close(cctx)
